@@ -1,0 +1,443 @@
+//! Executes commands against aggregates.
+//!
+//! `execute` = (idempotency look-up) → load (snapshot + newer events) →
+//! `decide` (pure, in `igny8-domain`) → append with metadata in one
+//! transaction → position of the new events. A concurrent writer at the same
+//! version makes the append fail (never overwrite); the command is then
+//! decided again on the fresh state, a bounded number of times, unless the
+//! caller pinned `expected_version` (then it is a `VersionConflict`).
+//!
+//! Idempotency: the key is claimed by a trigger in the append's own
+//! transaction, so "key recorded" and "events committed" are one fact.
+//! A repeat with the same body replays the first outcome from the stored
+//! events; a different body is `IdempotencyKeyReused`.
+
+use crate::db::Db;
+use crate::event::StoredEvent;
+use crate::feed::Feed;
+use crate::store::Repo;
+use chrono::Utc;
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{AggregateError, EventStore};
+use igny8_domain::{Aggregate, DomainError, DomainEvent, ErrorKind};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+/// Take a snapshot every this many events (aggregates that grow load fast).
+pub const SNAPSHOT_EVERY: usize = 50;
+/// Re-decide this many times after losing an optimistic-concurrency race.
+pub const MAX_ATTEMPTS: usize = 10;
+
+// ---------------------------------------------------------------------------
+// cqrs-es adapter: the pure domain aggregate seen as a cqrs-es aggregate.
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Es<A>(pub A);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EsEvent<E>(pub E);
+
+impl<E: DomainEvent> cqrs_es::DomainEvent for EsEvent<E> {
+    fn event_type(&self) -> String {
+        self.0.event_type().to_string()
+    }
+    fn event_version(&self) -> String {
+        self.0.event_version().to_string()
+    }
+}
+
+impl<A: Aggregate> cqrs_es::Aggregate for Es<A> {
+    const TYPE: &'static str = A::TYPE;
+    type Command = A::Command;
+    type Event = EsEvent<A::Event>;
+    type Error = A::Error;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _service: &(),
+        sink: &cqrs_es::event_sink::EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        for e in self.0.decide(command)? {
+            sink.write(EsEvent(e), self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        self.0.apply(&event.0);
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+/// Who and why: copied into every event's metadata.
+#[derive(Debug, Clone, Default)]
+pub struct CommandContext {
+    pub account_id: Option<String>,
+    /// user id, API key id, or `system`.
+    pub actor: String,
+    pub request_id: String,
+    pub correlation_id: String,
+    pub causation_id: Option<String>,
+    pub idempotency: Option<IdempotencyKey>,
+    pub expected_version: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    /// Keys are unique per scope (the caller's account).
+    pub scope: String,
+    pub key: String,
+    /// Hash of what the caller sent (method, path, body).
+    pub request_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutcomeEvent {
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub sequence: i64,
+    pub position: i64,
+    pub payload: Value,
+}
+
+/// What a command did. Built only from the stored events, so an idempotent
+/// replay returns exactly the first outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandOutcome {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    /// The aggregate's version (sequence of its last event) after the command.
+    pub version: i64,
+    /// Global position of the command's last event: pass it as
+    /// `min_position` to read your own write.
+    pub position: Option<i64>,
+    pub events: Vec<OutcomeEvent>,
+    #[serde(skip)]
+    pub replayed: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("{message}")]
+    Domain {
+        code: &'static str,
+        kind: ErrorKind,
+        message: String,
+    },
+    #[error("expected version {expected}, aggregate is at {actual}")]
+    VersionConflict { expected: u64, actual: u64 },
+    #[error("too many concurrent writers on this aggregate; retry")]
+    Contention,
+    #[error("this Idempotency-Key was already used with a different request")]
+    IdempotencyKeyReused,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl CommandError {
+    fn internal(e: impl std::fmt::Display) -> Self {
+        CommandError::Internal(e.to_string())
+    }
+}
+
+/// In-process lock stripes: commands on one aggregate queue here instead of
+/// racing to the database and retrying. Other processes still race; the
+/// store's optimistic concurrency settles those.
+const STRIPES: usize = 1024;
+
+#[derive(Clone)]
+pub struct CommandBus {
+    db: Db,
+    repo: Repo,
+    feed: Feed,
+    notify: Arc<Notify>,
+    stripes: Arc<Vec<tokio::sync::Mutex<()>>>,
+}
+
+impl CommandBus {
+    pub fn new(db: Db) -> Self {
+        let notify = Arc::new(Notify::new());
+        let repo = Repo::new(&db);
+        let feed = Feed::new(db.clone(), notify.clone());
+        let stripes = Arc::new((0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect());
+        Self {
+            db,
+            repo,
+            feed,
+            notify,
+            stripes,
+        }
+    }
+
+    fn stripe(&self, aggregate_type: &str, aggregate_id: &str) -> &tokio::sync::Mutex<()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (aggregate_type, aggregate_id).hash(&mut h);
+        &self.stripes[(h.finish() as usize) % STRIPES]
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The feed over this bus's store; woken after every local commit.
+    pub fn feed(&self) -> Feed {
+        self.feed.clone()
+    }
+
+    fn store<A: Aggregate>(&self) -> PersistedEventStore<Repo, Es<A>> {
+        PersistedEventStore::new_snapshot_store(self.repo.clone(), SNAPSHOT_EVERY)
+    }
+
+    /// Current state and version of one aggregate (version 0: never written).
+    pub async fn load<A: Aggregate>(&self, aggregate_id: &str) -> Result<(A, u64), CommandError> {
+        let ctx = self
+            .store::<A>()
+            .load_aggregate(aggregate_id)
+            .await
+            .map_err(|e| map_agg_err::<A>(e))?;
+        Ok((ctx.aggregate.0, ctx.current_sequence as u64))
+    }
+
+    pub async fn execute<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        ctx: &CommandContext,
+    ) -> Result<CommandOutcome, CommandError>
+    where
+        A::Command: Clone,
+    {
+        if let Some(k) = &ctx.idempotency {
+            if let Some(done) = self.replay_idempotent(k).await? {
+                return Ok(done);
+            }
+        }
+        let command_id = Uuid::new_v4().to_string();
+        let store = self.store::<A>();
+        let _serialised = self.stripe(A::TYPE, aggregate_id).lock().await;
+        for attempt in 0..MAX_ATTEMPTS {
+            let loaded = store
+                .load_aggregate(aggregate_id)
+                .await
+                .map_err(|e| map_agg_err::<A>(e))?;
+            let version = loaded.current_sequence as u64;
+            if let Some(expected) = ctx.expected_version {
+                if expected != version {
+                    return Err(CommandError::VersionConflict {
+                        expected,
+                        actual: version,
+                    });
+                }
+            }
+            let events =
+                loaded
+                    .aggregate
+                    .0
+                    .decide(command.clone())
+                    .map_err(|e| CommandError::Domain {
+                        code: e.code(),
+                        kind: e.kind(),
+                        message: e.to_string(),
+                    })?;
+            if events.is_empty() {
+                return Ok(CommandOutcome {
+                    aggregate_type: A::TYPE.into(),
+                    aggregate_id: aggregate_id.into(),
+                    version: version as i64,
+                    position: None,
+                    events: vec![],
+                    replayed: false,
+                });
+            }
+            let metadata = metadata_for(ctx, &command_id);
+            let events = events.into_iter().map(EsEvent).collect();
+            match store.commit(events, loaded, metadata).await {
+                Ok(_) => {
+                    self.notify.notify_waiters();
+                    return self
+                        .outcome_of::<A>(aggregate_id, version as i64 + 1, &command_id, false)
+                        .await;
+                }
+                Err(AggregateError::AggregateConflict) => {
+                    // Did our events land after all (postgres-es reports a stale
+                    // snapshot after committing)? Then that is our outcome.
+                    let mine = self
+                        .outcome_of::<A>(aggregate_id, version as i64 + 1, &command_id, false)
+                        .await?;
+                    if !mine.events.is_empty() {
+                        self.notify.notify_waiters();
+                        return Ok(mine);
+                    }
+                    if let Some(k) = &ctx.idempotency {
+                        if let Some(done) = self.replay_idempotent(k).await? {
+                            return Ok(done);
+                        }
+                    }
+                    if let Some(expected) = ctx.expected_version {
+                        let (_, actual) = self.load::<A>(aggregate_id).await?;
+                        return Err(CommandError::VersionConflict { expected, actual });
+                    }
+                    // Back off a little, growing, with jitter from the command id.
+                    let jitter = command_id.as_bytes()[0] as u64 % 5;
+                    tokio::time::sleep(Duration::from_millis((attempt as u64 + 1) * 2 + jitter))
+                        .await;
+                }
+                Err(e) => return Err(map_agg_err::<A>(e)),
+            }
+        }
+        Err(CommandError::Contention)
+    }
+
+    /// The events of `command_id` on one aggregate from `from_sequence` on.
+    async fn outcome_of<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        from_sequence: i64,
+        command_id: &str,
+        replayed: bool,
+    ) -> Result<CommandOutcome, CommandError> {
+        let stored = self
+            .feed
+            .aggregate_events(A::TYPE, aggregate_id, from_sequence, 1000)
+            .await
+            .map_err(CommandError::internal)?;
+        Ok(outcome_from(
+            A::TYPE,
+            aggregate_id,
+            from_sequence - 1,
+            command_id,
+            &stored,
+            replayed,
+        ))
+    }
+
+    async fn replay_idempotent(
+        &self,
+        k: &IdempotencyKey,
+    ) -> Result<Option<CommandOutcome>, CommandError> {
+        let row: Option<(String, String, String, String, i64)> = crate::on_db!(&self.db, p => {
+            sqlx::query_as(
+                "SELECT request_hash, command_id, aggregate_type, aggregate_id, first_sequence \
+                 FROM idempotency_keys WHERE scope = $1 AND idem_key = $2",
+            )
+            .bind(&k.scope)
+            .bind(&k.key)
+            .fetch_optional(p)
+            .await
+            .map_err(CommandError::internal)?
+        });
+        let Some((hash, command_id, aggregate_type, aggregate_id, first_sequence)) = row else {
+            return Ok(None);
+        };
+        if hash != k.request_hash {
+            return Err(CommandError::IdempotencyKeyReused);
+        }
+        let stored = self
+            .feed
+            .aggregate_events(&aggregate_type, &aggregate_id, first_sequence, 1000)
+            .await
+            .map_err(CommandError::internal)?;
+        Ok(Some(outcome_from(
+            &aggregate_type,
+            &aggregate_id,
+            first_sequence - 1,
+            &command_id,
+            &stored,
+            true,
+        )))
+    }
+}
+
+fn outcome_from(
+    aggregate_type: &str,
+    aggregate_id: &str,
+    prior_version: i64,
+    command_id: &str,
+    stored: &[StoredEvent],
+    replayed: bool,
+) -> CommandOutcome {
+    let mine: Vec<&StoredEvent> = stored
+        .iter()
+        .skip_while(|e| e.meta("command_id") != Some(command_id))
+        .take_while(|e| e.meta("command_id") == Some(command_id))
+        .collect();
+    CommandOutcome {
+        aggregate_type: aggregate_type.into(),
+        aggregate_id: aggregate_id.into(),
+        version: mine.last().map(|e| e.sequence).unwrap_or(prior_version),
+        position: mine.iter().map(|e| e.global_position).max(),
+        events: mine
+            .iter()
+            .map(|e| OutcomeEvent {
+                event_id: e.event_id,
+                event_type: e.event_type.clone(),
+                sequence: e.sequence,
+                position: e.global_position,
+                payload: e.body().clone(),
+            })
+            .collect(),
+        replayed,
+    }
+}
+
+fn metadata_for(ctx: &CommandContext, command_id: &str) -> HashMap<String, String> {
+    let mut m = HashMap::new();
+    if let Some(a) = &ctx.account_id {
+        m.insert("account_id".into(), a.clone());
+    }
+    m.insert(
+        "actor".into(),
+        if ctx.actor.is_empty() {
+            "system".into()
+        } else {
+            ctx.actor.clone()
+        },
+    );
+    m.insert("request_id".into(), ctx.request_id.clone());
+    let correlation = if ctx.correlation_id.is_empty() {
+        ctx.request_id.clone()
+    } else {
+        ctx.correlation_id.clone()
+    };
+    m.insert("correlation_id".into(), correlation);
+    m.insert(
+        "causation_id".into(),
+        ctx.causation_id
+            .clone()
+            .unwrap_or_else(|| command_id.to_string()),
+    );
+    m.insert("command_id".into(), command_id.to_string());
+    m.insert(
+        "occurred_at".into(),
+        Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    );
+    if let Some(k) = &ctx.idempotency {
+        m.insert("idempotency_scope".into(), k.scope.clone());
+        m.insert("idempotency_key".into(), k.key.clone());
+        m.insert("request_hash".into(), k.request_hash.clone());
+    }
+    m
+}
+
+fn map_agg_err<A: Aggregate>(e: AggregateError<A::Error>) -> CommandError {
+    match e {
+        AggregateError::UserError(e) => CommandError::Domain {
+            code: e.code(),
+            kind: e.kind(),
+            message: e.to_string(),
+        },
+        AggregateError::AggregateConflict => CommandError::Contention,
+        other => CommandError::internal(other),
+    }
+}

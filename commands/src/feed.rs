@@ -1,0 +1,179 @@
+//! The global feed: every committed event exactly once, in one total order.
+//!
+//! PostgreSQL hands out `global_position` at INSERT time, but transactions
+//! commit in any order, so "everything after the last position I saw" skips
+//! an event whose transaction was slower than a later one. The feed instead
+//! reads only rows written by transactions older than every transaction still
+//! running (`tx_id < pg_snapshot_xmin(pg_current_snapshot())`): those are
+//! final, committed or gone. It orders by `(tx_id, global_position)` and
+//! callers checkpoint that pair. A held-open transaction delays the feed; it
+//! never makes it skip.
+//!
+//! SQLite serialises writers, so rowid order is commit order and `tx_id` is 0.
+
+use crate::db::Db;
+use crate::event::{
+    EVENT_COLUMNS, PgEventRow, Position, SqliteEventRow, StoredEvent, from_sqlite_rows,
+};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+#[derive(Clone)]
+pub struct Feed {
+    db: Db,
+    /// Woken after each local commit (the in-process feed's doorbell).
+    pub notify: Arc<Notify>,
+}
+
+impl Feed {
+    pub fn new(db: Db, notify: Arc<Notify>) -> Self {
+        Self { db, notify }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Up to `limit` final events strictly after `after`, in feed order.
+    pub async fn read_after(
+        &self,
+        after: Position,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, sqlx::Error> {
+        match &self.db {
+            Db::Postgres(p) => {
+                let sql = format!(
+                    "SELECT {EVENT_COLUMNS} FROM events \
+                     WHERE (tx_id, global_position) > ($1, $2) \
+                       AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+                     ORDER BY tx_id, global_position LIMIT $3"
+                );
+                let rows: Vec<PgEventRow> = sqlx::query_as(&sql)
+                    .bind(after.tx_id)
+                    .bind(after.global_position)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+            Db::Sqlite(p) => {
+                let sql = format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE global_position > $1 \
+                     ORDER BY global_position LIMIT $2"
+                );
+                let rows: Vec<SqliteEventRow> = sqlx::query_as(&sql)
+                    .bind(after.global_position)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?;
+                from_sqlite_rows(rows)
+            }
+        }
+    }
+
+    /// Events in `(after, upto]` in feed order, without the xmin guard.
+    /// Only for ranges already delivered by [`Feed::read_after`] (rebuild catch-up).
+    pub async fn read_range(
+        &self,
+        after: Position,
+        upto: Position,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events \
+             WHERE (tx_id, global_position) > ($1, $2) AND (tx_id, global_position) <= ($3, $4) \
+             ORDER BY tx_id, global_position LIMIT $5"
+        );
+        match &self.db {
+            Db::Postgres(p) => {
+                let rows: Vec<PgEventRow> = sqlx::query_as(&sql)
+                    .bind(after.tx_id)
+                    .bind(after.global_position)
+                    .bind(upto.tx_id)
+                    .bind(upto.global_position)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+            Db::Sqlite(p) => {
+                let rows: Vec<SqliteEventRow> = sqlx::query_as(&sql)
+                    .bind(after.tx_id)
+                    .bind(after.global_position)
+                    .bind(upto.tx_id)
+                    .bind(upto.global_position)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?;
+                from_sqlite_rows(rows)
+            }
+        }
+    }
+
+    /// The feed position of the event at `global_position`, if it exists.
+    pub async fn position_of(&self, global_position: i64) -> Result<Option<Position>, sqlx::Error> {
+        let row: Option<(i64, i64)> = crate::on_db!(&self.db, p => {
+            sqlx::query_as("SELECT tx_id, global_position FROM events WHERE global_position = $1")
+                .bind(global_position)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row.map(|(t, g)| Position::new(t, g)))
+    }
+
+    /// The highest global position written so far (0 when empty).
+    pub async fn head(&self) -> Result<i64, sqlx::Error> {
+        let row: (Option<i64>,) = crate::on_db!(&self.db, p => {
+            sqlx::query_as("SELECT max(global_position) FROM events").fetch_one(p).await?
+        });
+        Ok(row.0.unwrap_or(0))
+    }
+
+    /// How many events lie after `pos` (the lag of a reader at `pos`).
+    pub async fn count_after(&self, pos: Position) -> Result<i64, sqlx::Error> {
+        let row: (i64,) = crate::on_db!(&self.db, p => {
+            sqlx::query_as("SELECT count(*) FROM events WHERE (tx_id, global_position) > ($1, $2)")
+                .bind(pos.tx_id)
+                .bind(pos.global_position)
+                .fetch_one(p)
+                .await?
+        });
+        Ok(row.0)
+    }
+
+    /// One aggregate's events with `sequence >= from_sequence`, in order.
+    pub async fn aggregate_events(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        from_sequence: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+             AND sequence >= $3 ORDER BY sequence LIMIT $4"
+        );
+        match &self.db {
+            Db::Postgres(p) => {
+                let rows: Vec<PgEventRow> = sqlx::query_as(&sql)
+                    .bind(aggregate_type)
+                    .bind(aggregate_id)
+                    .bind(from_sequence)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+            Db::Sqlite(p) => {
+                let rows: Vec<SqliteEventRow> = sqlx::query_as(&sql)
+                    .bind(aggregate_type)
+                    .bind(aggregate_id)
+                    .bind(from_sequence)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?;
+                from_sqlite_rows(rows)
+            }
+        }
+    }
+}

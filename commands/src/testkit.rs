@@ -1,0 +1,67 @@
+//! Helpers for tests against the real services (used by every crate's tests).
+//!
+//! PostgreSQL tests get a fresh schema in the `test` database (fast, isolated,
+//! no leftovers between runs); SQLite tests a fresh file. A missing service is
+//! a test failure with a clear message, never a silent skip.
+
+use crate::db::{Db, DbOptions};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// `IGNY8_TEST_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`.
+pub fn pg_url() -> String {
+    std::env::var("IGNY8_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// `IGNY8_TEST_NATS_URL`, default `nats://127.0.0.1:4222`.
+pub fn nats_url() -> String {
+    std::env::var("IGNY8_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// A name unique to this process and call: `prefix_<pid>_<n>_<nanos>`.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}_{}_{n}_{t}", std::process::id())
+}
+
+/// A migrated PostgreSQL database in a new schema; returns it and the schema name.
+pub async fn pg_db() -> (Db, String) {
+    let schema = unique("t");
+    let url = pg_url();
+    let admin = Db::connect(&url, &DbOptions { max_connections: 1, schema: None })
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL is required for this test and is not reachable at {url}: {e}. Run scripts/test.sh, which starts it."));
+    crate::on_db!(&admin, p => sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(p).await.map(|_| ()).expect("create schema"));
+    admin.close().await;
+    let db = Db::connect(
+        &url,
+        &DbOptions {
+            max_connections: 24,
+            schema: Some(schema.clone()),
+        },
+    )
+    .await
+    .expect("connect");
+    db.migrate().await.expect("migrate postgres");
+    (db, schema)
+}
+
+/// A migrated SQLite database in a new temporary file.
+pub async fn sqlite_db() -> (Db, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(unique("igny8"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("igny8.db");
+    let db = Db::connect(
+        &format!("sqlite://{}", path.display()),
+        &DbOptions::default(),
+    )
+    .await
+    .expect("sqlite");
+    db.migrate().await.expect("migrate sqlite");
+    (db, path)
+}
