@@ -198,3 +198,41 @@ impl DbTx {
         }
     }
 }
+
+/// Leadership for singletons (the relay, each projection): holds a PostgreSQL
+/// advisory lock on a dedicated connection, so one copy is active and the
+/// others wait as hot standbys. The lock dies with the connection, i.e. with
+/// the process. SQLite is single-process: no lock, `Ok(None)`.
+/// Returns `Err` only when `shutdown` fires while waiting.
+pub async fn hold_singleton(
+    db: &Db,
+    key: &str,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<sqlx::PgConnection>, sqlx::Error> {
+    let Db::Postgres(pool) = db else {
+        return Ok(None);
+    };
+    let mut logged = false;
+    loop {
+        let mut conn = pool.acquire().await?;
+        let (got,): (bool,) =
+            sqlx::query_as("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                .bind(key)
+                .fetch_one(&mut *conn)
+                .await?;
+        if got {
+            tracing::info!(key, "took leadership");
+            // Detached from the pool: dropping it closes the session and frees the lock.
+            return Ok(Some(conn.detach()));
+        }
+        drop(conn);
+        if !logged {
+            tracing::info!(key, "another copy is active; standing by");
+            logged = true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return Err(sqlx::Error::PoolClosed),
+        }
+    }
+}

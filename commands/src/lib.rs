@@ -14,9 +14,11 @@ pub mod db;
 pub mod event;
 pub mod feed;
 pub mod store;
+pub mod stream;
 pub mod testkit;
 
 pub use bus::{CommandBus, CommandContext, CommandError, CommandOutcome, IdempotencyKey};
 pub use db::{Backend, Db, DbTx};
 pub use event::{Position, StoredEvent};
 pub use feed::Feed;
+pub use stream::StreamNames;

@@ -1,1 +1,30 @@
+//! IGNY8 read side.
+//!
+//! A [`Projection`] turns events into rows of `rm_*` tables. The runner
+//! applies each batch of events and the projection's checkpoint in one SQL
+//! transaction, so a redelivered event changes nothing and a crash loses
+//! nothing. Two sources feed the same code: the in-process feed over the
+//! store (embedded mode) and durable JetStream consumers (scale-out mode).
+//! A rebuild replays the log into shadow tables and swaps them in.
 
+pub mod billing;
+pub mod checkpoint;
+pub mod projection;
+pub mod rebuild;
+pub mod runner;
+
+pub use checkpoint::{Checkpoint, ProjectionStatus, WaitOutcome, status, wait_for};
+pub use projection::{Index, Projection, Table};
+pub use rebuild::rebuild;
+pub use runner::{Observer, run_embedded, run_nats};
+
+use std::sync::Arc;
+
+/// Every projection of the product, in one place.
+pub fn all() -> Vec<Arc<dyn Projection>> {
+    vec![Arc::new(billing::AccountsProjection)]
+}
+
+pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {
+    all().into_iter().find(|p| p.name() == name)
+}

@@ -1,0 +1,76 @@
+//! The application state and the router.
+
+use crate::config::Settings;
+use crate::http::middleware;
+use crate::{billing, openapi, system};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use igny8_commands::{CommandBus, Db, Feed};
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::cors::CorsLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub bus: CommandBus,
+    pub db: Db,
+    pub feed: Feed,
+    pub nats: Option<async_nats::Client>,
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    pub fn new(db: Db, nats: Option<async_nats::Client>, settings: Settings) -> Self {
+        let bus = CommandBus::new(db.clone());
+        let feed = bus.feed();
+        Self {
+            bus,
+            db,
+            feed,
+            nats,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// The longest a query waits for `min_position`.
+    pub fn read_wait(&self) -> Duration {
+        Duration::from_millis(self.settings.read_wait_ms)
+    }
+}
+
+/// Register `path` both with and without its trailing slash (seed style).
+pub fn both_slashes(
+    router: Router<AppState>,
+    path: &str,
+    method: axum::routing::MethodRouter<AppState>,
+) -> Router<AppState> {
+    let bare = path.trim_end_matches('/');
+    router
+        .route(&format!("{bare}/"), method.clone())
+        .route(bare, method)
+}
+
+pub fn router(state: AppState) -> Router {
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let api = billing::routes(Router::new());
+    let api = system::routes(api);
+    Router::new()
+        .merge(api)
+        .merge(openapi::docs())
+        .fallback(middleware::not_found)
+        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+        .layer(axum::middleware::from_fn(middleware::request_context))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .layer(CorsLayer::permissive())
+        .with_state(state)
+}

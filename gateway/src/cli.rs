@@ -1,0 +1,217 @@
+//! `igny8 <subcommand>`.
+
+use crate::app::AppState;
+use crate::config::Settings;
+use crate::runtime::{self, connect, shutdown_signal, supervise};
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+use tokio::task::JoinSet;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "igny8",
+    version,
+    about = "IGNY8: event-sourced AI SEO content platform backend",
+    long_about = "IGNY8: event-sourced AI SEO content platform backend.\n\n\
+    With no configuration, `igny8 serve` runs everything in one process on an embedded SQLite \
+    database under ./igny8-data with an in-process event feed. Set DATABASE_URL and NATS_URL to \
+    run on PostgreSQL + NATS JetStream, where gateway, relay, projections and workers can run as \
+    separate processes."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Everything in one process (HTTP, projections, relay when NATS is set).
+    Serve,
+    /// The HTTP API only.
+    Gateway,
+    /// Publish committed events to NATS JetStream (needs NATS_URL).
+    Relay,
+    /// Projection runners and tools.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
+    /// Background workers (AI jobs, publishing: coming with the job framework).
+    Workers,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Benchmarks against PostgreSQL + NATS (see docs/benchmarks.md).
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProjectionsCommand {
+    /// Run every projection (JetStream consumers with NATS_URL, else the in-process feed).
+    Run,
+    /// Print each projection's position and lag.
+    Status,
+    /// Rebuild one projection from the log beside the live one, then swap.
+    Rebuild {
+        /// Projection name (see `status`).
+        name: String,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.settings);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(s: &Settings) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,async_nats=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if s.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let s = cli.settings;
+    match cli.command {
+        Command::Migrate => {
+            connect(&s).await?;
+            println!(
+                "migrations applied to {}",
+                if s.is_embedded() {
+                    s.database_url()
+                } else {
+                    "the configured database".into()
+                }
+            );
+            Ok(())
+        }
+        Command::Serve => {
+            let svc = connect(&s).await?;
+            let state = AppState::new(svc.db.clone(), svc.nats.clone(), s.clone());
+            let (stop, rx) = shutdown_signal();
+            let mut tasks = JoinSet::new();
+            if let Some(client) = &svc.nats {
+                runtime::spawn_relay(&mut tasks, &svc.db, &state.feed, client, &s, &rx);
+            }
+            runtime::spawn_projections(&mut tasks, &svc.db, &state.feed, &svc.nats, &s, &rx);
+            if s.is_embedded() {
+                println!(
+                    "IGNY8 embedded mode: SQLite at {}, in-process event feed",
+                    s.data_dir.join("igny8.db").display()
+                );
+            }
+            let r = supervise(tasks, stop, Some(state)).await;
+            svc.db.close().await;
+            r
+        }
+        Command::Gateway => {
+            let svc = connect(&s).await?;
+            let state = AppState::new(svc.db.clone(), svc.nats.clone(), s.clone());
+            let (stop, _rx) = shutdown_signal();
+            let r = supervise(JoinSet::new(), stop, Some(state)).await;
+            svc.db.close().await;
+            r
+        }
+        Command::Relay => {
+            if s.nats_url.is_none() {
+                bail!(
+                    "the relay needs NATS_URL (and DATABASE_URL): it publishes the store's events to JetStream"
+                );
+            }
+            let svc = connect(&s).await?;
+            let client = svc.nats.clone().context("NATS")?;
+            let feed = igny8_commands::CommandBus::new(svc.db.clone()).feed();
+            let (stop, rx) = shutdown_signal();
+            let mut tasks = JoinSet::new();
+            runtime::spawn_relay(&mut tasks, &svc.db, &feed, &client, &s, &rx);
+            supervise(tasks, stop, None).await
+        }
+        Command::Projections { command } => projections(s, command).await,
+        Command::Workers => {
+            let _svc = connect(&s).await?;
+            let (stop, _rx) = shutdown_signal();
+            tracing::info!(
+                "no worker kinds are registered yet (the job framework lands with the planner); idling until shutdown"
+            );
+            supervise(JoinSet::new(), stop, None).await
+        }
+        Command::Bench(args) => crate::bench::run(&s, args).await,
+    }
+}
+
+async fn projections(s: Settings, command: ProjectionsCommand) -> anyhow::Result<()> {
+    let svc = connect(&s).await?;
+    let feed = igny8_commands::CommandBus::new(svc.db.clone()).feed();
+    match command {
+        ProjectionsCommand::Run => {
+            let (stop, rx) = shutdown_signal();
+            let mut tasks = JoinSet::new();
+            runtime::spawn_projections(&mut tasks, &svc.db, &feed, &svc.nats, &s, &rx);
+            supervise(tasks, stop, None).await
+        }
+        ProjectionsCommand::Status => {
+            let rows = igny8_projections::status(&svc.db, &feed, &igny8_projections::all()).await?;
+            println!(
+                "{:<20} {:>14} {:>12} {:>14} {:>10} {:>12}  updated_at",
+                "projection", "position", "stream_seq", "applied", "lag", "head"
+            );
+            for r in rows {
+                println!(
+                    "{:<20} {:>14} {:>12} {:>14} {:>10} {:>12}  {}",
+                    r.name,
+                    r.global_position,
+                    r.stream_seq,
+                    r.events_applied,
+                    r.lag,
+                    r.head,
+                    r.updated_at
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_else(|| "never".into())
+                );
+            }
+            if let Some(_client) = &svc.nats {
+                let relay = igny8_workers::relay::status(&svc.db, &s.stream_names()).await?;
+                println!("relay checkpoint: {}", relay.checkpoint);
+            }
+            Ok(())
+        }
+        ProjectionsCommand::Rebuild { name } => {
+            let Some(p) = igny8_projections::by_name(&name) else {
+                let known: Vec<_> = igny8_projections::all().iter().map(|p| p.name()).collect();
+                bail!("unknown projection {name:?}; known: {}", known.join(", "));
+            };
+            let report = igny8_projections::rebuild(&svc.db, &feed, p.as_ref()).await?;
+            println!(
+                "rebuilt {}: {} events in {} ms ({:.0} events/s); live tables swapped",
+                report.projection, report.events, report.elapsed_ms, report.events_per_sec
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Settings: flags, or the environment variables named beside each one.
+
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Clone, Debug)]
+pub struct Settings {
+    /// PostgreSQL URL. Unset: embedded SQLite under --data-dir.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// NATS URL (JetStream). Unset: in-process feed.
+    #[arg(long, env = "NATS_URL", global = true)]
+    pub nats_url: Option<String>,
+    /// Folder of the embedded database (and later local files).
+    #[arg(
+        long,
+        env = "IGNY8_DATA_DIR",
+        default_value = "./igny8-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// Address the HTTP server listens on.
+    #[arg(
+        long,
+        env = "IGNY8_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: String,
+    /// JetStream stream name.
+    #[arg(
+        long,
+        env = "IGNY8_NATS_STREAM",
+        default_value = "IGNY8_EVENTS",
+        global = true
+    )]
+    pub nats_stream: String,
+    /// First token of every event subject.
+    #[arg(
+        long,
+        env = "IGNY8_NATS_PREFIX",
+        default_value = "igny8",
+        global = true
+    )]
+    pub nats_prefix: String,
+    /// Largest accepted request body.
+    #[arg(long, env = "IGNY8_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
+    pub max_body_bytes: usize,
+    /// Longest a query waits for its `min_position` (milliseconds).
+    #[arg(
+        long,
+        env = "IGNY8_READ_WAIT_MS",
+        default_value_t = 5000,
+        global = true
+    )]
+    pub read_wait_ms: u64,
+    /// Database connection pool size.
+    #[arg(
+        long,
+        env = "IGNY8_DB_MAX_CONNECTIONS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub db_max_connections: u32,
+    /// PostgreSQL schema to use (default: the connection's search_path).
+    #[arg(long, env = "IGNY8_DB_SCHEMA", global = true)]
+    pub db_schema: Option<String>,
+    /// Log format: text or json.
+    #[arg(long, env = "IGNY8_LOG_FORMAT", default_value = "text", global = true)]
+    pub log_format: String,
+}
+
+impl Settings {
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("igny8.db").display()),
+        }
+    }
+
+    pub fn stream_names(&self) -> igny8_commands::StreamNames {
+        igny8_commands::StreamNames {
+            stream: self.nats_stream.clone(),
+            prefix: self.nats_prefix.clone(),
+        }
+    }
+
+    pub fn is_embedded(&self) -> bool {
+        self.database_url.is_none()
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            database_url: None,
+            nats_url: None,
+            data_dir: "./igny8-data".into(),
+            listen: "127.0.0.1:8080".into(),
+            nats_stream: "IGNY8_EVENTS".into(),
+            nats_prefix: "igny8".into(),
+            max_body_bytes: 1024 * 1024,
+            read_wait_ms: 5000,
+            db_max_connections: 20,
+            db_schema: None,
+            log_format: "text".into(),
+        }
+    }
+}

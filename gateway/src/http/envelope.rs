@@ -1,0 +1,217 @@
+//! `{"success": true, "data": ..., "message": ..., "request_id": ..., "timestamp": ...}`
+//! and `{"success": false, "error": ..., "error_code": "UPPER_SNAKE", ...}`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{SecondsFormat, Utc};
+use igny8_commands::CommandError;
+use igny8_domain::ErrorKind;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+tokio::task_local! {
+    /// The current request's id, set by `middleware::request_context`.
+    pub static REQUEST_ID: String;
+}
+
+pub fn request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub fn success_body(data: Value, message: Option<&str>) -> Value {
+    json!({
+        "success": true,
+        "data": data,
+        "message": message,
+        "request_id": request_id(),
+        "timestamp": now(),
+    })
+}
+
+pub fn error_body(error: &str, code: &str, details: Option<&Value>) -> Value {
+    let mut v = json!({
+        "success": false,
+        "error": error,
+        "error_code": code,
+        "request_id": request_id(),
+        "timestamp": now(),
+    });
+    if let Some(d) = details {
+        v["details"] = d.clone();
+    }
+    v
+}
+
+/// 200 with the envelope.
+pub struct Ok<T>(pub T);
+/// 201 with the envelope.
+pub struct Created<T>(pub T);
+
+fn render<T: Serialize>(status: StatusCode, data: T) -> Response {
+    match serde_json::to_value(data) {
+        Result::Ok(v) => (status, axum::Json(success_body(v, None))).into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
+impl<T: Serialize> IntoResponse for Ok<T> {
+    fn into_response(self) -> Response {
+        render(StatusCode::OK, self.0)
+    }
+}
+
+impl<T: Serialize> IntoResponse for Created<T> {
+    fn into_response(self) -> Response {
+        render(StatusCode::CREATED, self.0)
+    }
+}
+
+/// A paginated list: `count`, `next`, `previous`, `results` inside `data`.
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub count: i64,
+    pub next: Option<String>,
+    pub previous: Option<String>,
+    pub results: Vec<T>,
+}
+
+impl<T> Page<T> {
+    /// `base` is the path and the query without `page`.
+    pub fn new(results: Vec<T>, count: i64, page: i64, page_size: i64, base: &str) -> Self {
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let link = |p: i64| format!("{base}{sep}page={p}&page_size={page_size}");
+        Page {
+            count,
+            next: (page * page_size < count).then(|| link(page + 1)),
+            previous: (page > 1).then(|| link(page - 1)),
+            results,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+    pub details: Option<Value>,
+    pub retry_after: Option<u64>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.into(),
+            message: message.into(),
+            details: None,
+            retry_after: None,
+        }
+    }
+    pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("{what} not found"),
+        )
+    }
+    pub fn unavailable(code: &str, message: impl Into<String>, retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+        }
+    }
+    /// Logged in full, answered without internals.
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            "internal error; see the server log for this request_id",
+        )
+    }
+    pub fn with_details(mut self, d: Value) -> Self {
+        self.details = Some(d);
+        self
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
+                tracing::warn!(error = %e, "database unavailable");
+                ApiError::unavailable(
+                    "DATABASE_UNAVAILABLE",
+                    "the database is unavailable; retry",
+                    1,
+                )
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Domain {
+                code,
+                kind,
+                message,
+            } => {
+                let status = match kind {
+                    ErrorKind::Validation => StatusCode::UNPROCESSABLE_ENTITY,
+                    ErrorKind::Conflict => StatusCode::CONFLICT,
+                    ErrorKind::NotFound => StatusCode::NOT_FOUND,
+                    ErrorKind::InsufficientCredits => StatusCode::PAYMENT_REQUIRED,
+                };
+                ApiError::new(status, code, message)
+            }
+            CommandError::VersionConflict { expected, actual } => ApiError::new(
+                StatusCode::CONFLICT,
+                "VERSION_CONFLICT",
+                format!("expected version {expected}, current version is {actual}"),
+            )
+            .with_details(json!({"expected_version": expected, "current_version": actual})),
+            CommandError::Contention => ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(
+                    StatusCode::CONFLICT,
+                    "CONCURRENCY_CONFLICT",
+                    "too many concurrent changes to this resource; retry",
+                )
+            },
+            CommandError::IdempotencyKeyReused => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "IDEMPOTENCY_KEY_REUSED",
+                "this Idempotency-Key was already used with a different request",
+            ),
+            CommandError::Internal(m) => ApiError::internal(m),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (
+            self.status,
+            axum::Json(error_body(&self.message, &self.code, self.details.as_ref())),
+        )
+            .into_response();
+        if let Some(s) = self.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        r
+    }
+}

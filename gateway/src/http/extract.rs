@@ -1,0 +1,134 @@
+//! Extractors whose failures answer with the envelope and a precise status:
+//! 415 wrong media type, 413 too large, 400 malformed JSON, 422 wrong
+//! types / missing or unknown fields, 400 bad path or query parameters.
+
+use super::envelope::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// A JSON body, plus its canonical form (for idempotency hashing).
+pub struct ApiJson<T> {
+    pub value: T,
+    pub canonical: Value,
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|m| {
+                let m = m.trim().to_ascii_lowercase();
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "expected a JSON body with Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "PAYLOAD_TOO_LARGE",
+                    "request body is too large",
+                )
+            } else {
+                ApiError::bad_request(
+                    "INVALID_BODY",
+                    format!("could not read the request body: {e}"),
+                )
+            }
+        })?;
+        let canonical: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::bad_request("MALFORMED_JSON", format!("malformed JSON: {e}")))?;
+        let value = T::deserialize(&canonical).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "VALIDATION_ERROR",
+                format!("invalid request body: {e}"),
+            )
+        })?;
+        Ok(ApiJson { value, canonical })
+    }
+}
+
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e| ApiError::bad_request("INVALID_PATH", e.body_text()))
+    }
+}
+
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| ApiError::bad_request("INVALID_QUERY", e.body_text()))
+    }
+}
+
+/// Command headers: `Idempotency-Key` and `If-Match: <version>`.
+#[derive(Debug, Default, Clone)]
+pub struct CommandHeaders {
+    pub idempotency_key: Option<String>,
+    pub expected_version: Option<u64>,
+}
+
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let mut h = CommandHeaders::default();
+        if let Some(v) = parts.headers.get("idempotency-key") {
+            let k = v.to_str().unwrap_or("").trim();
+            if k.is_empty()
+                || k.len() > MAX_IDEMPOTENCY_KEY
+                || !k.chars().all(|c| c.is_ascii_graphic())
+            {
+                return Err(ApiError::bad_request(
+                    "INVALID_IDEMPOTENCY_KEY",
+                    format!(
+                        "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+                    ),
+                ));
+            }
+            h.idempotency_key = Some(k.to_string());
+        }
+        if let Some(v) = parts.headers.get(header::IF_MATCH) {
+            let raw = v
+                .to_str()
+                .unwrap_or("")
+                .trim()
+                .trim_start_matches("W/")
+                .trim_matches('"');
+            h.expected_version = Some(raw.parse().map_err(|_| {
+                ApiError::bad_request(
+                    "INVALID_IF_MATCH",
+                    "If-Match must be the aggregate version, e.g. If-Match: \"3\"",
+                )
+            })?);
+        }
+        Ok(h)
+    }
+}

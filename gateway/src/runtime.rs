@@ -1,0 +1,203 @@
+//! Run modes: which components run in this process, and their shutdown.
+
+use crate::app::{AppState, router};
+use crate::config::Settings;
+use anyhow::Context;
+use igny8_commands::db::DbOptions;
+use igny8_commands::{Db, Feed};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+pub struct Services {
+    pub db: Db,
+    pub nats: Option<async_nats::Client>,
+}
+
+/// Connect to the database (migrating it) and, when configured, to NATS.
+pub async fn connect(s: &Settings) -> anyhow::Result<Services> {
+    if s.is_embedded() {
+        std::fs::create_dir_all(&s.data_dir)
+            .with_context(|| format!("cannot create data dir {}", s.data_dir.display()))?;
+    }
+    let url = s.database_url();
+    let opts = DbOptions {
+        max_connections: s.db_max_connections,
+        schema: s.db_schema.clone(),
+    };
+    let db = Db::connect(&url, &opts)
+        .await
+        .with_context(|| format!("cannot connect to the database ({})", redact(&url)))?;
+    db.migrate().await.context("database migration failed")?;
+    let nats = match &s.nats_url {
+        None => None,
+        Some(u) => Some(
+            async_nats::ConnectOptions::new()
+                .name("igny8")
+                .connect(u.as_str())
+                .await
+                .with_context(|| format!("cannot connect to NATS at {u}"))?,
+        ),
+    };
+    Ok(Services { db, nats })
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(a), Some(b)) if b > a => format!("{}://***@{}", &url[..a], &url[b + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+/// The process-wide stop switch: SIGTERM or Ctrl-C flips it to true, and so
+/// does the failure of a component (see [`supervise`]).
+pub fn shutdown_signal() -> (Arc<watch::Sender<bool>>, watch::Receiver<bool>) {
+    let (tx, rx) = watch::channel(false);
+    let tx = Arc::new(tx);
+    let signal_tx = tx.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
+        }
+        tracing::info!("shutdown requested; finishing in-flight work");
+        let _ = signal_tx.send(true);
+    });
+    (tx, rx)
+}
+
+/// Projection runners: JetStream consumers when NATS is configured, the
+/// in-process feed otherwise.
+pub fn spawn_projections(
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    db: &Db,
+    feed: &Feed,
+    nats: &Option<async_nats::Client>,
+    s: &Settings,
+    shutdown: &watch::Receiver<bool>,
+) {
+    for p in igny8_projections::all() {
+        let (db, feed, sd) = (db.clone(), feed.clone(), shutdown.clone());
+        match nats {
+            Some(client) => {
+                let js = async_nats::jetstream::new(client.clone());
+                let names = s.stream_names();
+                tasks.spawn(igny8_projections::run_nats(db, js, names, p, sd, None));
+            }
+            None => {
+                tasks.spawn(igny8_projections::run_embedded(db, feed, p, sd, None));
+            }
+        }
+    }
+}
+
+pub fn spawn_relay(
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    db: &Db,
+    feed: &Feed,
+    client: &async_nats::Client,
+    s: &Settings,
+    shutdown: &watch::Receiver<bool>,
+) {
+    let js = async_nats::jetstream::new(client.clone());
+    tasks.spawn(igny8_workers::relay::run(
+        db.clone(),
+        feed.clone(),
+        js,
+        s.stream_names(),
+        shutdown.clone(),
+    ));
+}
+
+/// Serve HTTP until shutdown; in-flight requests finish first.
+pub async fn serve_http(
+    state: AppState,
+    shutdown: watch::Receiver<bool>,
+    banner: bool,
+) -> anyhow::Result<()> {
+    let addr: SocketAddr = state.settings.listen.parse().with_context(|| {
+        format!(
+            "--listen / IGNY8_LISTEN must be an address like 127.0.0.1:8080, got {:?}",
+            state.settings.listen
+        )
+    })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    if banner {
+        println!("IGNY8 listening on http://{local}");
+        println!("  API docs:  http://{local}/api/docs/");
+        println!("  OpenAPI:   http://{local}/api/v1/openapi.json");
+        println!("  Health:    http://{local}/health");
+    }
+    tracing::info!(%local, "listening");
+    let mut sd = shutdown.clone();
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            let _ = sd.wait_for(|v| *v).await;
+        })
+        .await?;
+    Ok(())
+}
+
+/// Wait for background tasks after shutdown (bounded), reporting failures.
+pub async fn drain(mut tasks: JoinSet<anyhow::Result<()>>) -> anyhow::Result<()> {
+    let mut result = Ok(());
+    let deadline = tokio::time::sleep(Duration::from_secs(15));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            next = tasks.join_next() => match next {
+                None => return result,
+                Some(Ok(Ok(()))) => {}
+                Some(Ok(Err(e))) => { tracing::error!(error = %e, "component failed"); result = Err(e); }
+                Some(Err(e)) => { tracing::error!(error = %e, "component panicked"); result = Err(e.into()); }
+            },
+            _ = &mut deadline => { tasks.abort_all(); return result; }
+        }
+    }
+}
+
+/// Run until shutdown; if a background component fails, stop everything.
+pub async fn supervise(
+    mut tasks: JoinSet<anyhow::Result<()>>,
+    stop: Arc<watch::Sender<bool>>,
+    http: Option<AppState>,
+) -> anyhow::Result<()> {
+    let mut shutdown = stop.subscribe();
+    let http_task = http.map(|state| tokio::spawn(serve_http(state, stop.subscribe(), true)));
+    let failed = tokio::select! {
+        _ = shutdown.wait_for(|v| *v) => None,
+        Some(res) = tasks.join_next() => Some(res),
+    };
+    let _ = stop.send(true);
+    if let Some(h) = http_task {
+        h.await??;
+    }
+    match failed {
+        Some(Ok(Err(e))) => {
+            drain(tasks).await.ok();
+            Err(e)
+        }
+        Some(Err(e)) => {
+            drain(tasks).await.ok();
+            Err(e.into())
+        }
+        _ => drain(tasks).await,
+    }
+}

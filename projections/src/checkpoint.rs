@@ -1,0 +1,221 @@
+//! Checkpoints: where each projection is, stored in the same transaction as
+//! the rows it wrote. This is what makes redelivery harmless.
+
+use crate::projection::Projection;
+use chrono::{DateTime, Utc};
+use igny8_commands::db::{Db, DbTx};
+use igny8_commands::{Feed, Position, StoredEvent, on_db, on_tx};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Checkpoint {
+    pub position: Position,
+    /// Last JetStream stream sequence consumed (0 in embedded mode).
+    pub stream_seq: i64,
+    pub events_applied: i64,
+}
+
+/// One event as delivered to a projection; `stream_seq` is set when it came
+/// through JetStream.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub event: StoredEvent,
+    pub stream_seq: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The stream skipped messages (consumer reset, purge): re-position.
+    #[error("stream gap: expected sequence {expected}, got {got}")]
+    Gap { expected: i64, got: i64 },
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for ApplyError {
+    fn from(e: sqlx::Error) -> Self {
+        ApplyError::Other(e.into())
+    }
+}
+
+pub async fn load(db: &Db, name: &str) -> Result<Checkpoint, sqlx::Error> {
+    let row: Option<(i64, i64, i64, i64)> = on_db!(db, p => {
+        sqlx::query_as(
+            "SELECT tx_id, global_position, stream_seq, events_applied FROM projection_checkpoints WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(p)
+        .await?
+    });
+    Ok(row
+        .map(|(t, g, s, n)| Checkpoint {
+            position: Position::new(t, g),
+            stream_seq: s,
+            events_applied: n,
+        })
+        .unwrap_or_default())
+}
+
+/// Read the checkpoint inside `tx`, locking it against other writers.
+pub(crate) async fn lock(tx: &mut DbTx, name: &str) -> Result<Checkpoint, sqlx::Error> {
+    let for_update = match tx {
+        DbTx::Postgres(_) => " FOR UPDATE",
+        DbTx::Sqlite(_) => "",
+    };
+    let sql = format!(
+        "SELECT tx_id, global_position, stream_seq, events_applied FROM projection_checkpoints WHERE name = $1{for_update}"
+    );
+    on_tx!(tx, c => {
+        // Taking a write lock first also serialises SQLite writers here.
+        sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .execute(&mut *c)
+            .await?;
+        let (t, g, s, n): (i64, i64, i64, i64) = sqlx::query_as(&sql).bind(name).fetch_one(&mut *c).await?;
+        Ok(Checkpoint { position: Position::new(t, g), stream_seq: s, events_applied: n })
+    })
+}
+
+pub(crate) async fn store(tx: &mut DbTx, name: &str, cp: &Checkpoint) -> Result<(), sqlx::Error> {
+    let now = Utc::now();
+    on_tx!(tx, c => {
+        sqlx::query(
+            "UPDATE projection_checkpoints SET tx_id = $2, global_position = $3, stream_seq = $4, \
+             events_applied = $5, updated_at = $6 WHERE name = $1",
+        )
+        .bind(name)
+        .bind(cp.position.tx_id)
+        .bind(cp.position.global_position)
+        .bind(cp.stream_seq)
+        .bind(cp.events_applied)
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .map(|_| ())
+    })
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BatchResult {
+    pub applied: usize,
+    pub skipped: usize,
+    pub checkpoint: Checkpoint,
+}
+
+/// Apply a batch and move the checkpoint, all in one transaction.
+///
+/// A delivery at or before the checkpoint is skipped (redelivery). With
+/// JetStream, the stream sequence must advance by exactly one: anything else
+/// is a [`ApplyError::Gap`] and nothing is written.
+pub async fn apply_batch(
+    db: &Db,
+    p: &dyn Projection,
+    sfx: &str,
+    batch: &[Delivered],
+) -> Result<BatchResult, ApplyError> {
+    let mut tx = db.begin().await?;
+    let mut cp = lock(&mut tx, p.name()).await?;
+    let mut res = BatchResult::default();
+    for d in batch {
+        if let Some(seq) = d.stream_seq {
+            if seq <= cp.stream_seq {
+                res.skipped += 1;
+                continue;
+            }
+            if cp.stream_seq > 0 && seq != cp.stream_seq + 1 {
+                return Err(ApplyError::Gap {
+                    expected: cp.stream_seq + 1,
+                    got: seq,
+                });
+            }
+            cp.stream_seq = seq;
+        }
+        if d.event.position() <= cp.position {
+            res.skipped += 1;
+            continue;
+        }
+        p.apply(&mut tx, sfx, &d.event).await?;
+        cp.position = d.event.position();
+        cp.events_applied += 1;
+        res.applied += 1;
+    }
+    store(&mut tx, p.name(), &cp).await?;
+    tx.commit().await?;
+    res.checkpoint = cp;
+    Ok(res)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitOutcome {
+    Reached,
+    TimedOut,
+}
+
+/// Read-your-writes: wait (bounded) until projection `name` has applied the
+/// event at `global_position`.
+pub async fn wait_for(
+    db: &Db,
+    feed: &Feed,
+    name: &str,
+    global_position: i64,
+    timeout: Duration,
+) -> Result<WaitOutcome, sqlx::Error> {
+    let deadline = Instant::now() + timeout;
+    let mut target = None;
+    loop {
+        if target.is_none() {
+            target = feed.position_of(global_position).await?;
+        }
+        if let Some(t) = target {
+            if load(db, name).await?.position >= t {
+                return Ok(WaitOutcome::Reached);
+            }
+        }
+        if Instant::now() >= deadline {
+            return Ok(WaitOutcome::TimedOut);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProjectionStatus {
+    pub name: String,
+    pub tx_id: i64,
+    pub global_position: i64,
+    pub stream_seq: i64,
+    pub events_applied: i64,
+    /// Events in the store after this projection's checkpoint.
+    pub lag: i64,
+    pub head: i64,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+pub async fn status(
+    db: &Db,
+    feed: &Feed,
+    projections: &[std::sync::Arc<dyn Projection>],
+) -> Result<Vec<ProjectionStatus>, sqlx::Error> {
+    let head = feed.head().await?;
+    let mut out = vec![];
+    for p in projections {
+        let cp = load(db, p.name()).await?;
+        let updated_at: Option<(DateTime<Utc>,)> = on_db!(db, pool => {
+            sqlx::query_as("SELECT updated_at FROM projection_checkpoints WHERE name = $1")
+                .bind(p.name())
+                .fetch_optional(pool)
+                .await?
+        });
+        out.push(ProjectionStatus {
+            name: p.name().into(),
+            tx_id: cp.position.tx_id,
+            global_position: cp.position.global_position,
+            stream_seq: cp.stream_seq,
+            events_applied: cp.events_applied,
+            lag: feed.count_after(cp.position).await?,
+            head,
+            updated_at: updated_at.map(|r| r.0),
+        });
+    }
+    Ok(out)
+}

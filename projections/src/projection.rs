@@ -1,0 +1,57 @@
+use async_trait::async_trait;
+use igny8_commands::StoredEvent;
+use igny8_commands::db::{Backend, Db, DbTx};
+
+/// An index of a read table: created as `{name}{suffix}` on `{table}{suffix}`.
+pub struct Index {
+    pub name: &'static str,
+    pub columns: &'static str,
+}
+
+/// A read table. `postgres` / `sqlite` are `CREATE TABLE IF NOT EXISTS {t} (...)`
+/// templates; `{t}` becomes the table's name plus a suffix (shadow tables
+/// of a rebuild use `__rb`).
+pub struct Table {
+    pub name: &'static str,
+    pub postgres: &'static str,
+    pub sqlite: &'static str,
+    pub indexes: &'static [Index],
+}
+
+#[async_trait]
+pub trait Projection: Send + Sync + 'static {
+    /// Stable name (checkpoint key, CLI argument).
+    fn name(&self) -> &'static str;
+    fn tables(&self) -> &'static [Table];
+    /// Apply one event inside the runner's transaction. `sfx` is appended to
+    /// every table name (empty for the live tables). Events the projection
+    /// does not care about are ignored.
+    async fn apply(&self, tx: &mut DbTx, sfx: &str, ev: &StoredEvent) -> anyhow::Result<()>;
+}
+
+pub(crate) async fn create_tables(db: &Db, p: &dyn Projection, sfx: &str) -> anyhow::Result<()> {
+    for t in p.tables() {
+        let tpl = match db.backend() {
+            Backend::Postgres => t.postgres,
+            Backend::Sqlite => t.sqlite,
+        };
+        let ddl = tpl.replace("{t}", &format!("{}{sfx}", t.name));
+        igny8_commands::on_db!(db, pool => sqlx::query(&ddl).execute(pool).await.map(|_| ()))?;
+        for i in t.indexes {
+            let sql = format!(
+                "CREATE INDEX IF NOT EXISTS {}{sfx} ON {}{sfx} ({})",
+                i.name, t.name, i.columns
+            );
+            igny8_commands::on_db!(db, pool => sqlx::query(&sql).execute(pool).await.map(|_| ()))?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn drop_tables(db: &Db, p: &dyn Projection, sfx: &str) -> anyhow::Result<()> {
+    for t in p.tables() {
+        let sql = format!("DROP TABLE IF EXISTS {}{sfx}", t.name);
+        igny8_commands::on_db!(db, pool => sqlx::query(&sql).execute(pool).await.map(|_| ()))?;
+    }
+    Ok(())
+}
