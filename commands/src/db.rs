@@ -216,7 +216,8 @@ pub async fn hold_singleton(
     loop {
         let mut conn = pool.acquire().await?;
         let (got,): (bool,) =
-            sqlx::query_as("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+            // Scoped by schema: deployments sharing a database do not block each other.
+        sqlx::query_as("SELECT pg_try_advisory_lock(hashtextextended(current_schema() || ':' || $1, 0))")
                 .bind(key)
                 .fetch_one(&mut *conn)
                 .await?;

@@ -173,31 +173,45 @@ pub async fn drain(mut tasks: JoinSet<anyhow::Result<()>>) -> anyhow::Result<()>
     }
 }
 
-/// Run until shutdown; if a background component fails, stop everything.
+/// Run until shutdown; if any component (HTTP included) fails, stop everything.
 pub async fn supervise(
     mut tasks: JoinSet<anyhow::Result<()>>,
     stop: Arc<watch::Sender<bool>>,
     http: Option<AppState>,
 ) -> anyhow::Result<()> {
     let mut shutdown = stop.subscribe();
-    let http_task = http.map(|state| tokio::spawn(serve_http(state, stop.subscribe(), true)));
-    let failed = tokio::select! {
+    let mut http_task = http.map(|state| tokio::spawn(serve_http(state, stop.subscribe(), true)));
+    let http_done = async {
+        match http_task.as_mut() {
+            Some(h) => h.await,
+            None => std::future::pending().await,
+        }
+    };
+    let failure: Option<anyhow::Error> = tokio::select! {
         _ = shutdown.wait_for(|v| *v) => None,
-        Some(res) = tasks.join_next() => Some(res),
+        Some(res) = tasks.join_next() => match res {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(e) => Some(e.into()),
+        },
+        res = http_done => {
+            http_task = None;
+            match res {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e),
+                Err(e) => Some(e.into()),
+            }
+        }
     };
     let _ = stop.send(true);
+    let mut result = failure.map_or(Ok(()), Err);
     if let Some(h) = http_task {
-        h.await??;
-    }
-    match failed {
-        Some(Ok(Err(e))) => {
-            drain(tasks).await.ok();
-            Err(e)
+        match h.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => result = result.and(Err(e)),
+            Err(e) => result = result.and(Err(e.into())),
         }
-        Some(Err(e)) => {
-            drain(tasks).await.ok();
-            Err(e.into())
-        }
-        _ => drain(tasks).await,
     }
+    let drained = drain(tasks).await;
+    result.and(drained)
 }

@@ -63,14 +63,18 @@ async fn stream_tail(stream: &mut jetstream::stream::Stream) -> anyhow::Result<O
     if last == 0 {
         return Ok(None);
     }
-    let msg = stream
-        .get_raw_message(last)
-        .await
-        .map_err(|e| anyhow::anyhow!("last message: {e}"))?;
-    Ok(msg
-        .headers
-        .get(POSITION_HEADER)
-        .and_then(|v| v.as_str().parse().ok()))
+    // After a purge the last sequence may name a message that is gone: then
+    // the stream tells us nothing and the checkpoint table decides.
+    match stream.get_raw_message(last).await {
+        Ok(msg) => Ok(msg
+            .headers
+            .get(POSITION_HEADER)
+            .and_then(|v| v.as_str().parse().ok())),
+        Err(e) => {
+            tracing::warn!(error = %e, last, "stream tail unreadable; resuming from the checkpoint table");
+            Ok(None)
+        }
+    }
 }
 
 pub struct RelayStatus {

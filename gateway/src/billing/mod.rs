@@ -76,14 +76,12 @@ pub struct CommandResult {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
 pub struct ReadParams {
     /// Wait (bounded) until the read model includes the event at this position.
     pub min_position: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
 pub struct LedgerParams {
     pub min_position: Option<i64>,
     /// 1-based page number.
@@ -95,7 +93,6 @@ pub struct LedgerParams {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
 pub struct EventsParams {
     /// First sequence to return (default 1).
     pub from_sequence: Option<i64>,

@@ -86,7 +86,7 @@ impl<T> Page<T> {
         let link = |p: i64| format!("{base}{sep}page={p}&page_size={page_size}");
         Page {
             count,
-            next: (page * page_size < count).then(|| link(page + 1)),
+            next: (page.saturating_mul(page_size) < count).then(|| link(page + 1)),
             previous: (page > 1).then(|| link(page - 1)),
             results,
         }

@@ -1,0 +1,316 @@
+//! Bad input: a clear envelope error with the right status, never a 500,
+//! and nothing written.
+
+use crate::harness::TestApp;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn bad_input_gets_clear_errors_and_writes_nothing() {
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let r = app
+            .post("/api/v1/accounts/", json!({"name": "Target"}))
+            .await;
+        let id = r.data()["account_id"].as_str().unwrap().to_string();
+        let before = app.state.feed.head().await.unwrap();
+        let grant = format!("/api/v1/accounts/{id}/credits/grant/");
+        let long = "x".repeat(501);
+        let json_cases: Vec<(&str, String, String, StatusCode, &str)> = vec![
+            (
+                "POST",
+                "/api/v1/accounts/".into(),
+                "{".into(),
+                StatusCode::BAD_REQUEST,
+                "MALFORMED_JSON",
+            ),
+            (
+                "POST",
+                "/api/v1/accounts/".into(),
+                "".into(),
+                StatusCode::BAD_REQUEST,
+                "MALFORMED_JSON",
+            ),
+            (
+                "POST",
+                "/api/v1/accounts/".into(),
+                "{\"name\": \"a\"} trailing".into(),
+                StatusCode::BAD_REQUEST,
+                "MALFORMED_JSON",
+            ),
+            (
+                "POST",
+                "/api/v1/accounts/".into(),
+                "[]".into(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "VALIDATION_ERROR",
+            ),
+            (
+                "POST",
+                "/api/v1/accounts/".into(),
+                "{}".into(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "VALIDATION_ERROR",
+            ),
+            (
+                "POST",
+                "/api/v1/accounts/".into(),
+                json!({"name": 5}).to_string(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "VALIDATION_ERROR",
+            ),
+            (
+                "POST",
+                "/api/v1/accounts/".into(),
+                json!({"name": "a", "plan": "x"}).to_string(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "VALIDATION_ERROR",
+            ),
+            (
+                "POST",
+                "/api/v1/accounts/".into(),
+                json!({"name": "   "}).to_string(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "INVALID_NAME",
+            ),
+            (
+                "POST",
+                "/api/v1/accounts/".into(),
+                json!({"name": "n".repeat(201)}).to_string(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "INVALID_NAME",
+            ),
+            (
+                "POST",
+                grant.clone(),
+                json!({"amount": "10"}).to_string(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "VALIDATION_ERROR",
+            ),
+            (
+                "POST",
+                grant.clone(),
+                json!({"amount": 1.5}).to_string(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "VALIDATION_ERROR",
+            ),
+            (
+                "POST",
+                grant.clone(),
+                json!({"amount": null}).to_string(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "VALIDATION_ERROR",
+            ),
+            (
+                "POST",
+                grant.clone(),
+                "{\"amount\": 1e30}".into(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "VALIDATION_ERROR",
+            ),
+            (
+                "POST",
+                grant.clone(),
+                "{\"amount\": 99999999999999999999999}".into(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "VALIDATION_ERROR",
+            ),
+            (
+                "POST",
+                grant.clone(),
+                json!({"amount": 0}).to_string(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "INVALID_AMOUNT",
+            ),
+            (
+                "POST",
+                grant.clone(),
+                json!({"amount": -5}).to_string(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "INVALID_AMOUNT",
+            ),
+            (
+                "POST",
+                grant.clone(),
+                json!({"amount": 10_000_000_000_000i64}).to_string(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "INVALID_AMOUNT",
+            ),
+            (
+                "POST",
+                grant.clone(),
+                json!({"amount": 1, "reason": long}).to_string(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "INVALID_REASON",
+            ),
+        ];
+        for (method, path, body, status, code) in json_cases {
+            let req = Request::builder()
+                .method(method)
+                .uri(&path)
+                .header("content-type", "application/json")
+                .body(Body::from(body.clone()))
+                .unwrap();
+            let r = app.raw(req).await;
+            assert_eq!(
+                (r.status, r.code()),
+                (status, code),
+                "{m}: {method} {path} {body:?} -> {}",
+                r.body
+            );
+        }
+        let raw_cases: Vec<(Request<Body>, StatusCode, &str)> = vec![
+            (
+                Request::post("/api/v1/accounts/")
+                    .body(Body::from("{\"name\":\"a\"}"))
+                    .unwrap(),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+            ),
+            (
+                Request::post("/api/v1/accounts/")
+                    .header("content-type", "text/plain")
+                    .body(Body::from("{\"name\":\"a\"}"))
+                    .unwrap(),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+            ),
+            (
+                Request::post("/api/v1/accounts/")
+                    .header("content-type", "application/json")
+                    .body(Body::from(vec![0xff, 0xfe, 0x00]))
+                    .unwrap(),
+                StatusCode::BAD_REQUEST,
+                "MALFORMED_JSON",
+            ),
+            (
+                Request::post("/api/v1/accounts/")
+                    .header("content-type", "application/json")
+                    .body(Body::from(format!(
+                        "{{\"name\":\"{}\"}}",
+                        "a".repeat(2 * 1024 * 1024)
+                    )))
+                    .unwrap(),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+            ),
+            (
+                Request::delete("/api/v1/accounts/")
+                    .body(Body::empty())
+                    .unwrap(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+            ),
+            (
+                Request::put("/health").body(Body::empty()).unwrap(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+            ),
+            (
+                Request::get("/api/v1/nope/").body(Body::empty()).unwrap(),
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+            ),
+            (
+                Request::get("/api/v1/accounts/not-a-uuid/")
+                    .body(Body::empty())
+                    .unwrap(),
+                StatusCode::BAD_REQUEST,
+                "INVALID_PATH",
+            ),
+            (
+                Request::get(format!("/api/v1/accounts/{id}/?min_position=abc"))
+                    .body(Body::empty())
+                    .unwrap(),
+                StatusCode::BAD_REQUEST,
+                "INVALID_QUERY",
+            ),
+            (
+                Request::get(format!("/api/v1/accounts/{id}/?min_position=-1"))
+                    .body(Body::empty())
+                    .unwrap(),
+                StatusCode::BAD_REQUEST,
+                "INVALID_QUERY",
+            ),
+            (
+                Request::get(format!("/api/v1/accounts/{id}/ledger/?page=0"))
+                    .body(Body::empty())
+                    .unwrap(),
+                StatusCode::BAD_REQUEST,
+                "INVALID_QUERY",
+            ),
+            (
+                Request::get(format!("/api/v1/accounts/{id}/ledger/?page_size=501"))
+                    .body(Body::empty())
+                    .unwrap(),
+                StatusCode::BAD_REQUEST,
+                "INVALID_QUERY",
+            ),
+            (
+                Request::get(format!(
+                    "/api/v1/accounts/{id}/ledger/?page=99999999999999999999"
+                ))
+                .body(Body::empty())
+                .unwrap(),
+                StatusCode::BAD_REQUEST,
+                "INVALID_QUERY",
+            ),
+            (
+                Request::get(format!("/api/v1/accounts/{id}/ledger/?entry_type=refund"))
+                    .body(Body::empty())
+                    .unwrap(),
+                StatusCode::BAD_REQUEST,
+                "INVALID_QUERY",
+            ),
+            (
+                Request::get(format!("/api/v1/accounts/{id}/events/?limit=0"))
+                    .body(Body::empty())
+                    .unwrap(),
+                StatusCode::BAD_REQUEST,
+                "INVALID_QUERY",
+            ),
+            (
+                Request::post(grant.clone())
+                    .header("content-type", "application/json")
+                    .header("idempotency-key", "k".repeat(300))
+                    .body(Body::from("{\"amount\":1}"))
+                    .unwrap(),
+                StatusCode::BAD_REQUEST,
+                "INVALID_IDEMPOTENCY_KEY",
+            ),
+            (
+                Request::post(grant.clone())
+                    .header("content-type", "application/json")
+                    .header("if-match", "abc")
+                    .body(Body::from("{\"amount\":1}"))
+                    .unwrap(),
+                StatusCode::BAD_REQUEST,
+                "INVALID_IF_MATCH",
+            ),
+        ];
+        for (req, status, code) in raw_cases {
+            let what = format!("{} {}", req.method(), req.uri());
+            let r = app.raw(req).await;
+            assert_eq!(
+                (r.status, r.code()),
+                (status, code),
+                "{m}: {what} -> {}",
+                r.body
+            );
+        }
+        // A very large page number must not overflow into a 500.
+        let r = app
+            .get(&format!(
+                "/api/v1/accounts/{id}/ledger/?page=9223372036854775807&page_size=500"
+            ))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
+        assert_eq!(
+            app.state.feed.head().await.unwrap(),
+            before,
+            "{m}: bad input wrote nothing"
+        );
+        app.stop().await;
+    }
+}

@@ -1,0 +1,355 @@
+//! The `igny8` binary: zero-config serve and graceful shutdown, the relay
+//! under SIGKILL, and the projections CLI.
+
+use igny8_commands::billing::{grant_credits, open_account};
+use igny8_commands::testkit::{nats_url, pg_db, pg_url, sqlite_db, unique};
+use igny8_commands::{CommandBus, CommandContext, Position, StreamNames};
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use uuid::Uuid;
+
+const BIN: &str = env!("CARGO_BIN_EXE_igny8");
+
+fn igny8() -> Command {
+    let mut c = Command::new(BIN);
+    for v in [
+        "DATABASE_URL",
+        "NATS_URL",
+        "IGNY8_DATA_DIR",
+        "IGNY8_LISTEN",
+        "IGNY8_DB_SCHEMA",
+        "IGNY8_NATS_STREAM",
+        "IGNY8_NATS_PREFIX",
+    ] {
+        c.env_remove(v);
+    }
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+/// A minimal HTTP/1.1 client: (status, body).
+async fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let body = body.unwrap_or("");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+fn ctx(id: Uuid) -> CommandContext {
+    CommandContext {
+        account_id: Some(id.to_string()),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn serve_with_no_configuration_then_sigterm_finishes_in_flight_requests() {
+    let dir = std::env::temp_dir().join(unique("igny8-serve"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = igny8()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("IGNY8_READ_WAIT_MS", "1500")
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut addr = String::new();
+    let mut banner = String::new();
+    for _ in 0..10 {
+        let line = lines.next().expect("banner").unwrap();
+        banner.push_str(&line);
+        banner.push('\n');
+        if let Some(a) = line.strip_prefix("IGNY8 listening on http://") {
+            addr = a.trim().to_string();
+            break;
+        }
+    }
+    assert!(!addr.is_empty(), "no listen line in {banner}");
+    assert!(banner.contains("embedded mode"), "{banner}");
+    assert!(
+        dir.join("igny8-data/igny8.db").exists(),
+        "the embedded database lives under ./igny8-data"
+    );
+    let docs = lines.next().unwrap().unwrap();
+    assert!(
+        docs.contains("/api/docs/"),
+        "prints how to reach the docs: {docs}"
+    );
+
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/api/v1/accounts/",
+        Some(r#"{"name":"Bin"}"#),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    // An in-flight request that takes a while (waits for a position that never comes)...
+    let slow = {
+        let addr = addr.clone();
+        tokio::spawn(async move {
+            http(
+                &addr,
+                "GET",
+                &format!("/api/v1/accounts/{}/?min_position=999999", Uuid::new_v4()),
+                None,
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ...is finished, not cut, by SIGTERM.
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let (status, body) = slow.await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("PROJECTION_BEHIND"), "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(code.success(), "clean exit after SIGTERM: {code:?}");
+    assert!(
+        tokio::net::TcpStream::connect(&addr).await.is_err(),
+        "no longer listening"
+    );
+}
+
+fn spawn_relay(schema: &str, names: &StreamNames) -> Child {
+    igny8()
+        .arg("relay")
+        .env("DATABASE_URL", pg_url())
+        .env("IGNY8_DB_SCHEMA", schema)
+        .env("NATS_URL", nats_url())
+        .env("IGNY8_NATS_STREAM", &names.stream)
+        .env("IGNY8_NATS_PREFIX", &names.prefix)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn relay_killed_at_any_moment_publishes_every_event_exactly_once() {
+    let (db, schema) = pg_db().await;
+    let bus = CommandBus::new(db.clone());
+    let prefix = unique("k");
+    let names = StreamNames {
+        stream: prefix.to_uppercase(),
+        prefix,
+    };
+    let client = async_nats::connect(nats_url())
+        .await
+        .expect("NATS is required (scripts/test.sh starts it)");
+    let js = async_nats::jetstream::new(client);
+
+    // Writers keep appending while the relay is killed and restarted.
+    let writer = {
+        let bus = bus.clone();
+        tokio::spawn(async move {
+            let mut ids = vec![];
+            for _ in 0..8 {
+                let id = Uuid::new_v4();
+                open_account(&bus, id, "k".into(), &ctx(id)).await.unwrap();
+                ids.push(id);
+            }
+            for round in 0..150 {
+                let id = ids[round % ids.len()];
+                grant_credits(&bus, id, 1, String::new(), &ctx(id))
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(4)).await;
+            }
+        })
+    };
+    // Pseudo-random kill times (printed, so a failure can be replayed).
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    println!("kill schedule seed {seed}");
+    for _ in 0..6 {
+        let mut relay = spawn_relay(&schema, &names);
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        tokio::time::sleep(Duration::from_millis(80 + seed % 400)).await;
+        relay.kill().unwrap(); // SIGKILL
+        relay.wait().unwrap();
+    }
+    writer.await.unwrap();
+    let mut relay = spawn_relay(&schema, &names);
+    let head = bus.feed().head().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut stream = loop {
+        if let Ok(mut s) = js.get_stream(&names.stream).await {
+            if s.info().await.unwrap().state.messages as i64 >= head {
+                break s;
+            }
+        }
+        assert!(Instant::now() < deadline, "relay did not catch up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    relay.kill().unwrap();
+    relay.wait().unwrap();
+
+    let info = stream.info().await.unwrap().clone();
+    assert_eq!(
+        info.state.messages as i64, head,
+        "every event once: no loss, no duplicate"
+    );
+    let mut ids = HashSet::new();
+    let mut last = Position::START;
+    for seq in info.state.first_sequence..=info.state.last_sequence {
+        let m = stream.get_raw_message(seq).await.unwrap();
+        let id = m.headers.get("Nats-Msg-Id").unwrap().as_str().to_string();
+        assert!(ids.insert(id), "duplicate message at stream seq {seq}");
+        let pos: Position = m
+            .headers
+            .get("Igny8-Position")
+            .unwrap()
+            .as_str()
+            .parse()
+            .unwrap();
+        assert!(pos > last, "stream order follows the feed order");
+        last = pos;
+    }
+    let stored: HashSet<String> = bus
+        .feed()
+        .read_after(Position::START, 100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_id.to_string())
+        .collect();
+    assert_eq!(ids, stored, "the stream holds exactly the store's events");
+    js.delete_stream(&names.stream).await.unwrap();
+}
+
+#[tokio::test]
+async fn projections_cli_status_and_rebuild() {
+    // SQLite: events written by the library, read model built by the CLI.
+    let (db, path) = sqlite_db().await;
+    let bus = CommandBus::new(db.clone());
+    let id = Uuid::new_v4();
+    open_account(&bus, id, "Cli".into(), &ctx(id))
+        .await
+        .unwrap();
+    grant_credits(&bus, id, 3, String::new(), &ctx(id))
+        .await
+        .unwrap();
+    db.close().await;
+    let data_dir = path.parent().unwrap().to_str().unwrap().to_string();
+
+    let out = igny8()
+        .args([
+            "projections",
+            "rebuild",
+            "billing_accounts",
+            "--data-dir",
+            &data_dir,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("rebuilt billing_accounts: 2 events"),
+        "{stdout}"
+    );
+
+    let out = igny8()
+        .args(["projections", "status", "--data-dir", &data_dir])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("billing_accounts"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!((cols[1], cols[4]), ("2", "0"), "position 2, lag 0: {row}");
+
+    let out = igny8()
+        .args(["projections", "rebuild", "nope", "--data-dir", &data_dir])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown projection"),
+        "clear error"
+    );
+
+    // PostgreSQL: the same commands against a schema.
+    let (db, schema) = pg_db().await;
+    let bus = CommandBus::new(db.clone());
+    open_account(&bus, id, "Cli".into(), &ctx(id))
+        .await
+        .unwrap();
+    let out = igny8()
+        .args(["projections", "rebuild", "billing_accounts"])
+        .env("DATABASE_URL", pg_url())
+        .env("IGNY8_DB_SCHEMA", &schema)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = igny8_projections::billing::get_account(&db, &id.to_string())
+        .await
+        .unwrap()
+        .expect("rebuilt row");
+    assert_eq!(row.name, "Cli");
+
+    // Bad configuration is a clear error, not a panic.
+    let out = igny8()
+        .args([
+            "gateway",
+            "--listen",
+            "not-an-address",
+            "--data-dir",
+            &data_dir,
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--listen"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = igny8().arg("relay").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NATS_URL"));
+}

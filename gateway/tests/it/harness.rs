@@ -1,0 +1,209 @@
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use igny8_commands::StreamNames;
+use igny8_commands::testkit::{nats_url, pg_db, sqlite_db, unique};
+use igny8_gateway::app::{AppState, router};
+use igny8_gateway::config::Settings;
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tower::ServiceExt;
+
+pub struct TestApp {
+    pub mode: &'static str,
+    pub router: Router,
+    pub state: AppState,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    stream: Option<(async_nats::jetstream::Context, String)>,
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+    pub fn code(&self) -> &str {
+        self.body["error_code"].as_str().unwrap_or("")
+    }
+}
+
+impl TestApp {
+    /// SQLite + in-process feed, as `igny8 serve` with no configuration.
+    pub async fn embedded() -> Self {
+        let (db, _) = sqlite_db().await;
+        let settings = Settings {
+            read_wait_ms: 5000,
+            ..Settings::default()
+        };
+        let state = AppState::new(db.clone(), None, settings);
+        let (stop, rx) = watch::channel(false);
+        let tasks = igny8_projections::all()
+            .into_iter()
+            .map(|p| {
+                tokio::spawn(igny8_projections::run_embedded(
+                    db.clone(),
+                    state.feed.clone(),
+                    p,
+                    rx.clone(),
+                    None,
+                ))
+            })
+            .collect();
+        TestApp {
+            mode: "embedded",
+            router: router(state.clone()),
+            state,
+            stop,
+            tasks,
+            stream: None,
+        }
+    }
+
+    /// PostgreSQL + relay + JetStream consumers, as the scale-out mode.
+    pub async fn postgres_nats() -> Self {
+        let (db, _) = pg_db().await;
+        let url = nats_url();
+        let client = async_nats::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("NATS with JetStream is required and is not reachable at {url}: {e}. Run scripts/test.sh."));
+        let prefix = unique("t");
+        let names = StreamNames {
+            stream: prefix.to_uppercase(),
+            prefix: prefix.clone(),
+        };
+        let settings = Settings {
+            database_url: Some("postgres://test".into()),
+            nats_url: Some(url),
+            nats_stream: names.stream.clone(),
+            nats_prefix: names.prefix.clone(),
+            ..Settings::default()
+        };
+        let state = AppState::new(db.clone(), Some(client.clone()), settings);
+        let js = async_nats::jetstream::new(client);
+        let (stop, rx) = watch::channel(false);
+        let mut tasks = vec![tokio::spawn(igny8_workers::relay::run(
+            db.clone(),
+            state.feed.clone(),
+            js.clone(),
+            names.clone(),
+            rx.clone(),
+        ))];
+        for p in igny8_projections::all() {
+            tasks.push(tokio::spawn(igny8_projections::run_nats(
+                db.clone(),
+                js.clone(),
+                names.clone(),
+                p,
+                rx.clone(),
+                None,
+            )));
+        }
+        TestApp {
+            mode: "postgres+nats",
+            router: router(state.clone()),
+            state,
+            stop,
+            tasks,
+            stream: Some((js, names.stream)),
+        }
+    }
+
+    pub async fn both() -> Vec<TestApp> {
+        vec![TestApp::embedded().await, TestApp::postgres_nats().await]
+    }
+
+    pub async fn raw(&self, req: Request<Body>) -> Resp {
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "{}: every answer is JSON, got {status}: {}",
+                self.mode,
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        assert!(
+            status != StatusCode::INTERNAL_SERVER_ERROR,
+            "{}: 500: {body}",
+            self.mode
+        );
+        assert!(
+            body["success"].is_boolean(),
+            "{}: envelope: {body}",
+            self.mode
+        );
+        assert!(
+            !body["request_id"].as_str().unwrap_or("").is_empty(),
+            "{}: request_id: {body}",
+            self.mode
+        );
+        assert!(
+            body["timestamp"].is_string(),
+            "{}: timestamp: {body}",
+            self.mode
+        );
+        if status.is_success() {
+            assert_eq!(body["success"], true);
+        } else {
+            assert_eq!(body["success"], false, "{}: {body}", self.mode);
+            assert!(
+                body["error"].is_string() && body["error_code"].is_string(),
+                "{}: error envelope: {body}",
+                self.mode
+            );
+        }
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut b = Request::builder().method(method).uri(path);
+        if body.is_some() {
+            b = b.header("content-type", "application/json");
+        }
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let body = body
+            .map(|v| Body::from(v.to_string()))
+            .unwrap_or_else(Body::empty);
+        self.raw(b.body(body).unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.call("GET", path, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.call("POST", path, Some(body), &[]).await
+    }
+
+    pub async fn stop(self) {
+        self.stop.send(true).unwrap();
+        for t in self.tasks {
+            t.await.unwrap().unwrap();
+        }
+        if let Some((js, s)) = self.stream {
+            let _ = js.delete_stream(&s).await;
+        }
+    }
+}
