@@ -116,6 +116,7 @@ pub async fn apply_batch(
     let mut tx = db.begin().await?;
     let mut cp = lock(&mut tx, p.name()).await?;
     let mut res = BatchResult::default();
+    let mut todo: Vec<&StoredEvent> = Vec::with_capacity(batch.len());
     for d in batch {
         if let Some(seq) = d.stream_seq {
             if seq <= cp.stream_seq {
@@ -134,11 +135,12 @@ pub async fn apply_batch(
             res.skipped += 1;
             continue;
         }
-        p.apply(&mut tx, sfx, &d.event).await?;
+        todo.push(&d.event);
         cp.position = d.event.position();
         cp.events_applied += 1;
         res.applied += 1;
     }
+    p.apply_all(&mut tx, sfx, &todo).await?;
     store(&mut tx, p.name(), &cp).await?;
     tx.commit().await?;
     res.checkpoint = cp;

@@ -27,6 +27,20 @@ pub trait Projection: Send + Sync + 'static {
     /// every table name (empty for the live tables). Events the projection
     /// does not care about are ignored.
     async fn apply(&self, tx: &mut DbTx, sfx: &str, ev: &StoredEvent) -> anyhow::Result<()>;
+
+    /// Apply several events, in order, inside one transaction. Override with
+    /// set-based SQL where one statement per event is too slow (rebuilds).
+    async fn apply_all(
+        &self,
+        tx: &mut DbTx,
+        sfx: &str,
+        events: &[&StoredEvent],
+    ) -> anyhow::Result<()> {
+        for e in events {
+            self.apply(tx, sfx, e).await?;
+        }
+        Ok(())
+    }
 }
 
 pub(crate) async fn create_tables(db: &Db, p: &dyn Projection, sfx: &str) -> anyhow::Result<()> {

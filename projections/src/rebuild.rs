@@ -1,7 +1,8 @@
 //! Rebuild a projection from the log without taking the live read model down.
 //!
 //! 1. Replay the whole feed into shadow tables (`<table>__rb`) while the live
-//!    tables keep serving and the live runner keeps applying.
+//!    tables keep serving and the live runner keeps applying. Reading the
+//!    next batch overlaps with applying the current one.
 //! 2. In one transaction: lock the live checkpoint (the live runner waits),
 //!    replay into the shadow whatever the live runner applied meanwhile, drop
 //!    the live tables, rename the shadows into place, keep the checkpoint.
@@ -10,7 +11,7 @@
 use crate::checkpoint;
 use crate::projection::{Projection, create_tables, drop_tables};
 use igny8_commands::db::{Backend, Db, DbTx};
-use igny8_commands::{Feed, Position, on_tx};
+use igny8_commands::{Feed, Position, StoredEvent, on_tx};
 use std::time::Instant;
 
 pub const SHADOW: &str = "__rb";
@@ -24,17 +25,11 @@ pub struct RebuildReport {
     pub events_per_sec: f64,
 }
 
-/// A projection that writes to the shadow tables and keeps no checkpoint of
-/// its own (the rebuild tracks its position in memory).
-async fn apply_shadow(
-    db: &Db,
-    p: &dyn Projection,
-    events: &[igny8_commands::StoredEvent],
-) -> anyhow::Result<()> {
+/// Apply a batch to the shadow tables; the rebuild tracks its position in memory.
+async fn apply_shadow(db: &Db, p: &dyn Projection, events: &[StoredEvent]) -> anyhow::Result<()> {
     let mut tx = db.begin().await?;
-    for e in events {
-        p.apply(&mut tx, SHADOW, e).await?;
-    }
+    let refs: Vec<&StoredEvent> = events.iter().collect();
+    p.apply_all(&mut tx, SHADOW, &refs).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -44,15 +39,34 @@ pub async fn rebuild(db: &Db, feed: &Feed, p: &dyn Projection) -> anyhow::Result
     drop_tables(db, p, SHADOW).await?;
     create_tables(db, p, "").await?;
     create_tables(db, p, SHADOW).await?;
+
+    let (tx_batches, mut rx_batches) = tokio::sync::mpsc::channel::<Vec<StoredEvent>>(2);
+    let reader = {
+        let feed = feed.clone();
+        tokio::spawn(async move {
+            let mut pos = Position::START;
+            loop {
+                let batch = feed.read_after(pos, BATCH).await?;
+                let Some(last) = batch.last() else {
+                    return Ok::<_, sqlx::Error>(());
+                };
+                pos = last.position();
+                if tx_batches.send(batch).await.is_err() {
+                    return Ok(());
+                }
+            }
+        })
+    };
     let mut pos = Position::START;
     let mut events = 0u64;
-    loop {
-        let batch = feed.read_after(pos, BATCH).await?;
-        let Some(last) = batch.last() else { break };
-        pos = last.position();
+    while let Some(batch) = rx_batches.recv().await {
+        if let Some(last) = batch.last() {
+            pos = last.position();
+        }
         events += batch.len() as u64;
         apply_shadow(db, p, &batch).await?;
     }
+    reader.await??;
 
     // Swap, holding the live checkpoint.
     let mut tx = db.begin().await?;
@@ -63,9 +77,8 @@ pub async fn rebuild(db: &Db, feed: &Feed, p: &dyn Projection) -> anyhow::Result
         let Some(last) = batch.last() else { break };
         from = last.position();
         events += batch.len() as u64;
-        for e in &batch {
-            p.apply(&mut tx, SHADOW, e).await?;
-        }
+        let refs: Vec<&StoredEvent> = batch.iter().collect();
+        p.apply_all(&mut tx, SHADOW, &refs).await?;
     }
     // If the rebuild got further than the live runner, the checkpoint moves
     // with it: the live runner then skips what the new tables already hold.

@@ -109,4 +109,170 @@ impl Projection for AccountsProjection {
         }
         Ok(())
     }
+
+    /// PostgreSQL: three set-based statements per batch (accounts opened,
+    /// ledger rows, one folded update per account) instead of two per event.
+    async fn apply_all(
+        &self,
+        tx: &mut DbTx,
+        sfx: &str,
+        events: &[&StoredEvent],
+    ) -> anyhow::Result<()> {
+        let DbTx::Postgres(t) = tx else {
+            for e in events {
+                self.apply(tx, sfx, e).await?;
+            }
+            return Ok(());
+        };
+        let mut opened = Opened::default();
+        let mut ledger = Ledger::default();
+        let mut folds: Vec<Fold> = vec![];
+        let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for ev in events.iter().filter(|e| e.aggregate_type == "account") {
+            let body = ev.body();
+            match ev.event_type.as_str() {
+                "AccountOpened" => {
+                    opened.id.push(ev.aggregate_id.clone());
+                    opened
+                        .name
+                        .push(body["name"].as_str().unwrap_or_default().to_string());
+                    opened.version.push(ev.sequence);
+                    opened.pos.push(ev.global_position);
+                    opened.at.push(ev.recorded_at);
+                }
+                kind @ ("CreditsGranted" | "CreditsSpent") => {
+                    let amount = body["amount"].as_i64().unwrap_or(0);
+                    let balance_after = body["balance_after"].as_i64().unwrap_or(0);
+                    let grant = kind == "CreditsGranted";
+                    ledger.event_id.push(ev.event_id.to_string());
+                    ledger.account_id.push(ev.aggregate_id.clone());
+                    ledger.pos.push(ev.global_position);
+                    ledger.seq.push(ev.sequence);
+                    ledger
+                        .entry
+                        .push(if grant { "grant" } else { "spend" }.to_string());
+                    ledger.amount.push(amount);
+                    ledger.balance_after.push(balance_after);
+                    ledger
+                        .reason
+                        .push(body["reason"].as_str().unwrap_or_default().to_string());
+                    ledger
+                        .actor
+                        .push(ev.meta("actor").unwrap_or("system").to_string());
+                    ledger.at.push(ev.recorded_at);
+                    let i = *index.entry(ev.aggregate_id.as_str()).or_insert_with(|| {
+                        folds.push(Fold {
+                            id: ev.aggregate_id.clone(),
+                            ..Fold::default()
+                        });
+                        folds.len() - 1
+                    });
+                    let f = &mut folds[i];
+                    f.balance = balance_after;
+                    if grant {
+                        f.granted += amount;
+                    } else {
+                        f.spent += amount;
+                    }
+                    f.version = ev.sequence;
+                    f.pos = ev.global_position;
+                    f.at = Some(ev.recorded_at);
+                }
+                _ => {}
+            }
+        }
+        let c = &mut **t;
+        if !opened.id.is_empty() {
+            sqlx::query(&format!(
+                "INSERT INTO rm_accounts{sfx} (account_id, name, version, last_position, created_at, updated_at) \
+                 SELECT u.id, u.name, u.version, u.pos, u.at, u.at \
+                 FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::timestamptz[]) AS u(id, name, version, pos, at) \
+                 ON CONFLICT (account_id) DO NOTHING"
+            ))
+            .bind(&opened.id)
+            .bind(&opened.name)
+            .bind(&opened.version)
+            .bind(&opened.pos)
+            .bind(&opened.at)
+            .execute(&mut *c)
+            .await?;
+        }
+        if !ledger.event_id.is_empty() {
+            sqlx::query(&format!(
+                "INSERT INTO rm_credit_ledger{sfx} (event_id, account_id, global_position, sequence, entry_type, \
+                 amount, balance_after, reason, actor, occurred_at) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[], $6::int8[], \
+                 $7::int8[], $8::text[], $9::text[], $10::timestamptz[]) ON CONFLICT (event_id) DO NOTHING"
+            ))
+            .bind(&ledger.event_id)
+            .bind(&ledger.account_id)
+            .bind(&ledger.pos)
+            .bind(&ledger.seq)
+            .bind(&ledger.entry)
+            .bind(&ledger.amount)
+            .bind(&ledger.balance_after)
+            .bind(&ledger.reason)
+            .bind(&ledger.actor)
+            .bind(&ledger.at)
+            .execute(&mut *c)
+            .await?;
+        }
+        if !folds.is_empty() {
+            let col = |f: fn(&Fold) -> i64| folds.iter().map(f).collect::<Vec<i64>>();
+            let ids: Vec<String> = folds.iter().map(|f| f.id.clone()).collect();
+            let at: Vec<chrono::DateTime<chrono::Utc>> =
+                folds.iter().map(|f| f.at.unwrap_or_default()).collect();
+            sqlx::query(&format!(
+                "UPDATE rm_accounts{sfx} a SET balance = u.balance, total_granted = a.total_granted + u.granted, \
+                 total_spent = a.total_spent + u.spent, version = u.version, last_position = u.pos, updated_at = u.at \
+                 FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::timestamptz[]) \
+                 AS u(id, balance, granted, spent, version, pos, at) WHERE a.account_id = u.id"
+            ))
+            .bind(&ids)
+            .bind(col(|f| f.balance))
+            .bind(col(|f| f.granted))
+            .bind(col(|f| f.spent))
+            .bind(col(|f| f.version))
+            .bind(col(|f| f.pos))
+            .bind(&at)
+            .execute(&mut *c)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Opened {
+    id: Vec<String>,
+    name: Vec<String>,
+    version: Vec<i64>,
+    pos: Vec<i64>,
+    at: Vec<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Default)]
+struct Ledger {
+    event_id: Vec<String>,
+    account_id: Vec<String>,
+    pos: Vec<i64>,
+    seq: Vec<i64>,
+    entry: Vec<String>,
+    amount: Vec<i64>,
+    balance_after: Vec<i64>,
+    reason: Vec<String>,
+    actor: Vec<String>,
+    at: Vec<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The net effect of a batch on one account.
+#[derive(Default)]
+struct Fold {
+    id: String,
+    balance: i64,
+    granted: i64,
+    spent: i64,
+    version: i64,
+    pos: i64,
+    at: Option<chrono::DateTime<chrono::Utc>>,
 }
