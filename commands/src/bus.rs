@@ -17,7 +17,7 @@ use crate::event::StoredEvent;
 use crate::feed::Feed;
 use crate::store::Repo;
 use chrono::Utc;
-use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
 use cqrs_es::{AggregateError, EventStore};
 use igny8_domain::{Aggregate, DomainError, DomainEvent, ErrorKind};
 use serde::{Deserialize, Serialize};
@@ -162,6 +162,7 @@ pub struct CommandBus {
     feed: Feed,
     notify: Arc<Notify>,
     stripes: Arc<Vec<tokio::sync::Mutex<()>>>,
+    cache: Arc<AggregateCache>,
 }
 
 impl CommandBus {
@@ -176,6 +177,7 @@ impl CommandBus {
             feed,
             notify,
             stripes,
+            cache: Arc::new(AggregateCache::default()),
         }
     }
 
@@ -226,30 +228,52 @@ impl CommandBus {
         let command_id = Uuid::new_v4().to_string();
         let store = self.store::<A>();
         let _serialised = self.stripe(A::TYPE, aggregate_id).lock().await;
+        let mut trust_cache = true;
         for attempt in 0..MAX_ATTEMPTS {
-            let loaded = store
-                .load_aggregate(aggregate_id)
-                .await
-                .map_err(|e| map_agg_err::<A>(e))?;
+            // A cached state is only trusted on the way to an append (which
+            // optimistic concurrency validates); any refusal decided on a
+            // cached state is checked again against the store.
+            let cached = if trust_cache {
+                self.cache.get::<A>(aggregate_id)
+            } else {
+                None
+            };
+            let from_cache = cached.is_some();
+            let loaded = match cached {
+                Some(c) => c,
+                None => store
+                    .load_aggregate(aggregate_id)
+                    .await
+                    .map_err(|e| map_agg_err::<A>(e))?,
+            };
             let version = loaded.current_sequence as u64;
             if let Some(expected) = ctx.expected_version {
                 if expected != version {
+                    if from_cache {
+                        trust_cache = false;
+                        continue;
+                    }
                     return Err(CommandError::VersionConflict {
                         expected,
                         actual: version,
                     });
                 }
             }
-            let events =
-                loaded
-                    .aggregate
-                    .0
-                    .decide(command.clone())
-                    .map_err(|e| CommandError::Domain {
+            let decided = loaded.aggregate.0.decide(command.clone());
+            let events = match decided {
+                Ok(events) => events,
+                Err(_) if from_cache => {
+                    trust_cache = false;
+                    continue;
+                }
+                Err(e) => {
+                    return Err(CommandError::Domain {
                         code: e.code(),
                         kind: e.kind(),
                         message: e.to_string(),
-                    })?;
+                    });
+                }
+            };
             if events.is_empty() {
                 return Ok(CommandOutcome {
                     aggregate_type: A::TYPE.into(),
@@ -260,16 +284,32 @@ impl CommandBus {
                     replayed: false,
                 });
             }
+            // The state after this command, for the cache if the append succeeds.
+            let mut next = loaded.aggregate.0.clone();
+            for e in &events {
+                next.apply(e);
+            }
+            let (next_version, snapshot_version) =
+                (version as usize + events.len(), loaded.current_snapshot);
             let metadata = metadata_for(ctx, &command_id);
             let events = events.into_iter().map(EsEvent).collect();
             match store.commit(events, loaded, metadata).await {
                 Ok(_) => {
                     self.notify.notify_waiters();
+                    self.cache.put::<A>(
+                        aggregate_id,
+                        next,
+                        version as usize,
+                        next_version,
+                        snapshot_version,
+                    );
                     return self
                         .outcome_of::<A>(aggregate_id, version as i64 + 1, &command_id, false)
                         .await;
                 }
                 Err(AggregateError::AggregateConflict) => {
+                    self.cache.remove::<A>(aggregate_id);
+                    trust_cache = false;
                     // Did our events land after all (postgres-es reports a stale
                     // snapshot after committing)? Then that is our outcome.
                     let mine = self
@@ -293,7 +333,10 @@ impl CommandBus {
                     tokio::time::sleep(Duration::from_millis((attempt as u64 + 1) * 2 + jitter))
                         .await;
                 }
-                Err(e) => return Err(map_agg_err::<A>(e)),
+                Err(e) => {
+                    self.cache.remove::<A>(aggregate_id);
+                    return Err(map_agg_err::<A>(e));
+                }
             }
         }
         Err(CommandError::Contention)
@@ -439,5 +482,72 @@ fn map_agg_err<A: Aggregate>(e: AggregateError<A::Error>) -> CommandError {
         },
         AggregateError::AggregateConflict => CommandError::Contention,
         other => CommandError::internal(other),
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+/// Recently written aggregates, kept in memory so the next command on them
+/// skips the load. Safe because it is only a guess: an append from a stale
+/// entry conflicts on `(aggregate, sequence)` and the command reloads.
+/// Entries are dropped when a snapshot boundary is crossed (the snapshot
+/// version changed in the store), on any failure, and when the cache is full.
+#[derive(Default)]
+struct AggregateCache {
+    entries: std::sync::Mutex<HashMap<(&'static str, String), CacheEntry>>,
+}
+
+struct CacheEntry {
+    state: Box<dyn std::any::Any + Send + Sync>,
+    sequence: usize,
+    snapshot: Option<usize>,
+}
+
+const CACHE_CAPACITY: usize = 10_000;
+
+impl AggregateCache {
+    fn get<A: Aggregate>(&self, id: &str) -> Option<EventStoreAggregateContext<Es<A>>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let e = entries.get(&(A::TYPE, id.to_string()))?;
+        let state = e.state.downcast_ref::<A>()?.clone();
+        Some(EventStoreAggregateContext {
+            aggregate_id: id.to_string(),
+            aggregate: Es(state),
+            current_sequence: e.sequence,
+            current_snapshot: e.snapshot,
+        })
+    }
+
+    fn put<A: Aggregate>(
+        &self,
+        id: &str,
+        state: A,
+        from: usize,
+        to: usize,
+        snapshot: Option<usize>,
+    ) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (A::TYPE, id.to_string());
+        // The store may have written a snapshot in this commit: reload next time.
+        if from / SNAPSHOT_EVERY != to / SNAPSHOT_EVERY {
+            entries.remove(&key);
+            return;
+        }
+        if entries.len() >= CACHE_CAPACITY && !entries.contains_key(&key) {
+            entries.clear();
+        }
+        entries.insert(
+            key,
+            CacheEntry {
+                state: Box::new(state),
+                sequence: to,
+                snapshot,
+            },
+        );
+    }
+
+    fn remove<A: Aggregate>(&self, id: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.remove(&(A::TYPE, id.to_string()));
     }
 }

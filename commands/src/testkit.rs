@@ -65,3 +65,32 @@ pub async fn sqlite_db() -> (Db, std::path::PathBuf) {
     db.migrate().await.expect("migrate sqlite");
     (db, path)
 }
+
+/// Every event of the feed, waiting (bounded) until at least `expected` are
+/// visible. On PostgreSQL the feed holds back events while any older
+/// transaction in the cluster is still open (that is what makes it
+/// gap-safe), so tests running beside each other must wait, not assume.
+pub async fn read_all(feed: &crate::Feed, expected: usize) -> Vec<crate::StoredEvent> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut out: Vec<crate::StoredEvent> = vec![];
+    let mut pos = crate::Position::START;
+    loop {
+        let batch = feed.read_after(pos, 10_000).await.expect("feed read");
+        if let Some(last) = batch.last() {
+            pos = last.position();
+        }
+        let empty = batch.is_empty();
+        out.extend(batch);
+        if empty && out.len() >= expected {
+            return out;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "feed delivered {} of {expected} events in 30 s",
+            out.len()
+        );
+        if empty {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}

@@ -174,19 +174,24 @@ async fn global_order_is_total_and_feed_delivers_everything_once() {
             expected.push(o.events[0].event_id);
         }
         let feed = bus.feed();
+        let all = igny8_commands::testkit::read_all(&feed, expected.len()).await;
         let mut pos = Position::START;
         let mut seen = vec![];
-        loop {
-            let batch = feed.read_after(pos, 3).await.unwrap();
-            if batch.is_empty() {
-                break;
-            }
-            for e in batch {
-                assert!(e.position() > pos, "{name}: feed order");
-                pos = e.position();
-                seen.push(e.event_id);
+        for e in all {
+            assert!(e.position() > pos, "{name}: feed order");
+            pos = e.position();
+            seen.push(e.event_id);
+        }
+        // Small pages deliver the same sequence.
+        let mut paged = vec![];
+        let mut p = Position::START;
+        while paged.len() < seen.len() {
+            for e in feed.read_after(p, 3).await.unwrap() {
+                p = e.position();
+                paged.push(e.event_id);
             }
         }
+        assert_eq!(paged, seen, "{name}");
         assert_eq!(seen, expected, "{name}");
         assert_eq!(feed.head().await.unwrap(), pos.global_position, "{name}");
     }
@@ -335,5 +340,67 @@ async fn expected_version_mismatch_is_a_conflict() {
             2,
             "{name}"
         );
+    }
+}
+
+/// Two buses stand for two processes: each caches what it wrote, the other's
+/// writes make that cache stale. Stale caches must never decide wrongly.
+#[tokio::test]
+async fn stale_aggregate_caches_in_two_processes_stay_correct() {
+    for (name, db) in both().await {
+        let a = CommandBus::new(db.clone());
+        let b = CommandBus::new(db.clone());
+        let id = Uuid::new_v4();
+        open_account(&a, id, "Two".into(), &ctx(id)).await.unwrap();
+        grant_credits(&a, id, 5, String::new(), &ctx(id))
+            .await
+            .unwrap(); // a caches balance 5, v2
+        spend_credits(&b, id, 5, String::new(), &ctx(id))
+            .await
+            .unwrap(); // truth: 0, v3
+        // a's cache says 5: the append conflicts, a reloads and refuses.
+        let err = spend_credits(&a, id, 1, String::new(), &ctx(id))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CommandError::Domain {
+                    code: "INSUFFICIENT_CREDITS",
+                    ..
+                }
+            ),
+            "{name}: {err:?}"
+        );
+        grant_credits(&b, id, 7, String::new(), &ctx(id))
+            .await
+            .unwrap(); // b caches 7, v4
+        grant_credits(&a, id, 1, String::new(), &ctx(id))
+            .await
+            .unwrap(); // truth: 8, v5 (a reloads)
+        // b's cache says 7: spending 8 would be refused on it; the refusal is re-checked.
+        let o = spend_credits(&b, id, 8, String::new(), &ctx(id))
+            .await
+            .unwrap();
+        assert_eq!(
+            (o.version, o.events[0].payload["balance_after"].as_i64()),
+            (6, Some(0)),
+            "{name}"
+        );
+        // Expected versions are checked against the store, not a stale cache.
+        let c = CommandContext {
+            expected_version: Some(6),
+            ..ctx(id)
+        };
+        assert_eq!(
+            grant_credits(&a, id, 1, String::new(), &c)
+                .await
+                .unwrap()
+                .version,
+            7,
+            "{name}"
+        );
+        let (state, version) = a.load::<Account>(&id.to_string()).await.unwrap();
+        assert_eq!((state.balance, version), (1, 7), "{name}");
     }
 }

@@ -1,6 +1,6 @@
 use crate::common::*;
 use igny8_commands::testkit::{pg_db, sqlite_db};
-use igny8_commands::{CommandBus, Db, Position};
+use igny8_commands::{CommandBus, Db};
 use igny8_projections::billing::{AccountsProjection, NAME};
 use igny8_projections::checkpoint::{ApplyError, Delivered, apply_batch, load};
 use igny8_projections::{WaitOutcome, rebuild, run_embedded, wait_for};
@@ -15,11 +15,8 @@ async fn both() -> Vec<(&'static str, Db)> {
     ]
 }
 
-async fn all_events(bus: &CommandBus) -> Vec<igny8_commands::StoredEvent> {
-    bus.feed()
-        .read_after(Position::START, 100_000)
-        .await
-        .unwrap()
+async fn all_events(bus: &CommandBus, expected: usize) -> Vec<igny8_commands::StoredEvent> {
+    igny8_commands::testkit::read_all(&bus.feed(), expected).await
 }
 
 async fn create_live_tables(db: &Db) {
@@ -35,7 +32,7 @@ async fn redelivered_events_change_nothing() {
         let bus = CommandBus::new(db.clone());
         create_live_tables(&db).await;
         let ids = write_accounts(&bus, 3, 4).await;
-        let batch: Vec<Delivered> = all_events(&bus)
+        let batch: Vec<Delivered> = all_events(&bus, 3 * 6)
             .await
             .into_iter()
             .map(|event| Delivered {
@@ -81,7 +78,7 @@ async fn a_stream_gap_is_refused_and_writes_nothing() {
         let bus = CommandBus::new(db.clone());
         create_live_tables(&db).await;
         write_accounts(&bus, 1, 2).await;
-        let events = all_events(&bus).await;
+        let events = all_events(&bus, 4).await;
         let d = |i: usize, seq: i64| Delivered {
             event: events[i].clone(),
             stream_seq: Some(seq),

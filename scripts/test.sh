@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The whole test suite, against real PostgreSQL and real NATS JetStream.
+#
+# Uses PostgreSQL on 127.0.0.1:5432 and NATS on 127.0.0.1:4222 when they
+# answer; otherwise starts them from the installed binaries; otherwise stops
+# and says what is missing. No test skips because a service is absent.
+#
+# Override with IGNY8_TEST_DATABASE_URL / IGNY8_TEST_NATS_URL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export IGNY8_TEST_DATABASE_URL="${IGNY8_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+export IGNY8_TEST_NATS_URL="${IGNY8_TEST_NATS_URL:-nats://127.0.0.1:4222}"
+
+say() { printf 'test.sh: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+wait_port() { # host port seconds
+  for _ in $(seq 1 "$(( $3 * 10 ))"); do port_open "$1" "$2" && return 0; sleep 0.1; done
+  return 1
+}
+
+ensure_postgres() {
+  if port_open 127.0.0.1 5432; then return; fi
+  say "PostgreSQL is not answering on 127.0.0.1:5432; trying to start it"
+  if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+    for v in $(ls /etc/postgresql); do
+      pg_ctlcluster --skip-systemctl-redirect "$v" main start || true
+    done
+  fi
+  wait_port 127.0.0.1 5432 30 || die "PostgreSQL is required on 127.0.0.1:5432 and could not be started (install postgresql, or set IGNY8_TEST_DATABASE_URL)."
+}
+
+ensure_test_database() {
+  command -v psql >/dev/null || return 0
+  local db="${IGNY8_TEST_DATABASE_URL##*/}"; db="${db%%\?*}"
+  local admin="${IGNY8_TEST_DATABASE_URL%/*}/postgres"
+  if ! psql "$IGNY8_TEST_DATABASE_URL" -qtAc 'select 1' >/dev/null 2>&1; then
+    say "creating database $db"
+    psql "$admin" -qc "CREATE DATABASE \"$db\"" >/dev/null || die "cannot create database $db ($IGNY8_TEST_DATABASE_URL)"
+  fi
+  # Schemas left by interrupted earlier runs (each test makes its own).
+  psql "$IGNY8_TEST_DATABASE_URL" -qtAc "select string_agg(format('DROP SCHEMA %I CASCADE', nspname), '; ') from pg_namespace where nspname ~ '^t_[0-9]+_[0-9]+_[0-9]+\$'" 2>/dev/null \
+    | { read -r sql || true; [ -n "${sql:-}" ] && psql "$IGNY8_TEST_DATABASE_URL" -qc "$sql" >/dev/null 2>&1 || true; }
+}
+
+ensure_nats() {
+  if port_open 127.0.0.1 4222; then return; fi
+  say "NATS is not answering on 127.0.0.1:4222; trying to start it with JetStream"
+  local bin
+  bin="$(command -v nats-server || true)"; [ -z "$bin" ] && [ -x /usr/sbin/nats-server ] && bin=/usr/sbin/nats-server
+  [ -n "$bin" ] || die "NATS with JetStream is required on 127.0.0.1:4222 and nats-server is not installed (apt-get install nats-server)."
+  local dir="${TMPDIR:-/tmp}/igny8-nats"
+  mkdir -p "$dir"
+  nohup "$bin" -a 127.0.0.1 -p 4222 -js -sd "$dir" >"$dir/nats.log" 2>&1 &
+  wait_port 127.0.0.1 4222 20 || die "nats-server did not start; see $dir/nats.log"
+}
+
+ensure_postgres
+ensure_test_database
+ensure_nats
+say "PostgreSQL and NATS are up; running cargo test"
+exec cargo test --workspace --locked "$@"
