@@ -220,10 +220,10 @@ impl CommandBus {
     where
         A::Command: Clone,
     {
-        if let Some(k) = &ctx.idempotency {
-            if let Some(done) = self.replay_idempotent(k).await? {
-                return Ok(done);
-            }
+        if let Some(k) = &ctx.idempotency
+            && let Some(done) = self.replay_idempotent(k).await?
+        {
+            return Ok(done);
         }
         let command_id = Uuid::new_v4().to_string();
         let store = self.store::<A>();
@@ -247,17 +247,17 @@ impl CommandBus {
                     .map_err(|e| map_agg_err::<A>(e))?,
             };
             let version = loaded.current_sequence as u64;
-            if let Some(expected) = ctx.expected_version {
-                if expected != version {
-                    if from_cache {
-                        trust_cache = false;
-                        continue;
-                    }
-                    return Err(CommandError::VersionConflict {
-                        expected,
-                        actual: version,
-                    });
+            if let Some(expected) = ctx.expected_version
+                && expected != version
+            {
+                if from_cache {
+                    trust_cache = false;
+                    continue;
                 }
+                return Err(CommandError::VersionConflict {
+                    expected,
+                    actual: version,
+                });
             }
             let decided = loaded.aggregate.0.decide(command.clone());
             let events = match decided {
@@ -319,10 +319,10 @@ impl CommandBus {
                         self.notify.notify_waiters();
                         return Ok(mine);
                     }
-                    if let Some(k) = &ctx.idempotency {
-                        if let Some(done) = self.replay_idempotent(k).await? {
-                            return Ok(done);
-                        }
+                    if let Some(k) = &ctx.idempotency
+                        && let Some(done) = self.replay_idempotent(k).await?
+                    {
+                        return Ok(done);
                     }
                     if let Some(expected) = ctx.expected_version {
                         let (_, actual) = self.load::<A>(aggregate_id).await?;

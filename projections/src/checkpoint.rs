@@ -168,10 +168,10 @@ pub async fn wait_for(
         if target.is_none() {
             target = feed.position_of(global_position).await?;
         }
-        if let Some(t) = target {
-            if load(db, name).await?.position >= t {
-                return Ok(WaitOutcome::Reached);
-            }
+        if let Some(t) = target
+            && load(db, name).await?.position >= t
+        {
+            return Ok(WaitOutcome::Reached);
         }
         if Instant::now() >= deadline {
             return Ok(WaitOutcome::TimedOut);

@@ -271,13 +271,14 @@ pub async fn list_ledger(
             "page must be >= 1 and page_size 1 to 500",
         ));
     }
-    if let Some(t) = &q.entry_type {
-        if t != "grant" && t != "spend" {
-            return Err(ApiError::bad_request(
-                "INVALID_QUERY",
-                "entry_type must be grant or spend",
-            ));
-        }
+    if let Some(t) = &q.entry_type
+        && t != "grant"
+        && t != "spend"
+    {
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            "entry_type must be grant or spend",
+        ));
     }
     let id = account_id.to_string();
     if rm::get_account(&s.db, &id).await?.is_none() {

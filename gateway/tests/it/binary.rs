@@ -206,10 +206,10 @@ async fn relay_killed_at_any_moment_publishes_every_event_exactly_once() {
     let head = bus.feed().head().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut stream = loop {
-        if let Ok(mut s) = js.get_stream(&names.stream).await {
-            if s.info().await.unwrap().state.messages as i64 >= head {
-                break s;
-            }
+        if let Ok(mut s) = js.get_stream(&names.stream).await
+            && s.info().await.unwrap().state.messages as i64 >= head
+        {
+            break s;
         }
         assert!(Instant::now() < deadline, "relay did not catch up");
         tokio::time::sleep(Duration::from_millis(100)).await;
