@@ -294,7 +294,7 @@ impl CommandBus {
             let metadata = metadata_for(ctx, &command_id);
             let events = events.into_iter().map(EsEvent).collect();
             match store.commit(events, loaded, metadata).await {
-                Ok(_) => {
+                Ok(committed) => {
                     self.notify.notify_waiters();
                     self.cache.put::<A>(
                         aggregate_id,
@@ -303,9 +303,7 @@ impl CommandBus {
                         next_version,
                         snapshot_version,
                     );
-                    return self
-                        .outcome_of::<A>(aggregate_id, version as i64 + 1, &command_id, false)
-                        .await;
+                    return self.committed_outcome::<A>(aggregate_id, &committed).await;
                 }
                 Err(AggregateError::AggregateConflict) => {
                     self.cache.remove::<A>(aggregate_id);
@@ -363,6 +361,75 @@ impl CommandBus {
             &stored,
             replayed,
         ))
+    }
+
+    /// The outcome of events this bus just committed: payloads from memory,
+    /// ids and positions (assigned by the database) read back by primary key.
+    async fn committed_outcome<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        committed: &[cqrs_es::EventEnvelope<Es<A>>],
+    ) -> Result<CommandOutcome, CommandError> {
+        let (Some(first), Some(last)) = (committed.first(), committed.last()) else {
+            return Err(CommandError::internal("commit returned no events"));
+        };
+        let sql = "SELECT sequence, event_id, global_position FROM events \
+                   WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence BETWEEN $3 AND $4 ORDER BY sequence";
+        let rows: Vec<(i64, Uuid, i64)> = match &self.db {
+            Db::Postgres(p) => sqlx::query_as(sql)
+                .bind(A::TYPE)
+                .bind(aggregate_id)
+                .bind(first.sequence as i64)
+                .bind(last.sequence as i64)
+                .fetch_all(p)
+                .await
+                .map_err(CommandError::internal)?,
+            Db::Sqlite(p) => {
+                let rows: Vec<(i64, String, i64)> = sqlx::query_as(sql)
+                    .bind(A::TYPE)
+                    .bind(aggregate_id)
+                    .bind(first.sequence as i64)
+                    .bind(last.sequence as i64)
+                    .fetch_all(p)
+                    .await
+                    .map_err(CommandError::internal)?;
+                rows.into_iter()
+                    .map(|(s, id, g)| {
+                        Ok((s, Uuid::parse_str(&id).map_err(CommandError::internal)?, g))
+                    })
+                    .collect::<Result<_, CommandError>>()?
+            }
+        };
+        if rows.len() != committed.len() {
+            return Err(CommandError::internal("committed events not found"));
+        }
+        let events = committed
+            .iter()
+            .zip(rows)
+            .map(|(e, (sequence, event_id, position))| {
+                let event_type = e.payload.0.event_type().to_string();
+                let mut payload = serde_json::to_value(&e.payload.0).unwrap_or(Value::Null);
+                let payload = payload
+                    .get_mut(&event_type)
+                    .map(Value::take)
+                    .unwrap_or(payload);
+                OutcomeEvent {
+                    event_id,
+                    event_type,
+                    sequence,
+                    position,
+                    payload,
+                }
+            })
+            .collect::<Vec<_>>();
+        Ok(CommandOutcome {
+            aggregate_type: A::TYPE.into(),
+            aggregate_id: aggregate_id.into(),
+            version: last.sequence as i64,
+            position: events.iter().map(|e| e.position).max(),
+            events,
+            replayed: false,
+        })
     }
 
     async fn replay_idempotent(

@@ -18,6 +18,22 @@ use crate::event::{
 use std::sync::Arc;
 use tokio::sync::Notify;
 
+/// Run one event query, with the same binds, on either backend.
+macro_rules! fetch_events {
+    ($db:expr, $sql:expr $(, $bind:expr)*) => {
+        match $db {
+            Db::Postgres(p) => {
+                let rows: Vec<PgEventRow> = sqlx::query_as($sql)$(.bind($bind))*.fetch_all(p).await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+            Db::Sqlite(p) => {
+                let rows: Vec<SqliteEventRow> = sqlx::query_as($sql)$(.bind($bind))*.fetch_all(p).await?;
+                from_sqlite_rows(rows)
+            }
+        }
+    };
+}
+
 #[derive(Clone)]
 pub struct Feed {
     db: Db,
@@ -40,35 +56,20 @@ impl Feed {
         after: Position,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, sqlx::Error> {
-        match &self.db {
-            Db::Postgres(p) => {
-                let sql = format!(
-                    "SELECT {EVENT_COLUMNS} FROM events \
-                     WHERE (tx_id, global_position) > ($1, $2) \
-                       AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
-                     ORDER BY tx_id, global_position LIMIT $3"
-                );
-                let rows: Vec<PgEventRow> = sqlx::query_as(&sql)
-                    .bind(after.tx_id)
-                    .bind(after.global_position)
-                    .bind(limit)
-                    .fetch_all(p)
-                    .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
-            }
-            Db::Sqlite(p) => {
-                let sql = format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE global_position > $1 \
-                     ORDER BY global_position LIMIT $2"
-                );
-                let rows: Vec<SqliteEventRow> = sqlx::query_as(&sql)
-                    .bind(after.global_position)
-                    .bind(limit)
-                    .fetch_all(p)
-                    .await?;
-                from_sqlite_rows(rows)
-            }
-        }
+        let sql = match &self.db {
+            Db::Postgres(_) => format!(
+                "SELECT {EVENT_COLUMNS} FROM events \
+                 WHERE (tx_id, global_position) > ($1, $2) \
+                   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+                 ORDER BY tx_id, global_position LIMIT $3"
+            ),
+            // tx_id is always 0 here: commit order is rowid order.
+            Db::Sqlite(_) => format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE tx_id >= $1 AND global_position > $2 \
+                 ORDER BY global_position LIMIT $3"
+            ),
+        };
+        fetch_events!(&self.db, &sql, after.tx_id, after.global_position, limit)
     }
 
     /// Events in `(after, upto]` in feed order, without the xmin guard.
@@ -84,30 +85,15 @@ impl Feed {
              WHERE (tx_id, global_position) > ($1, $2) AND (tx_id, global_position) <= ($3, $4) \
              ORDER BY tx_id, global_position LIMIT $5"
         );
-        match &self.db {
-            Db::Postgres(p) => {
-                let rows: Vec<PgEventRow> = sqlx::query_as(&sql)
-                    .bind(after.tx_id)
-                    .bind(after.global_position)
-                    .bind(upto.tx_id)
-                    .bind(upto.global_position)
-                    .bind(limit)
-                    .fetch_all(p)
-                    .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
-            }
-            Db::Sqlite(p) => {
-                let rows: Vec<SqliteEventRow> = sqlx::query_as(&sql)
-                    .bind(after.tx_id)
-                    .bind(after.global_position)
-                    .bind(upto.tx_id)
-                    .bind(upto.global_position)
-                    .bind(limit)
-                    .fetch_all(p)
-                    .await?;
-                from_sqlite_rows(rows)
-            }
-        }
+        fetch_events!(
+            &self.db,
+            &sql,
+            after.tx_id,
+            after.global_position,
+            upto.tx_id,
+            upto.global_position,
+            limit
+        )
     }
 
     /// The feed position of the event at `global_position`, if it exists.
@@ -153,27 +139,13 @@ impl Feed {
             "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
              AND sequence >= $3 ORDER BY sequence LIMIT $4"
         );
-        match &self.db {
-            Db::Postgres(p) => {
-                let rows: Vec<PgEventRow> = sqlx::query_as(&sql)
-                    .bind(aggregate_type)
-                    .bind(aggregate_id)
-                    .bind(from_sequence)
-                    .bind(limit)
-                    .fetch_all(p)
-                    .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
-            }
-            Db::Sqlite(p) => {
-                let rows: Vec<SqliteEventRow> = sqlx::query_as(&sql)
-                    .bind(aggregate_type)
-                    .bind(aggregate_id)
-                    .bind(from_sequence)
-                    .bind(limit)
-                    .fetch_all(p)
-                    .await?;
-                from_sqlite_rows(rows)
-            }
-        }
+        fetch_events!(
+            &self.db,
+            &sql,
+            aggregate_type,
+            aggregate_id,
+            from_sequence,
+            limit
+        )
     }
 }

@@ -71,6 +71,23 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
-        .layer(CorsLayer::permissive())
+        .layer(cors(&state.settings.cors_origins))
         .with_state(state)
+}
+
+/// Any origin with `*` (bearer tokens, no cookies); otherwise the listed ones.
+fn cors(origins: &[String]) -> CorsLayer {
+    if origins.iter().any(|o| o.trim() == "*") {
+        return CorsLayer::permissive();
+    }
+    let list: Vec<axum::http::HeaderValue> = origins
+        .iter()
+        .filter_map(|o| o.trim().parse().ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(tower_http::cors::AllowOrigin::list(list))
+        .allow_methods(tower_http::cors::Any)
+        .allow_headers(tower_http::cors::Any)
+        .expose_headers(tower_http::cors::Any)
+        .max_age(Duration::from_secs(3600))
 }

@@ -65,6 +65,15 @@ pub struct Settings {
     /// PostgreSQL schema to use (default: the connection's search_path).
     #[arg(long, env = "IGNY8_DB_SCHEMA", global = true)]
     pub db_schema: Option<String>,
+    /// Origins allowed by CORS, comma-separated; `*` allows any origin.
+    #[arg(
+        long,
+        env = "IGNY8_CORS_ORIGINS",
+        default_value = "*",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub cors_origins: Vec<String>,
     /// Log format: text or json.
     #[arg(long, env = "IGNY8_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: String,
@@ -103,6 +112,7 @@ impl Default for Settings {
             read_wait_ms: 5000,
             db_max_connections: 20,
             db_schema: None,
+            cors_origins: vec!["*".into()],
             log_format: "text".into(),
         }
     }

@@ -44,6 +44,16 @@ pub trait Projection: Send + Sync + 'static {
 }
 
 pub(crate) async fn create_tables(db: &Db, p: &dyn Projection, sfx: &str) -> anyhow::Result<()> {
+    create_tables_only(db, p, sfx).await?;
+    create_indexes(db, p, sfx).await
+}
+
+/// Tables without their secondary indexes (bulk loads add those afterwards).
+pub(crate) async fn create_tables_only(
+    db: &Db,
+    p: &dyn Projection,
+    sfx: &str,
+) -> anyhow::Result<()> {
     for t in p.tables() {
         let tpl = match db.backend() {
             Backend::Postgres => t.postgres,
@@ -51,6 +61,12 @@ pub(crate) async fn create_tables(db: &Db, p: &dyn Projection, sfx: &str) -> any
         };
         let ddl = tpl.replace("{t}", &format!("{}{sfx}", t.name));
         igny8_commands::on_db!(db, pool => sqlx::query(&ddl).execute(pool).await.map(|_| ()))?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn create_indexes(db: &Db, p: &dyn Projection, sfx: &str) -> anyhow::Result<()> {
+    for t in p.tables() {
         for i in t.indexes {
             let sql = format!(
                 "CREATE INDEX IF NOT EXISTS {}{sfx} ON {}{sfx} ({})",

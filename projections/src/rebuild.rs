@@ -9,13 +9,16 @@
 //!    Readers see either the old tables or the new ones, never half of each.
 
 use crate::checkpoint;
-use crate::projection::{Projection, create_tables, drop_tables};
+use crate::projection::{
+    Projection, create_indexes, create_tables, create_tables_only, drop_tables,
+};
 use igny8_commands::db::{Backend, Db, DbTx};
 use igny8_commands::{Feed, Position, StoredEvent, on_tx};
 use std::time::Instant;
 
 pub const SHADOW: &str = "__rb";
-const BATCH: i64 = 5000;
+/// Large batches: more events per account per batch fold into one update.
+const BATCH: i64 = 20_000;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RebuildReport {
@@ -38,7 +41,8 @@ pub async fn rebuild(db: &Db, feed: &Feed, p: &dyn Projection) -> anyhow::Result
     let started = Instant::now();
     drop_tables(db, p, SHADOW).await?;
     create_tables(db, p, "").await?;
-    create_tables(db, p, SHADOW).await?;
+    // Secondary indexes are built once after the bulk load, not row by row.
+    create_tables_only(db, p, SHADOW).await?;
 
     let (tx_batches, mut rx_batches) = tokio::sync::mpsc::channel::<Vec<StoredEvent>>(2);
     let reader = {
@@ -67,6 +71,7 @@ pub async fn rebuild(db: &Db, feed: &Feed, p: &dyn Projection) -> anyhow::Result
         apply_shadow(db, p, &batch).await?;
     }
     reader.await??;
+    create_indexes(db, p, SHADOW).await?;
 
     // Swap, holding the live checkpoint.
     let mut tx = db.begin().await?;

@@ -25,6 +25,26 @@ fn observe(obs: &Option<Observer>, batch: &[Delivered]) {
     }
 }
 
+/// Holds this projection's leadership while the runner lives.
+struct Leader(#[allow(dead_code)] Option<sqlx::PgConnection>);
+
+/// Become the one active copy of `p` (standing by while another is), then
+/// make sure its tables exist. `None`: shutdown came first.
+async fn start(
+    db: &Db,
+    p: &dyn Projection,
+    shutdown: &mut watch::Receiver<bool>,
+) -> anyhow::Result<Option<Leader>> {
+    let leader = match hold_singleton(db, &format!("igny8:projection:{}", p.name()), shutdown).await
+    {
+        Ok(l) => Leader(l),
+        Err(_) if *shutdown.borrow() => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    create_tables(db, p, "").await?;
+    Ok(Some(leader))
+}
+
 /// In-process runner: tail the store's feed.
 pub async fn run_embedded(
     db: Db,
@@ -33,18 +53,9 @@ pub async fn run_embedded(
     mut shutdown: watch::Receiver<bool>,
     observer: Option<Observer>,
 ) -> anyhow::Result<()> {
-    let _leader = match hold_singleton(
-        &db,
-        &format!("igny8:projection:{}", p.name()),
-        &mut shutdown,
-    )
-    .await
-    {
-        Ok(l) => l,
-        Err(_) if *shutdown.borrow() => return Ok(()),
-        Err(e) => return Err(e.into()),
+    let Some(_leader) = start(&db, p.as_ref(), &mut shutdown).await? else {
+        return Ok(());
     };
-    create_tables(&db, p.as_ref(), "").await?;
     let idle = match db.backend() {
         igny8_commands::Backend::Sqlite => Duration::from_millis(250),
         igny8_commands::Backend::Postgres => Duration::from_millis(20),
@@ -132,18 +143,9 @@ pub async fn run_nats(
     mut shutdown: watch::Receiver<bool>,
     observer: Option<Observer>,
 ) -> anyhow::Result<()> {
-    let _leader = match hold_singleton(
-        &db,
-        &format!("igny8:projection:{}", p.name()),
-        &mut shutdown,
-    )
-    .await
-    {
-        Ok(l) => l,
-        Err(_) if *shutdown.borrow() => return Ok(()),
-        Err(e) => return Err(e.into()),
+    let Some(_leader) = start(&db, p.as_ref(), &mut shutdown).await? else {
+        return Ok(());
     };
-    create_tables(&db, p.as_ref(), "").await?;
     let stream = names
         .ensure_stream(&js)
         .await

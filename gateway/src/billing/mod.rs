@@ -133,6 +133,21 @@ fn context(
     }
 }
 
+/// The context of a command on one account (its own idempotency scope).
+fn account_command<T>(
+    account_id: Uuid,
+    method: &Method,
+    uri: &Uri,
+    headers: &CommandHeaders,
+    body: ApiJson<T>,
+) -> (CommandContext, T) {
+    let hash = request_hash(method, uri, &body.canonical);
+    (
+        context(&account_id.to_string(), Some(account_id), headers, hash),
+        body.value,
+    )
+}
+
 fn result(outcome: CommandOutcome, created: bool) -> Response {
     let replayed = outcome.replayed;
     let data = CommandResult {
@@ -222,9 +237,7 @@ pub async fn grant_credits(
     headers: CommandHeaders,
     body: ApiJson<CreditsBody>,
 ) -> ApiResult<Response> {
-    let hash = request_hash(&method, &uri, &body.canonical);
-    let ctx = context(&account_id.to_string(), Some(account_id), &headers, hash);
-    let b = body.value;
+    let (ctx, b) = account_command(account_id, &method, &uri, &headers, body);
     Ok(result(
         cmd::grant_credits(&s.bus, account_id, b.amount, b.reason, &ctx).await?,
         false,
@@ -244,9 +257,7 @@ pub async fn spend_credits(
     headers: CommandHeaders,
     body: ApiJson<CreditsBody>,
 ) -> ApiResult<Response> {
-    let hash = request_hash(&method, &uri, &body.canonical);
-    let ctx = context(&account_id.to_string(), Some(account_id), &headers, hash);
-    let b = body.value;
+    let (ctx, b) = account_command(account_id, &method, &uri, &headers, body);
     Ok(result(
         cmd::spend_credits(&s.bus, account_id, b.amount, b.reason, &ctx).await?,
         false,

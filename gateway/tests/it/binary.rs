@@ -176,30 +176,37 @@ async fn relay_killed_at_any_moment_publishes_every_event_exactly_once() {
                 open_account(&bus, id, "k".into(), &ctx(id)).await.unwrap();
                 ids.push(id);
             }
-            for round in 0..150 {
+            for round in 0..400 {
                 let id = ids[round % ids.len()];
                 grant_credits(&bus, id, 1, String::new(), &ctx(id))
                     .await
                     .unwrap();
-                tokio::time::sleep(Duration::from_millis(4)).await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
     };
     // Pseudo-random kill times (printed, so a failure can be replayed).
-    let mut seed = std::time::SystemTime::now()
+    let mut seed: u64 = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64
         | 1;
     println!("kill schedule seed {seed}");
-    for _ in 0..6 {
-        let mut relay = spawn_relay(&schema, &names);
+    let mut next = move || {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        tokio::time::sleep(Duration::from_millis(80 + seed % 400)).await;
-        relay.kill().unwrap(); // SIGKILL
-        relay.wait().unwrap();
+        seed
+    };
+    // Each round: two relays at once (one active, one standing by), each
+    // SIGKILLed at its own random moment, so the standby takes over mid-stream.
+    for _ in 0..4 {
+        let mut relays = [spawn_relay(&schema, &names), spawn_relay(&schema, &names)];
+        for r in relays.iter_mut() {
+            tokio::time::sleep(Duration::from_millis(100 + next() % 1200)).await;
+            r.kill().unwrap(); // SIGKILL
+            r.wait().unwrap();
+        }
     }
     writer.await.unwrap();
     let mut relay = spawn_relay(&schema, &names);
