@@ -44,22 +44,28 @@ pub trait Projection: Send + Sync + 'static {
 }
 
 pub(crate) async fn create_tables(db: &Db, p: &dyn Projection, sfx: &str) -> anyhow::Result<()> {
-    create_tables_only(db, p, sfx).await?;
+    create_tables_as(db, p, sfx, false).await?;
     create_indexes(db, p, sfx).await
 }
 
 /// Tables without their secondary indexes (bulk loads add those afterwards).
-pub(crate) async fn create_tables_only(
+/// `unlogged`: PostgreSQL skips the write-ahead log until [`set_logged`]
+/// (rebuild shadows: one sequential WAL write instead of one per row).
+pub(crate) async fn create_tables_as(
     db: &Db,
     p: &dyn Projection,
     sfx: &str,
+    unlogged: bool,
 ) -> anyhow::Result<()> {
     for t in p.tables() {
         let tpl = match db.backend() {
             Backend::Postgres => t.postgres,
             Backend::Sqlite => t.sqlite,
         };
-        let ddl = tpl.replace("{t}", &format!("{}{sfx}", t.name));
+        let mut ddl = tpl.replace("{t}", &format!("{}{sfx}", t.name));
+        if unlogged && db.backend() == Backend::Postgres {
+            ddl = ddl.replacen("CREATE TABLE", "CREATE UNLOGGED TABLE", 1);
+        }
         igny8_commands::on_db!(db, pool => sqlx::query(&ddl).execute(pool).await.map(|_| ()))?;
     }
     Ok(())
@@ -82,6 +88,18 @@ pub(crate) async fn drop_tables(db: &Db, p: &dyn Projection, sfx: &str) -> anyho
     for t in p.tables() {
         let sql = format!("DROP TABLE IF EXISTS {}{sfx}", t.name);
         igny8_commands::on_db!(db, pool => sqlx::query(&sql).execute(pool).await.map(|_| ()))?;
+    }
+    Ok(())
+}
+
+/// Make unlogged tables durable (PostgreSQL; a no-op elsewhere).
+pub(crate) async fn set_logged(db: &Db, p: &dyn Projection, sfx: &str) -> anyhow::Result<()> {
+    if let Db::Postgres(pool) = db {
+        for t in p.tables() {
+            sqlx::query(&format!("ALTER TABLE {}{sfx} SET LOGGED", t.name))
+                .execute(pool)
+                .await?;
+        }
     }
     Ok(())
 }

@@ -10,7 +10,7 @@
 
 use crate::checkpoint;
 use crate::projection::{
-    Projection, create_indexes, create_tables, create_tables_only, drop_tables,
+    Projection, create_indexes, create_tables, create_tables_as, drop_tables, set_logged,
 };
 use igny8_commands::db::{Backend, Db, DbTx};
 use igny8_commands::{Feed, Position, StoredEvent, on_tx};
@@ -41,8 +41,8 @@ pub async fn rebuild(db: &Db, feed: &Feed, p: &dyn Projection) -> anyhow::Result
     let started = Instant::now();
     drop_tables(db, p, SHADOW).await?;
     create_tables(db, p, "").await?;
-    // Secondary indexes are built once after the bulk load, not row by row.
-    create_tables_only(db, p, SHADOW).await?;
+    // Bulk load: unlogged shadows; secondary indexes built once at the end.
+    create_tables_as(db, p, SHADOW, true).await?;
 
     let (tx_batches, mut rx_batches) = tokio::sync::mpsc::channel::<Vec<StoredEvent>>(2);
     let reader = {
@@ -63,15 +63,37 @@ pub async fn rebuild(db: &Db, feed: &Feed, p: &dyn Projection) -> anyhow::Result
     };
     let mut pos = Position::START;
     let mut events = 0u64;
-    while let Some(batch) = rx_batches.recv().await {
+    let (mut waited, mut applying) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
+    loop {
+        let t = Instant::now();
+        let Some(batch) = rx_batches.recv().await else {
+            break;
+        };
+        waited += t.elapsed();
         if let Some(last) = batch.last() {
             pos = last.position();
         }
         events += batch.len() as u64;
+        let t = Instant::now();
         apply_shadow(db, p, &batch).await?;
+        applying += t.elapsed();
     }
+    tracing::info!(
+        projection = p.name(),
+        events,
+        waited_for_reads_ms = waited.as_millis() as u64,
+        applying_ms = applying.as_millis() as u64,
+        "rebuild replay done"
+    );
     reader.await??;
+    let t = Instant::now();
+    set_logged(db, p, SHADOW).await?;
     create_indexes(db, p, SHADOW).await?;
+    tracing::info!(
+        projection = p.name(),
+        finishing_ms = t.elapsed().as_millis() as u64,
+        "shadow tables logged and indexed"
+    );
 
     // Swap, holding the live checkpoint.
     let mut tx = db.begin().await?;

@@ -2,8 +2,9 @@
 -- postgres-es inserts the first seven columns by name; everything else is
 -- filled by defaults, so the library keeps working unchanged.
 CREATE TABLE IF NOT EXISTS events (
-    aggregate_type  text   NOT NULL,
-    aggregate_id    text   NOT NULL,
+    -- ids are ASCII: the "C" collation compares them bytewise (fast, same equality)
+    aggregate_type  text COLLATE "C" NOT NULL,
+    aggregate_id    text COLLATE "C" NOT NULL,
     sequence        bigint NOT NULL CHECK (sequence >= 0),
     event_type      text   NOT NULL,
     event_version   text   NOT NULL,
@@ -16,7 +17,7 @@ CREATE TABLE IF NOT EXISTS events (
     -- than every running one (pg_snapshot_xmin), so a late commit is never skipped
     tx_id           bigint      NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
     recorded_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
-    account_id      text GENERATED ALWAYS AS (metadata ->> 'account_id') STORED,
+    account_id      text COLLATE "C" GENERATED ALWAYS AS (metadata ->> 'account_id') STORED,
     PRIMARY KEY (aggregate_type, aggregate_id, sequence)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_global_position_uq ON events (global_position);

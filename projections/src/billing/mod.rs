@@ -19,10 +19,11 @@ const TABLES: &[Table] = &[
     Table {
         name: "rm_accounts",
         postgres: "CREATE TABLE IF NOT EXISTS {t} (
-            account_id text PRIMARY KEY, name text NOT NULL,
+            account_id text COLLATE \"C\" PRIMARY KEY, name text NOT NULL,
             balance bigint NOT NULL DEFAULT 0, total_granted bigint NOT NULL DEFAULT 0,
             total_spent bigint NOT NULL DEFAULT 0, version bigint NOT NULL,
-            last_position bigint NOT NULL, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL)",
+            last_position bigint NOT NULL, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL)
+            WITH (fillfactor = 70)",
         sqlite: "CREATE TABLE IF NOT EXISTS {t} (
             account_id TEXT PRIMARY KEY, name TEXT NOT NULL,
             balance INTEGER NOT NULL DEFAULT 0, total_granted INTEGER NOT NULL DEFAULT 0,
@@ -33,9 +34,9 @@ const TABLES: &[Table] = &[
     Table {
         name: "rm_credit_ledger",
         postgres: "CREATE TABLE IF NOT EXISTS {t} (
-            event_id text PRIMARY KEY, account_id text NOT NULL, global_position bigint NOT NULL,
-            sequence bigint NOT NULL, entry_type text NOT NULL, amount bigint NOT NULL,
-            balance_after bigint NOT NULL, reason text NOT NULL, actor text NOT NULL,
+            event_id text COLLATE \"C\" PRIMARY KEY, account_id text COLLATE \"C\" NOT NULL,
+            global_position bigint NOT NULL, sequence bigint NOT NULL, entry_type text NOT NULL,
+            amount bigint NOT NULL, balance_after bigint NOT NULL, reason text NOT NULL, actor text NOT NULL,
             occurred_at timestamptz NOT NULL)",
         sqlite: "CREATE TABLE IF NOT EXISTS {t} (
             event_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, global_position INTEGER NOT NULL,
