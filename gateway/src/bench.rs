@@ -20,9 +20,12 @@ use uuid::Uuid;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Seconds per append measurement.
-    #[arg(long, default_value_t = 10)]
+    /// Seconds per append measurement (each round measures both paths).
+    #[arg(long, default_value_t = 5)]
     pub append_secs: u64,
+    /// Interleaved rounds per writer count (the report gives medians).
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
     /// Writer counts for the append measurement.
     #[arg(long, default_value = "1,16", value_delimiter = ',')]
     pub writers: Vec<usize>,
@@ -196,77 +199,106 @@ async fn append(db: &Db, a: &BenchArgs) -> anyhow::Result<String> {
     sqlx::query("CREATE TABLE bench_raw (LIKE events INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING INDEXES)")
         .execute(pool)
         .await?;
-    let mut out = String::from("\n### Append throughput (one event per command)\n\n");
-    out.push_str("| writers | command path (commands/s) | raw INSERT, one row per transaction (rows/s) | ratio |\n|---|---|---|---|\n");
+    let mut out = format!(
+        "\n### Append throughput (one event per command)\n\n{} interleaved rounds of {} s each (command path, then raw baseline); medians, and the range of the per-round ratio.\n\n",
+        a.rounds, a.append_secs
+    );
+    out.push_str("| writers | command path (commands/s) | raw INSERT, one row per transaction (rows/s) | ratio (median) | ratio (min–max) |\n|---|---|---|---|---|\n");
     let bus = CommandBus::new(db.clone());
+    let secs = Duration::from_secs(a.append_secs);
     for &w in &a.writers {
-        let secs = Duration::from_secs(a.append_secs);
-        // The command path: load (snapshot + newer events), decide, append, position.
         let mut ids = vec![];
         for i in 0..w {
             let id = Uuid::new_v4();
             open_account(&bus, id, format!("w{i}"), &ctx(id)).await?;
             ids.push(id);
         }
-        let done = Arc::new(AtomicU64::new(0));
-        let start = Instant::now();
-        let mut tasks = vec![];
-        for id in ids {
-            let (bus, done) = (bus.clone(), done.clone());
-            tasks.push(tokio::spawn(async move {
-                while start.elapsed() < secs {
-                    grant_credits(&bus, id, 1, String::new(), &ctx(id)).await?;
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok::<_, anyhow::Error>(())
-            }));
+        let (mut cmd, mut raw, mut ratio) = (vec![], vec![], vec![]);
+        for _ in 0..a.rounds.max(1) {
+            let c = append_commands(&bus, &ids, secs).await?;
+            let r = append_raw(pool, w, secs).await?;
+            cmd.push(c);
+            raw.push(r);
+            ratio.push(c / r);
         }
-        for t in tasks {
-            t.await??;
-        }
-        let cmd_rate = done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
-
-        // Raw baseline: same rows, same table shape, autocommit INSERTs.
-        let done = Arc::new(AtomicU64::new(0));
-        let start = Instant::now();
-        let mut tasks = vec![];
-        for _ in 0..w {
-            let (pool, done) = (pool.clone(), done.clone());
-            tasks.push(tokio::spawn(async move {
-                let id = Uuid::new_v4().to_string();
-                let mut seq = 0i64;
-                while start.elapsed() < secs {
-                    seq += 1;
-                    let payload = serde_json::json!({"CreditsGranted": {"amount": 1, "balance_after": seq, "reason": ""}});
-                    let meta = serde_json::json!({"account_id": id, "actor": "bench", "request_id": "", "correlation_id": "",
-                        "causation_id": Uuid::new_v4().to_string(), "command_id": Uuid::new_v4().to_string(),
-                        "occurred_at": chrono::Utc::now().to_rfc3339()});
-                    sqlx::query(
-                        "INSERT INTO bench_raw (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-                         VALUES ('account', $1, $2, 'CreditsGranted', '1', $3, $4)",
-                    )
-                    .bind(&id)
-                    .bind(seq)
-                    .bind(payload)
-                    .bind(meta)
-                    .execute(&pool)
-                    .await?;
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok::<_, anyhow::Error>(())
-            }));
-        }
-        for t in tasks {
-            t.await??;
-        }
-        let raw_rate = done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(|x, y| x.total_cmp(y));
+            v[v.len() / 2]
+        };
+        let (lo, hi) = (
+            ratio.iter().cloned().fold(f64::MAX, f64::min),
+            ratio.iter().cloned().fold(0.0, f64::max),
+        );
         writeln!(
             out,
-            "| {w} | {cmd_rate:.0} | {raw_rate:.0} | {:.0}% |",
-            100.0 * cmd_rate / raw_rate
+            "| {w} | {:.0} | {:.0} | {:.0}% | {:.0}–{:.0}% |",
+            median(&mut cmd),
+            median(&mut raw),
+            100.0 * median(&mut ratio),
+            100.0 * lo,
+            100.0 * hi
         )?;
     }
     Ok(out)
+}
+
+/// The command path: (cached or loaded) aggregate, decide, append, read back the position.
+async fn append_commands(bus: &CommandBus, ids: &[Uuid], secs: Duration) -> anyhow::Result<f64> {
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = vec![];
+    for &id in ids {
+        let (bus, done) = (bus.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            while start.elapsed() < secs {
+                grant_credits(&bus, id, 1, String::new(), &ctx(id)).await?;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
+}
+
+/// The raw baseline: the same rows into an equivalent table (same columns,
+/// defaults and indexes), one autocommit INSERT per row.
+async fn append_raw(pool: &sqlx::PgPool, writers: usize, secs: Duration) -> anyhow::Result<f64> {
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = vec![];
+    for _ in 0..writers {
+        let (pool, done) = (pool.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            let id = Uuid::new_v4().to_string();
+            let mut seq = 0i64;
+            while start.elapsed() < secs {
+                seq += 1;
+                let payload = serde_json::json!({"CreditsGranted": {"amount": 1, "balance_after": seq, "reason": ""}});
+                let meta = serde_json::json!({"account_id": id, "actor": "bench", "request_id": "", "correlation_id": "",
+                    "causation_id": Uuid::new_v4().to_string(), "command_id": Uuid::new_v4().to_string(),
+                    "occurred_at": chrono::Utc::now().to_rfc3339()});
+                sqlx::query(
+                    "INSERT INTO bench_raw (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+                     VALUES ('account', $1, $2, 'CreditsGranted', '1', $3, $4)",
+                )
+                .bind(&id)
+                .bind(seq)
+                .bind(payload)
+                .bind(meta)
+                .execute(&pool)
+                .await?;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
 }
 
 // ---------------------------------------------------------------------------

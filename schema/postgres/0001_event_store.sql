@@ -70,8 +70,11 @@ END
 $$ LANGUAGE plpgsql;
 
 DROP TRIGGER IF EXISTS events_claim_idempotency_key ON events;
+-- The WHEN clause is evaluated without entering PL/pgSQL: commands without
+-- a key pay nothing for this trigger.
 CREATE TRIGGER events_claim_idempotency_key BEFORE INSERT ON events
-    FOR EACH ROW EXECUTE FUNCTION igny8_claim_idempotency_key();
+    FOR EACH ROW WHEN (NEW.metadata ? 'idempotency_key')
+    EXECUTE FUNCTION igny8_claim_idempotency_key();
 
 -- Where each projection is: applied in the same transaction as its effect.
 CREATE TABLE IF NOT EXISTS projection_checkpoints (
