@@ -76,12 +76,14 @@ pub struct CommandResult {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReadParams {
     /// Wait (bounded) until the read model includes the event at this position.
     pub min_position: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LedgerParams {
     pub min_position: Option<i64>,
     /// 1-based page number.
@@ -93,6 +95,7 @@ pub struct LedgerParams {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsParams {
     /// First sequence to return (default 1).
     pub from_sequence: Option<i64>,

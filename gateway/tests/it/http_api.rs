@@ -351,6 +351,31 @@ async fn health_ready_openapi_and_offline_docs() {
         ] {
             assert!(doc["paths"][p].is_object(), "{m}: {p} documented");
         }
+        // Every documented path parameter is in its path; query parameters are `in: query`.
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                for param in op["parameters"].as_array().into_iter().flatten() {
+                    let name = param["name"].as_str().unwrap();
+                    match param["in"].as_str().unwrap() {
+                        "path" => assert!(
+                            path.contains(&format!("{{{name}}}")),
+                            "{method} {path}: path parameter {name} not in the path"
+                        ),
+                        "query" | "header" => {}
+                        other => panic!("{method} {path}: {name} in {other}"),
+                    }
+                }
+            }
+        }
+        let ledger = &doc["paths"]["/api/v1/accounts/{account_id}/ledger/"]["get"]["parameters"];
+        assert!(
+            ledger
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "page_size" && p["in"] == "query"),
+            "{m}"
+        );
         let res = tower::ServiceExt::oneshot(
             app.router.clone(),
             axum::http::Request::get("/api/docs/")
