@@ -145,7 +145,7 @@ pub enum CommandError {
 }
 
 impl CommandError {
-    fn internal(e: impl std::fmt::Display) -> Self {
+    pub(crate) fn internal(e: impl std::fmt::Display) -> Self {
         CommandError::Internal(e.to_string())
     }
 }
@@ -158,11 +158,11 @@ const STRIPES: usize = 1024;
 #[derive(Clone)]
 pub struct CommandBus {
     db: Db,
-    repo: Repo,
-    feed: Feed,
-    notify: Arc<Notify>,
+    pub(crate) repo: Repo,
+    pub(crate) feed: Feed,
+    pub(crate) notify: Arc<Notify>,
     stripes: Arc<Vec<tokio::sync::Mutex<()>>>,
-    cache: Arc<AggregateCache>,
+    pub(crate) cache: Arc<AggregateCache>,
 }
 
 impl CommandBus {
@@ -209,6 +209,11 @@ impl CommandBus {
             .await
             .map_err(|e| map_agg_err::<A>(e))?;
         Ok((ctx.aggregate.0, ctx.current_sequence as u64))
+    }
+
+    /// Several aggregates in one atomic append: see [`crate::uow`].
+    pub fn unit<'a>(&'a self, ctx: &'a CommandContext) -> crate::uow::UnitOfWork<'a> {
+        crate::uow::UnitOfWork::new(self, ctx)
     }
 
     pub async fn execute<A: Aggregate>(
@@ -432,7 +437,7 @@ impl CommandBus {
         })
     }
 
-    async fn replay_idempotent(
+    pub(crate) async fn replay_idempotent(
         &self,
         k: &IdempotencyKey,
     ) -> Result<Option<CommandOutcome>, CommandError> {
@@ -469,7 +474,7 @@ impl CommandBus {
     }
 }
 
-fn outcome_from(
+pub(crate) fn outcome_from(
     aggregate_type: &str,
     aggregate_id: &str,
     prior_version: i64,
@@ -501,7 +506,7 @@ fn outcome_from(
     }
 }
 
-fn metadata_for(ctx: &CommandContext, command_id: &str) -> HashMap<String, String> {
+pub(crate) fn metadata_for(ctx: &CommandContext, command_id: &str) -> HashMap<String, String> {
     let mut m = HashMap::new();
     if let Some(a) = &ctx.account_id {
         m.insert("account_id".into(), a.clone());
@@ -560,7 +565,7 @@ fn map_agg_err<A: Aggregate>(e: AggregateError<A::Error>) -> CommandError {
 /// Entries are dropped when a snapshot boundary is crossed (the snapshot
 /// version changed in the store), on any failure, and when the cache is full.
 #[derive(Default)]
-struct AggregateCache {
+pub(crate) struct AggregateCache {
     entries: std::sync::Mutex<HashMap<(&'static str, String), CacheEntry>>,
 }
 
@@ -613,8 +618,12 @@ impl AggregateCache {
         );
     }
 
-    fn remove<A: Aggregate>(&self, id: &str) {
+    pub(crate) fn remove<A: Aggregate>(&self, id: &str) {
+        self.remove_key(A::TYPE, id);
+    }
+
+    pub(crate) fn remove_key(&self, aggregate_type: &'static str, id: &str) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.remove(&(A::TYPE, id.to_string()));
+        entries.remove(&(aggregate_type, id.to_string()));
     }
 }

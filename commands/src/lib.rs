@@ -13,9 +13,12 @@ pub mod bus;
 pub mod db;
 pub mod event;
 pub mod feed;
+pub mod secrets;
 pub mod store;
 pub mod stream;
+pub mod tenancy;
 pub mod testkit;
+pub mod uow;
 
 pub use bus::{CommandBus, CommandContext, CommandError, CommandOutcome, IdempotencyKey};
 pub use db::{Backend, Db, DbTx};

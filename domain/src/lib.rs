@@ -10,6 +10,7 @@
 //! automation follow the same shape.
 
 pub mod billing;
+pub mod tenancy;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -27,6 +28,8 @@ pub enum ErrorKind {
     NotFound,
     /// Not enough credits (HTTP 402).
     InsufficientCredits,
+    /// The credential is no longer valid (HTTP 401).
+    Unauthenticated,
 }
 
 /// Errors returned by `Aggregate::decide`.

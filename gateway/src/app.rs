@@ -1,8 +1,9 @@
 //! The application state and the router.
 
+use crate::auth::{Keys, Limits};
 use crate::config::Settings;
 use crate::http::middleware;
-use crate::{billing, openapi, system};
+use crate::{automation, billing, openapi, system, tenancy};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
@@ -20,18 +21,38 @@ pub struct AppState {
     pub feed: Feed,
     pub nats: Option<async_nats::Client>,
     pub settings: Arc<Settings>,
+    pub keys: Arc<Keys>,
+    pub limits: Arc<Limits>,
 }
 
 impl AppState {
-    pub fn new(db: Db, nats: Option<async_nats::Client>, settings: Settings) -> Self {
+    /// Fails on malformed key configuration.
+    pub fn new(
+        db: Db,
+        nats: Option<async_nats::Client>,
+        settings: Settings,
+    ) -> anyhow::Result<Self> {
+        let keys = Keys::load(&settings)?;
+        Ok(Self::with_keys(db, nats, settings, keys))
+    }
+
+    pub fn with_keys(
+        db: Db,
+        nats: Option<async_nats::Client>,
+        settings: Settings,
+        keys: Keys,
+    ) -> Self {
         let bus = CommandBus::new(db.clone());
         let feed = bus.feed();
+        let limits = Limits::new(settings.rate_per_minute, settings.login_per_minute);
         Self {
             bus,
             db,
             feed,
             nats,
             settings: Arc::new(settings),
+            keys: Arc::new(keys),
+            limits: Arc::new(limits),
         }
     }
 
@@ -56,12 +77,15 @@ pub fn both_slashes(
 pub fn router(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     let api = billing::routes(Router::new());
+    let api = tenancy::routes(api);
+    let api = automation::routes(api);
     let api = system::routes(api);
     Router::new()
         .merge(api)
         .merge(openapi::docs())
         .fallback(middleware::not_found)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), per_address_limit))
         .layer(axum::middleware::from_fn(middleware::request_context))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -73,6 +97,22 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
         .layer(cors(&state.settings.cors_origins))
         .with_state(state)
+}
+
+/// Requests per client address (when the server knows the peer address).
+async fn per_address_limit(
+    axum::extract::State(s): axum::extract::State<AppState>,
+    addr: crate::auth::principal::ClientAddr,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if let Some(ip) = addr.0
+        && let Err(e) = s.limits.request(&format!("ip:{ip}"))
+    {
+        return e.into_response();
+    }
+    next.run(req).await
 }
 
 /// Any origin with `*` (bearer tokens, no cookies); otherwise the listed ones.

@@ -43,6 +43,11 @@ pub enum Command {
     Workers,
     /// Apply database migrations and exit.
     Migrate,
+    /// Operator tools (never exposed over HTTP).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Benchmarks against PostgreSQL + NATS (see docs/benchmarks.md).
     Bench(crate::bench::BenchArgs),
 }
@@ -57,6 +62,27 @@ pub enum ProjectionsCommand {
     Rebuild {
         /// Projection name (see `status`).
         name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Create a `developer` operator: any account, chosen per request with X-Account-Id.
+    CreateOperator {
+        #[arg(long)]
+        email: String,
+        /// At least 8 characters.
+        #[arg(long, env = "IGNY8_OPERATOR_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+    /// Grant credits to an account (recorded with actor `operator-cli`).
+    GrantCredits {
+        #[arg(long)]
+        account: uuid::Uuid,
+        #[arg(long)]
+        amount: i64,
+        #[arg(long, default_value = "operator grant")]
+        reason: String,
     },
 }
 
@@ -113,7 +139,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve => {
             let svc = connect(&s).await?;
-            let state = AppState::new(svc.db.clone(), svc.nats.clone(), s.clone());
+            let state = AppState::new(svc.db.clone(), svc.nats.clone(), s.clone())?;
             let (stop, rx) = shutdown_signal();
             let mut tasks = JoinSet::new();
             if let Some(client) = &svc.nats {
@@ -132,7 +158,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Gateway => {
             let svc = connect(&s).await?;
-            let state = AppState::new(svc.db.clone(), svc.nats.clone(), s.clone());
+            let state = AppState::new(svc.db.clone(), svc.nats.clone(), s.clone())?;
             let (stop, _rx) = shutdown_signal();
             let r = supervise(JoinSet::new(), stop, Some(state)).await;
             svc.db.close().await;
@@ -162,7 +188,50 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             supervise(JoinSet::new(), stop, None).await
         }
         Command::Bench(args) => crate::bench::run(&s, args).await,
+        Command::Admin { command } => admin(s, command).await,
     }
+}
+
+async fn admin(s: Settings, command: AdminCommand) -> anyhow::Result<()> {
+    let svc = connect(&s).await?;
+    let bus = igny8_commands::CommandBus::new(svc.db.clone());
+    let ctx = igny8_commands::CommandContext {
+        actor: "operator-cli".into(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        ..Default::default()
+    };
+    let r = match command {
+        AdminCommand::CreateOperator { email, password } => {
+            let keys = crate::auth::Keys::load(&s)?;
+            let id =
+                igny8_commands::tenancy::create_operator(&bus, &keys.secrets, &email, &password)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("operator {email} created (user id {id}); log in at /api/v1/auth/login/");
+            Ok(())
+        }
+        AdminCommand::GrantCredits {
+            account,
+            amount,
+            reason,
+        } => {
+            let ctx = igny8_commands::CommandContext {
+                account_id: Some(account.to_string()),
+                ..ctx
+            };
+            let out = igny8_commands::billing::grant_credits(&bus, account, amount, reason, &ctx)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "granted {amount} credits to {account}; account version {}, position {}",
+                out.version,
+                out.position.unwrap_or_default()
+            );
+            Ok(())
+        }
+    };
+    svc.db.close().await;
+    r
 }
 
 async fn projections(s: Settings, command: ProjectionsCommand) -> anyhow::Result<()> {

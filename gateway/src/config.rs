@@ -74,6 +74,35 @@ pub struct Settings {
         global = true
     )]
     pub cors_origins: Vec<String>,
+    /// JWT signing keys, `kid:64-hex[,kid:64-hex…]` (HS256). The first signs
+    /// (or the one named by IGNY8_JWT_CURRENT_KID); all verify, so a key can
+    /// be rotated without logging everyone out. Unset: generated once and kept
+    /// in `<data-dir>/keys.json` (set it when several gateways run).
+    #[arg(long, env = "IGNY8_JWT_KEYS", global = true, hide_env_values = true)]
+    pub jwt_keys: Option<String>,
+    #[arg(long, env = "IGNY8_JWT_CURRENT_KID", global = true)]
+    pub jwt_current_kid: Option<String>,
+    /// Keys that seal secrets at rest (AES-256-GCM), same format and rules as IGNY8_JWT_KEYS.
+    #[arg(long, env = "IGNY8_SECRET_KEYS", global = true, hide_env_values = true)]
+    pub secret_keys: Option<String>,
+    #[arg(long, env = "IGNY8_SECRET_CURRENT_KID", global = true)]
+    pub secret_current_kid: Option<String>,
+    /// Requests per minute per user, per API key and per client address.
+    #[arg(
+        long,
+        env = "IGNY8_RATE_PER_MINUTE",
+        default_value_t = 600,
+        global = true
+    )]
+    pub rate_per_minute: u32,
+    /// Login attempts per minute per email and per client address.
+    #[arg(
+        long,
+        env = "IGNY8_LOGIN_PER_MINUTE",
+        default_value_t = 10,
+        global = true
+    )]
+    pub login_per_minute: u32,
     /// Log format: text or json.
     #[arg(long, env = "IGNY8_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: String,
@@ -114,6 +143,12 @@ impl Default for Settings {
             db_schema: None,
             cors_origins: vec!["*".into()],
             log_format: "text".into(),
+            jwt_keys: None,
+            jwt_current_kid: None,
+            secret_keys: None,
+            secret_current_kid: None,
+            rate_per_minute: 600,
+            login_per_minute: 10,
         }
     }
 }

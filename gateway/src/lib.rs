@@ -1,11 +1,13 @@
 //! IGNY8 gateway: the HTTP API and the `igny8` binary's subcommands.
 //!
-//! A newcomer tracing one command: `billing/mod.rs` (route) →
-//! `igny8_commands::billing` → `igny8_domain::billing` (decide) →
-//! `igny8_commands::bus` (append) → `igny8_projections::billing` (read model)
-//! → `billing/mod.rs` (query).
+//! A newcomer tracing one command: `tenancy/sites.rs` (route, authorisation
+//! through `auth::Principal`) → `igny8_commands::tenancy` →
+//! `igny8_domain::tenancy::Tenant` (decide) → `igny8_commands::bus` (append)
+//! → `igny8_projections::tenancy` (read model) → `tenancy/sites.rs` (list).
 
 pub mod app;
+pub mod auth;
+pub mod automation;
 pub mod bench;
 pub mod billing;
 pub mod cli;
@@ -14,3 +16,4 @@ pub mod http;
 pub mod openapi;
 pub mod runtime;
 pub mod system;
+pub mod tenancy;

@@ -3,7 +3,8 @@
 use crate::app::AppState;
 use axum::Router;
 use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
 /// Every error answers with this shape.
@@ -24,16 +25,53 @@ pub struct ErrorEnvelope {
 #[openapi(
     info(title = "IGNY8 API", description = "AI SEO content platform. Every answer is an envelope: \
         {success, data, message, request_id, timestamp} or {success:false, error, error_code, request_id, timestamp}. \
-        Commands return `position`; pass it as `min_position` to a query to read your own write."),
+        Authenticate with `Authorization: Bearer <access token or API key>` (or `X-API-Key`). \
+        Commands return `position`; pass it as `min_position` to a list query to read your own write."),
     paths(
         crate::system::health, crate::system::ready, crate::system::projections,
-        crate::billing::open_account, crate::billing::get_account, crate::billing::grant_credits,
-        crate::billing::spend_credits, crate::billing::list_ledger, crate::billing::account_events,
+        crate::tenancy::auth::signup, crate::tenancy::auth::login, crate::tenancy::auth::refresh,
+        crate::tenancy::auth::logout, crate::tenancy::auth::me,
+        crate::tenancy::users::list, crate::tenancy::users::create, crate::tenancy::users::get_one,
+        crate::tenancy::users::update, crate::tenancy::users::remove, crate::tenancy::users::set_sites,
+        crate::tenancy::sites::list, crate::tenancy::sites::create, crate::tenancy::sites::get_one,
+        crate::tenancy::sites::update, crate::tenancy::sites::remove, crate::tenancy::sites::list_sectors,
+        crate::tenancy::sites::create_sector, crate::tenancy::sites::update_sector, crate::tenancy::sites::remove_sector,
+        crate::tenancy::api_keys::list, crate::tenancy::api_keys::create, crate::tenancy::api_keys::revoke,
+        crate::billing::credits, crate::billing::grant_credits, crate::billing::transactions,
+        crate::billing::plans, crate::billing::subscription, crate::billing::account_events,
+        crate::automation::list, crate::automation::send,
     ),
-    components(schemas(ErrorEnvelope, crate::billing::OpenAccountBody, crate::billing::CreditsBody, crate::billing::CommandResult)),
-    tags((name = "billing", description = "Accounts and credits"), (name = "system", description = "Health and operations"))
+    components(schemas(ErrorEnvelope, crate::http::command::CommandResult, crate::auth::tokens::TokenPair,
+        crate::tenancy::auth::SignupBody, crate::tenancy::auth::LoginBody, crate::tenancy::auth::RefreshBody,
+        crate::tenancy::users::CreateUserBody, crate::tenancy::users::UpdateUserBody, crate::tenancy::users::SitesBody,
+        crate::tenancy::sites::CreateSiteBody, crate::tenancy::sites::UpdateSiteBody,
+        crate::tenancy::sites::CreateSectorBody, crate::tenancy::sites::UpdateSectorBody,
+        crate::tenancy::api_keys::CreateKeyBody, crate::billing::GrantBody, crate::billing::Credits,
+        crate::billing::Subscription, crate::automation::CreditsBody)),
+    modifiers(&Bearer),
+    tags((name = "auth", description = "Sign-up, login, tokens"), (name = "users", description = "Users and roles"),
+         (name = "sites", description = "Sites and sectors"), (name = "api-keys", description = "API keys for automation"),
+         (name = "billing", description = "Credits, ledger, plans"), (name = "commands", description = "Generic command endpoint"),
+         (name = "system", description = "Health and operations"))
 )]
 pub struct ApiDoc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT or igny8_ API key")
+                    .build(),
+            ),
+        );
+    }
+}
 
 pub fn docs() -> Router<AppState> {
     SwaggerUi::new("/api/docs")

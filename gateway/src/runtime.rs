@@ -147,11 +147,14 @@ pub async fn serve_http(
     }
     tracing::info!(%local, "listening");
     let mut sd = shutdown.clone();
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move {
-            let _ = sd.wait_for(|v| *v).await;
-        })
-        .await?;
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = sd.wait_for(|v| *v).await;
+    })
+    .await?;
     Ok(())
 }
 

@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod projection;
 pub mod rebuild;
 pub mod runner;
+pub mod tenancy;
 
 pub use checkpoint::{Checkpoint, ProjectionStatus, WaitOutcome, status, wait_for};
 pub use projection::{Index, Projection, Table};
@@ -22,7 +23,10 @@ use std::sync::Arc;
 
 /// Every projection of the product, in one place.
 pub fn all() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(billing::AccountsProjection)]
+    vec![
+        Arc::new(billing::AccountsProjection),
+        Arc::new(tenancy::TenancyProjection),
+    ]
 }
 
 pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {

@@ -42,6 +42,7 @@ impl Repo {
 /// atomic on its own. One round trip instead of three; same contract: a
 /// duplicate `(aggregate_type, aggregate_id, sequence)` (or a reused
 /// idempotency key) is an `OptimisticLockError` and nothing is written.
+#[allow(clippy::type_complexity)]
 async fn append_one_statement(
     pool: &PgPool,
     events: &[SerializedEvent],
@@ -86,6 +87,21 @@ async fn append_one_statement(
             Err(PersistenceError::ConnectionError(Box::new(e)))
         }
         Err(e) => Err(PersistenceError::UnknownError(Box::new(e))),
+    }
+}
+
+impl Repo {
+    /// Events of any aggregates, appended atomically without snapshots (a
+    /// unit of work). Same contract as `persist`: a taken sequence is an
+    /// `OptimisticLockError` and nothing is written.
+    pub(crate) async fn append_batch(
+        &self,
+        events: &[SerializedEvent],
+    ) -> Result<(), PersistenceError> {
+        match self {
+            Repo::Postgres(_, pool) => append_one_statement(pool, events).await,
+            Repo::Sqlite(r) => r.append(events).await,
+        }
     }
 }
 

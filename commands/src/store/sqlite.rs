@@ -90,6 +90,47 @@ impl SqliteEventRepository {
     }
 }
 
+/// Insert events (of any aggregates) in `tx`; the last sequence written.
+async fn insert_events(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    events: &[SerializedEvent],
+) -> Result<usize, PersistenceError> {
+    let mut last_sequence = 0usize;
+    let now = Utc::now();
+    for e in events {
+        last_sequence = e.sequence;
+        let account_id = e.metadata.get("account_id").and_then(Value::as_str);
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
+             payload, metadata, event_id, recorded_at, account_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&e.aggregate_type)
+        .bind(&e.aggregate_id)
+        .bind(e.sequence as i64)
+        .bind(&e.event_type)
+        .bind(&e.event_version)
+        .bind(e.payload.to_string())
+        .bind(e.metadata.to_string())
+        .bind(Uuid::now_v7().to_string())
+        .bind(now)
+        .bind(account_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    }
+    Ok(last_sequence)
+}
+
+impl SqliteEventRepository {
+    /// Append events of any aggregates in one transaction, no snapshot.
+    pub async fn append(&self, events: &[SerializedEvent]) -> Result<(), PersistenceError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        insert_events(&mut tx, events).await?;
+        tx.commit().await.map_err(map_err)
+    }
+}
+
 impl PersistedEventRepository for SqliteEventRepository {
     async fn get_events<A: Aggregate>(
         &self,
@@ -139,30 +180,7 @@ impl PersistedEventRepository for SqliteEventRepository {
         snapshot_update: Option<(String, Value, usize)>,
     ) -> Result<(), PersistenceError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let mut last_sequence = 0usize;
-        let now = Utc::now();
-        for e in events {
-            last_sequence = e.sequence;
-            let account_id = e.metadata.get("account_id").and_then(Value::as_str);
-            sqlx::query(
-                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
-                 payload, metadata, event_id, recorded_at, account_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(&e.aggregate_type)
-            .bind(&e.aggregate_id)
-            .bind(e.sequence as i64)
-            .bind(&e.event_type)
-            .bind(&e.event_version)
-            .bind(e.payload.to_string())
-            .bind(e.metadata.to_string())
-            .bind(Uuid::now_v7().to_string())
-            .bind(now)
-            .bind(account_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        }
+        let last_sequence = insert_events(&mut tx, events).await?;
         if let Some((aggregate_id, payload, current_snapshot)) = snapshot_update {
             let affected = if current_snapshot == 1 {
                 sqlx::query(

@@ -1,5 +1,7 @@
 use crate::{Aggregate, DomainError, DomainEvent, ErrorKind};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The largest amount one command may move (guards against overflow and typos).
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
@@ -11,13 +13,62 @@ pub struct Account {
     pub opened: bool,
     pub name: String,
     pub balance: i64,
+    /// Open reservations by id (credits held for running jobs).
+    #[serde(default)]
+    pub reservations: BTreeMap<String, i64>,
+    #[serde(default)]
+    pub plan: Option<String>,
+    #[serde(default)]
+    pub period_start: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub period_end: Option<DateTime<Utc>>,
 }
+
+impl Account {
+    pub fn reserved(&self) -> i64 {
+        self.reservations.values().sum()
+    }
+    /// What a spend or a new reservation may use.
+    pub fn available(&self) -> i64 {
+        self.balance - self.reserved()
+    }
+}
+
+pub const MAX_RESERVATION_ID: usize = 100;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum AccountCommand {
-    Open { name: String },
-    GrantCredits { amount: i64, reason: String },
-    SpendCredits { amount: i64, reason: String },
+    Open {
+        name: String,
+    },
+    GrantCredits {
+        amount: i64,
+        reason: String,
+    },
+    SpendCredits {
+        amount: i64,
+        reason: String,
+    },
+    /// Hold credits for a job; fails when `available < amount`.
+    Reserve {
+        reservation_id: String,
+        amount: i64,
+        reason: String,
+    },
+    /// Charge the actual cost (≤ reserved); the rest returns.
+    Capture {
+        reservation_id: String,
+        amount: i64,
+    },
+    /// Return the whole reservation (failure, cancel). Unknown id: nothing.
+    Release {
+        reservation_id: String,
+        reason: String,
+    },
+    Subscribe {
+        plan: String,
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +86,30 @@ pub enum AccountEvent {
         balance_after: i64,
         reason: String,
     },
+    CreditsReserved {
+        reservation_id: String,
+        amount: i64,
+        reserved_after: i64,
+        reason: String,
+    },
+    CreditsCaptured {
+        reservation_id: String,
+        amount: i64,
+        released: i64,
+        balance_after: i64,
+        reserved_after: i64,
+    },
+    ReservationReleased {
+        reservation_id: String,
+        amount: i64,
+        reserved_after: i64,
+        reason: String,
+    },
+    SubscriptionStarted {
+        plan: String,
+        period_start: DateTime<Utc>,
+        period_end: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for AccountEvent {
@@ -43,6 +118,10 @@ impl DomainEvent for AccountEvent {
             AccountEvent::AccountOpened { .. } => "AccountOpened",
             AccountEvent::CreditsGranted { .. } => "CreditsGranted",
             AccountEvent::CreditsSpent { .. } => "CreditsSpent",
+            AccountEvent::CreditsReserved { .. } => "CreditsReserved",
+            AccountEvent::CreditsCaptured { .. } => "CreditsCaptured",
+            AccountEvent::ReservationReleased { .. } => "ReservationReleased",
+            AccountEvent::SubscriptionStarted { .. } => "SubscriptionStarted",
         }
     }
 }
@@ -61,6 +140,16 @@ pub enum AccountError {
     InvalidReason,
     #[error("insufficient credits: balance {balance}, requested {requested}")]
     InsufficientCredits { balance: i64, requested: i64 },
+    #[error("reservation {0:?} is not open")]
+    ReservationNotFound(String),
+    #[error("reservation {0:?} already exists with another amount")]
+    ReservationConflict(String),
+    #[error("capture of {amount} exceeds the reservation of {reserved}")]
+    CaptureExceedsReservation { amount: i64, reserved: i64 },
+    #[error("reservation id must be 1 to {MAX_RESERVATION_ID} characters")]
+    InvalidReservationId,
+    #[error("unknown plan {0:?}")]
+    UnknownPlan(String),
 }
 
 impl DomainError for AccountError {
@@ -72,12 +161,19 @@ impl DomainError for AccountError {
             AccountError::InvalidAmount => "INVALID_AMOUNT",
             AccountError::InvalidReason => "INVALID_REASON",
             AccountError::InsufficientCredits { .. } => "INSUFFICIENT_CREDITS",
+            AccountError::ReservationNotFound(_) => "RESERVATION_NOT_FOUND",
+            AccountError::ReservationConflict(_) => "RESERVATION_CONFLICT",
+            AccountError::CaptureExceedsReservation { .. } => "CAPTURE_EXCEEDS_RESERVATION",
+            AccountError::InvalidReservationId => "INVALID_RESERVATION_ID",
+            AccountError::UnknownPlan(_) => "UNKNOWN_PLAN",
         }
     }
     fn kind(&self) -> ErrorKind {
         match self {
             AccountError::NotFound => ErrorKind::NotFound,
-            AccountError::AlreadyOpened => ErrorKind::Conflict,
+            AccountError::AlreadyOpened
+            | AccountError::ReservationNotFound(_)
+            | AccountError::ReservationConflict(_) => ErrorKind::Conflict,
             AccountError::InsufficientCredits { .. } => ErrorKind::InsufficientCredits,
             _ => ErrorKind::Validation,
         }
@@ -89,6 +185,14 @@ fn check_amount(amount: i64) -> Result<(), AccountError> {
         Ok(())
     } else {
         Err(AccountError::InvalidAmount)
+    }
+}
+
+fn check_reservation_id(id: &str) -> Result<(), AccountError> {
+    if id.is_empty() || id.len() > MAX_RESERVATION_ID || id.chars().any(|c| c.is_control()) {
+        Err(AccountError::InvalidReservationId)
+    } else {
+        Ok(())
     }
 }
 
@@ -140,9 +244,9 @@ impl Aggregate for Account {
                 }
                 check_amount(amount)?;
                 check_reason(&reason)?;
-                if amount > self.balance {
+                if amount > self.available() {
                     return Err(AccountError::InsufficientCredits {
-                        balance: self.balance,
+                        balance: self.available(),
                         requested: amount,
                     });
                 }
@@ -150,6 +254,91 @@ impl Aggregate for Account {
                     amount,
                     balance_after: self.balance - amount,
                     reason,
+                }])
+            }
+            AccountCommand::Reserve {
+                reservation_id,
+                amount,
+                reason,
+            } => {
+                if !self.opened {
+                    return Err(AccountError::NotFound);
+                }
+                check_reservation_id(&reservation_id)?;
+                check_amount(amount)?;
+                check_reason(&reason)?;
+                match self.reservations.get(&reservation_id) {
+                    Some(a) if *a == amount => return Ok(vec![]),
+                    Some(_) => return Err(AccountError::ReservationConflict(reservation_id)),
+                    None => {}
+                }
+                if amount > self.available() {
+                    return Err(AccountError::InsufficientCredits {
+                        balance: self.available(),
+                        requested: amount,
+                    });
+                }
+                Ok(vec![AccountEvent::CreditsReserved {
+                    reservation_id,
+                    amount,
+                    reserved_after: self.reserved() + amount,
+                    reason,
+                }])
+            }
+            AccountCommand::Capture {
+                reservation_id,
+                amount,
+            } => {
+                if !self.opened {
+                    return Err(AccountError::NotFound);
+                }
+                let reserved = *self
+                    .reservations
+                    .get(&reservation_id)
+                    .ok_or_else(|| AccountError::ReservationNotFound(reservation_id.clone()))?;
+                if amount < 0 {
+                    return Err(AccountError::InvalidAmount);
+                }
+                if amount > reserved {
+                    return Err(AccountError::CaptureExceedsReservation { amount, reserved });
+                }
+                Ok(vec![AccountEvent::CreditsCaptured {
+                    reservation_id,
+                    amount,
+                    released: reserved - amount,
+                    balance_after: self.balance - amount,
+                    reserved_after: self.reserved() - reserved,
+                }])
+            }
+            AccountCommand::Release {
+                reservation_id,
+                reason,
+            } => {
+                if !self.opened {
+                    return Err(AccountError::NotFound);
+                }
+                check_reason(&reason)?;
+                let Some(amount) = self.reservations.get(&reservation_id) else {
+                    return Ok(vec![]);
+                };
+                Ok(vec![AccountEvent::ReservationReleased {
+                    reservation_id,
+                    amount: *amount,
+                    reserved_after: self.reserved() - amount,
+                    reason,
+                }])
+            }
+            AccountCommand::Subscribe { plan, at } => {
+                if !self.opened {
+                    return Err(AccountError::NotFound);
+                }
+                if super::plan(&plan).is_none() {
+                    return Err(AccountError::UnknownPlan(plan));
+                }
+                Ok(vec![AccountEvent::SubscriptionStarted {
+                    plan,
+                    period_start: at,
+                    period_end: at + chrono::Duration::days(30),
                 }])
             }
         }
@@ -164,6 +353,33 @@ impl Aggregate for Account {
             AccountEvent::CreditsGranted { balance_after, .. }
             | AccountEvent::CreditsSpent { balance_after, .. } => {
                 self.balance = *balance_after;
+            }
+            AccountEvent::CreditsReserved {
+                reservation_id,
+                amount,
+                ..
+            } => {
+                self.reservations.insert(reservation_id.clone(), *amount);
+            }
+            AccountEvent::CreditsCaptured {
+                reservation_id,
+                balance_after,
+                ..
+            } => {
+                self.reservations.remove(reservation_id);
+                self.balance = *balance_after;
+            }
+            AccountEvent::ReservationReleased { reservation_id, .. } => {
+                self.reservations.remove(reservation_id);
+            }
+            AccountEvent::SubscriptionStarted {
+                plan,
+                period_start,
+                period_end,
+            } => {
+                self.plan = Some(plan.clone());
+                self.period_start = Some(*period_start);
+                self.period_end = Some(*period_end);
             }
         }
     }
@@ -242,6 +458,91 @@ mod tests {
             }
         );
         assert_eq!(err.kind(), ErrorKind::InsufficientCredits);
+    }
+
+    #[test]
+    fn reservations_hold_capture_and_release() {
+        let given = vec![
+            opened(),
+            AccountEvent::CreditsGranted {
+                amount: 10,
+                balance_after: 10,
+                reason: String::new(),
+            },
+        ];
+        let reserve = |id: &str, amount| AccountCommand::Reserve {
+            reservation_id: id.into(),
+            amount,
+            reason: "job".into(),
+        };
+        let r1 = given_when::<Account>(&given, reserve("j1", 8)).unwrap();
+        let mut after = given.clone();
+        after.extend(r1);
+        // Only 2 available now: a spend of 3 or a reservation of 3 fails.
+        assert_eq!(
+            given_when::<Account>(
+                &after,
+                AccountCommand::SpendCredits {
+                    amount: 3,
+                    reason: String::new()
+                }
+            )
+            .unwrap_err(),
+            AccountError::InsufficientCredits {
+                balance: 2,
+                requested: 3
+            }
+        );
+        assert!(given_when::<Account>(&after, reserve("j2", 3)).is_err());
+        // The same reservation again is a no-op; with another amount, a conflict.
+        assert_eq!(
+            given_when::<Account>(&after, reserve("j1", 8)).unwrap(),
+            vec![]
+        );
+        assert!(given_when::<Account>(&after, reserve("j1", 7)).is_err());
+        // Capture 5 of 8: balance 5, nothing reserved.
+        let captured = given_when::<Account>(
+            &after,
+            AccountCommand::Capture {
+                reservation_id: "j1".into(),
+                amount: 5,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            captured,
+            vec![AccountEvent::CreditsCaptured {
+                reservation_id: "j1".into(),
+                amount: 5,
+                released: 3,
+                balance_after: 5,
+                reserved_after: 0
+            }]
+        );
+        assert!(
+            given_when::<Account>(
+                &after,
+                AccountCommand::Capture {
+                    reservation_id: "j1".into(),
+                    amount: 9
+                }
+            )
+            .is_err()
+        );
+        // Release after capture: nothing to release.
+        let mut done = after.clone();
+        done.extend(captured);
+        assert_eq!(
+            given_when::<Account>(
+                &done,
+                AccountCommand::Release {
+                    reservation_id: "j1".into(),
+                    reason: "x".into()
+                }
+            )
+            .unwrap(),
+            vec![]
+        );
     }
 
     #[test]

@@ -1,10 +1,13 @@
-//! Billing context. The first slice: an account with a credit balance.
+//! Billing context: an account's credits (with reservations for AI jobs),
+//! its subscription, and the plan catalogue.
 //!
 //! Amounts are integer credits (`i64`), never floats. The balance can never
-//! go below zero: `decide` refuses a spend that would overdraw, and the
-//! store's optimistic concurrency makes concurrent spends on one account
-//! serialise (a loser reloads and decides again on the new balance).
+//! go below zero and a reservation never exceeds what is available: `decide`
+//! refuses, and the store's optimistic concurrency makes concurrent commands
+//! on one account serialise (a loser reloads and decides again).
 
 mod account;
+mod plans;
 
 pub use account::{Account, AccountCommand, AccountError, AccountEvent, MAX_AMOUNT};
+pub use plans::{DEFAULT_PLAN, PLANS, Plan, plan};

@@ -174,6 +174,7 @@ impl From<CommandError> for ApiError {
                     ErrorKind::Conflict => StatusCode::CONFLICT,
                     ErrorKind::NotFound => StatusCode::NOT_FOUND,
                     ErrorKind::InsufficientCredits => StatusCode::PAYMENT_REQUIRED,
+                    ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
                 };
                 ApiError::new(status, code, message)
             }

@@ -1,10 +1,12 @@
 //! HTTP plumbing shared by every bounded context: the seeds' envelope,
-//! extractors whose rejections are envelopes too, request ids, and the
-//! mapping of command errors to statuses.
+//! extractors whose rejections are envelopes too, request ids, command
+//! results, pagination and read-your-writes.
 
+pub mod command;
 pub mod envelope;
 pub mod extract;
 pub mod middleware;
 
+pub use command::{PageParams, ReadParams, command_result, context, read_your_writes, resource};
 pub use envelope::{ApiError, ApiResult, Created, Ok as ApiOk, Page};
 pub use extract::{ApiJson, ApiPath, ApiQuery, CommandHeaders};

@@ -42,9 +42,10 @@ pub async fn ready(State(s): State<AppState>) -> ApiResult<ApiOk<Value>> {
 }
 
 /// Each projection's position and lag.
-#[utoipa::path(get, path = "/api/v1/system/projections/", tag = "system", responses((status = 200, description = "Status per projection", body = Object)))]
+#[utoipa::path(get, path = "/api/v1/system/projections/", tag = "system", security(("bearer" = [])), responses((status = 200, description = "Status per projection", body = Object)))]
 pub async fn projections(
     State(s): State<AppState>,
+    _caller: crate::auth::Principal,
 ) -> ApiResult<ApiOk<Vec<igny8_projections::ProjectionStatus>>> {
     Ok(ApiOk(
         igny8_projections::status(&s.db, &s.feed, &igny8_projections::all()).await?,

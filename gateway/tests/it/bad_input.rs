@@ -10,73 +10,71 @@ use serde_json::json;
 async fn bad_input_gets_clear_errors_and_writes_nothing() {
     for app in TestApp::both().await {
         let m = app.mode;
-        let r = app
-            .post("/api/v1/accounts/", json!({"name": "Target"}))
-            .await;
-        let id = r.data()["account_id"].as_str().unwrap().to_string();
+        let o = app.signup("Target").await;
+        let auth = format!("Bearer {}", o.token);
         let before = app.state.feed.head().await.unwrap();
-        let grant = format!("/api/v1/accounts/{id}/credits/grant/");
+        let grant = "/api/v1/commands/SpendCredits".to_string();
         let long = "x".repeat(501);
         let json_cases: Vec<(&str, String, String, StatusCode, &str)> = vec![
             (
                 "POST",
-                "/api/v1/accounts/".into(),
+                "/api/v1/auth/sites/".into(),
                 "{".into(),
                 StatusCode::BAD_REQUEST,
                 "MALFORMED_JSON",
             ),
             (
                 "POST",
-                "/api/v1/accounts/".into(),
+                "/api/v1/auth/sites/".into(),
                 "".into(),
                 StatusCode::BAD_REQUEST,
                 "MALFORMED_JSON",
             ),
             (
                 "POST",
-                "/api/v1/accounts/".into(),
+                "/api/v1/auth/sites/".into(),
                 "{\"name\": \"a\"} trailing".into(),
                 StatusCode::BAD_REQUEST,
                 "MALFORMED_JSON",
             ),
             (
                 "POST",
-                "/api/v1/accounts/".into(),
+                "/api/v1/auth/sites/".into(),
                 "[]".into(),
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "VALIDATION_ERROR",
             ),
             (
                 "POST",
-                "/api/v1/accounts/".into(),
+                "/api/v1/auth/sites/".into(),
                 "{}".into(),
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "VALIDATION_ERROR",
             ),
             (
                 "POST",
-                "/api/v1/accounts/".into(),
+                "/api/v1/auth/sites/".into(),
                 json!({"name": 5}).to_string(),
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "VALIDATION_ERROR",
             ),
             (
                 "POST",
-                "/api/v1/accounts/".into(),
+                "/api/v1/auth/sites/".into(),
                 json!({"name": "a", "plan": "x"}).to_string(),
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "VALIDATION_ERROR",
             ),
             (
                 "POST",
-                "/api/v1/accounts/".into(),
+                "/api/v1/auth/sites/".into(),
                 json!({"name": "   "}).to_string(),
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "INVALID_NAME",
             ),
             (
                 "POST",
-                "/api/v1/accounts/".into(),
+                "/api/v1/auth/sites/".into(),
                 json!({"name": "n".repeat(201)}).to_string(),
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "INVALID_NAME",
@@ -150,6 +148,7 @@ async fn bad_input_gets_clear_errors_and_writes_nothing() {
                 .method(method)
                 .uri(&path)
                 .header("content-type", "application/json")
+                .header("authorization", &auth)
                 .body(Body::from(body.clone()))
                 .unwrap();
             let r = app.raw(req).await;
@@ -162,14 +161,14 @@ async fn bad_input_gets_clear_errors_and_writes_nothing() {
         }
         let raw_cases: Vec<(Request<Body>, StatusCode, &str)> = vec![
             (
-                Request::post("/api/v1/accounts/")
+                Request::post("/api/v1/auth/sites/")
                     .body(Body::from("{\"name\":\"a\"}"))
                     .unwrap(),
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "UNSUPPORTED_MEDIA_TYPE",
             ),
             (
-                Request::post("/api/v1/accounts/")
+                Request::post("/api/v1/auth/sites/")
                     .header("content-type", "text/plain")
                     .body(Body::from("{\"name\":\"a\"}"))
                     .unwrap(),
@@ -177,7 +176,7 @@ async fn bad_input_gets_clear_errors_and_writes_nothing() {
                 "UNSUPPORTED_MEDIA_TYPE",
             ),
             (
-                Request::post("/api/v1/accounts/")
+                Request::post("/api/v1/auth/sites/")
                     .header("content-type", "application/json")
                     .body(Body::from(vec![0xff, 0xfe, 0x00]))
                     .unwrap(),
@@ -185,7 +184,7 @@ async fn bad_input_gets_clear_errors_and_writes_nothing() {
                 "MALFORMED_JSON",
             ),
             (
-                Request::post("/api/v1/accounts/")
+                Request::post("/api/v1/auth/sites/")
                     .header("content-type", "application/json")
                     .body(Body::from(format!(
                         "{{\"name\":\"{}\"}}",
@@ -196,7 +195,7 @@ async fn bad_input_gets_clear_errors_and_writes_nothing() {
                 "PAYLOAD_TOO_LARGE",
             ),
             (
-                Request::delete("/api/v1/accounts/")
+                Request::delete("/api/v1/auth/sites/")
                     .body(Body::empty())
                     .unwrap(),
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -208,63 +207,93 @@ async fn bad_input_gets_clear_errors_and_writes_nothing() {
                 "METHOD_NOT_ALLOWED",
             ),
             (
+                Request::post("/api/v1/commands/NoSuchCommand")
+                    .header("content-type", "application/json")
+                    .body(Body::from("{}"))
+                    .unwrap(),
+                StatusCode::NOT_FOUND,
+                "UNKNOWN_COMMAND",
+            ),
+            (
+                Request::post("/api/v1/commands/SpendCredits")
+                    .header("content-type", "application/json")
+                    .body(Body::from("[1]"))
+                    .unwrap(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "VALIDATION_ERROR",
+            ),
+            (
+                Request::post("/api/v1/commands/UpdateSite")
+                    .header("content-type", "application/json")
+                    .body(Body::from("{\"site_id\": \"nope\"}"))
+                    .unwrap(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "VALIDATION_ERROR",
+            ),
+            (
+                Request::put("/api/v1/auth/users/00000000-0000-0000-0000-000000000001/sites/")
+                    .header("content-type", "application/json")
+                    .body(Body::from("{\"site_ids\": [\"x\"]}"))
+                    .unwrap(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "VALIDATION_ERROR",
+            ),
+            (
                 Request::get("/api/v1/nope/").body(Body::empty()).unwrap(),
                 StatusCode::NOT_FOUND,
                 "NOT_FOUND",
             ),
             (
-                Request::get("/api/v1/accounts/not-a-uuid/")
+                Request::get("/api/v1/auth/sites/not-a-uuid/")
                     .body(Body::empty())
                     .unwrap(),
                 StatusCode::BAD_REQUEST,
                 "INVALID_PATH",
             ),
             (
-                Request::get(format!("/api/v1/accounts/{id}/?min_position=abc"))
+                Request::get("/api/v1/auth/sites/?min_position=abc")
                     .body(Body::empty())
                     .unwrap(),
                 StatusCode::BAD_REQUEST,
                 "INVALID_QUERY",
             ),
             (
-                Request::get(format!("/api/v1/accounts/{id}/?min_position=-1"))
+                Request::get("/api/v1/auth/sites/?min_position=-1")
                     .body(Body::empty())
                     .unwrap(),
                 StatusCode::BAD_REQUEST,
                 "INVALID_QUERY",
             ),
             (
-                Request::get(format!("/api/v1/accounts/{id}/ledger/?page=0"))
+                Request::get("/api/v1/billing/transactions/?page=0")
                     .body(Body::empty())
                     .unwrap(),
                 StatusCode::BAD_REQUEST,
                 "INVALID_QUERY",
             ),
             (
-                Request::get(format!("/api/v1/accounts/{id}/ledger/?page_size=501"))
+                Request::get("/api/v1/billing/transactions/?page_size=501")
                     .body(Body::empty())
                     .unwrap(),
                 StatusCode::BAD_REQUEST,
                 "INVALID_QUERY",
             ),
             (
-                Request::get(format!(
-                    "/api/v1/accounts/{id}/ledger/?page=99999999999999999999"
-                ))
-                .body(Body::empty())
-                .unwrap(),
-                StatusCode::BAD_REQUEST,
-                "INVALID_QUERY",
-            ),
-            (
-                Request::get(format!("/api/v1/accounts/{id}/ledger/?entry_type=refund"))
+                Request::get("/api/v1/billing/transactions/?page=99999999999999999999")
                     .body(Body::empty())
                     .unwrap(),
                 StatusCode::BAD_REQUEST,
                 "INVALID_QUERY",
             ),
             (
-                Request::get(format!("/api/v1/accounts/{id}/events/?limit=0"))
+                Request::get("/api/v1/billing/transactions/?entry_type=refund")
+                    .body(Body::empty())
+                    .unwrap(),
+                StatusCode::BAD_REQUEST,
+                "INVALID_QUERY",
+            ),
+            (
+                Request::get("/api/v1/billing/events/?limit=0")
                     .body(Body::empty())
                     .unwrap(),
                 StatusCode::BAD_REQUEST,
@@ -289,7 +318,9 @@ async fn bad_input_gets_clear_errors_and_writes_nothing() {
                 "INVALID_IF_MATCH",
             ),
         ];
-        for (req, status, code) in raw_cases {
+        for (mut req, status, code) in raw_cases {
+            req.headers_mut()
+                .insert("authorization", auth.parse().unwrap());
             let what = format!("{} {}", req.method(), req.uri());
             let r = app.raw(req).await;
             assert_eq!(
@@ -301,9 +332,14 @@ async fn bad_input_gets_clear_errors_and_writes_nothing() {
         }
         // A very large page number must not overflow into a 500.
         let r = app
-            .get(&format!(
-                "/api/v1/accounts/{id}/ledger/?page=9223372036854775807&page_size=500&min_position={before}"
-            ))
+            .req(
+                &o.token,
+                "GET",
+                &format!(
+                    "/api/v1/billing/transactions/?page=9223372036854775807&page_size=500&min_position={before}"
+                ),
+                None,
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
         assert_eq!(

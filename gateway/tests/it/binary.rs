@@ -32,10 +32,23 @@ fn igny8() -> Command {
 
 /// A minimal HTTP/1.1 client: (status, body).
 async fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    http_as(addr, None, method, path, body).await
+}
+
+async fn http_as(
+    addr: &str,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let body = body.unwrap_or("");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).await.unwrap();
@@ -96,19 +109,30 @@ async fn serve_with_no_configuration_then_sigterm_finishes_in_flight_requests() 
     let (status, body) = http(
         &addr,
         "POST",
-        "/api/v1/accounts/",
-        Some(r#"{"name":"Bin"}"#),
+        "/api/v1/auth/signup/",
+        Some(r#"{"email":"bin@example.com","password":"password1","account_name":"Bin"}"#),
     )
     .await;
     assert_eq!(status, 201, "{body}");
+    let signed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let token = signed["data"]["access_token"].as_str().unwrap().to_string();
+    let account = signed["data"]["account"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        dir.join("igny8-data/keys.json").exists(),
+        "generated keys are kept beside the database"
+    );
     // An in-flight request that takes a while (waits for a position that never comes)...
     let slow = {
         let addr = addr.clone();
         tokio::spawn(async move {
-            http(
+            http_as(
                 &addr,
+                Some(&token),
                 "GET",
-                &format!("/api/v1/accounts/{}/?min_position=999999", Uuid::new_v4()),
+                "/api/v1/auth/sites/?min_position=999999",
                 None,
             )
             .await
@@ -136,6 +160,49 @@ async fn serve_with_no_configuration_then_sigterm_finishes_in_flight_requests() 
         tokio::net::TcpStream::connect(&addr).await.is_err(),
         "no longer listening"
     );
+    // The operator's CLI on the same data folder.
+    let out = igny8()
+        .args(["admin", "create-operator", "--email", "op@example.com"])
+        .env("IGNY8_OPERATOR_PASSWORD", "operator-password")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = igny8()
+        .args([
+            "admin",
+            "grant-credits",
+            "--account",
+            &account,
+            "--amount",
+            "5",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("granted 5 credits"));
+    let out = igny8()
+        .args([
+            "admin",
+            "grant-credits",
+            "--account",
+            &Uuid::new_v4().to_string(),
+            "--amount",
+            "5",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "an unknown account is refused");
 }
 
 fn spawn_relay(schema: &str, names: &StreamNames) -> Child {

@@ -3,6 +3,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use igny8_commands::StreamNames;
+use igny8_commands::secrets::Keyring;
 use igny8_commands::testkit::{nats_url, pg_db, sqlite_db, unique};
 use igny8_gateway::app::{AppState, router};
 use igny8_gateway::config::Settings;
@@ -35,15 +36,35 @@ impl Resp {
     }
 }
 
+/// Settings of a test app: fresh keys (never a key file in the working directory).
+pub fn test_settings() -> Settings {
+    Settings {
+        read_wait_ms: 5000,
+        jwt_keys: Some(Keyring::generate("t1").to_spec()),
+        secret_keys: Some(Keyring::generate("s1").to_spec()),
+        ..Settings::default()
+    }
+}
+
+/// A signed-up owner: tokens and ids.
+#[derive(Clone, Debug)]
+pub struct Owner {
+    pub email: String,
+    pub token: String,
+    pub refresh: String,
+    pub account_id: String,
+    pub user_id: String,
+}
+
 impl TestApp {
     /// SQLite + in-process feed, as `igny8 serve` with no configuration.
     pub async fn embedded() -> Self {
+        Self::embedded_with(test_settings()).await
+    }
+
+    pub async fn embedded_with(settings: Settings) -> Self {
         let (db, _) = sqlite_db().await;
-        let settings = Settings {
-            read_wait_ms: 5000,
-            ..Settings::default()
-        };
-        let state = AppState::new(db.clone(), None, settings);
+        let state = AppState::new(db.clone(), None, settings).unwrap();
         let (stop, rx) = watch::channel(false);
         let tasks = igny8_projections::all()
             .into_iter()
@@ -84,9 +105,9 @@ impl TestApp {
             nats_url: Some(url),
             nats_stream: names.stream.clone(),
             nats_prefix: names.prefix.clone(),
-            ..Settings::default()
+            ..test_settings()
         };
-        let state = AppState::new(db.clone(), Some(client.clone()), settings);
+        let state = AppState::new(db.clone(), Some(client.clone()), settings).unwrap();
         let js = async_nats::jetstream::new(client);
         let (stop, rx) = watch::channel(false);
         let mut tasks = vec![tokio::spawn(igny8_workers::relay::run(
@@ -195,6 +216,51 @@ impl TestApp {
 
     pub async fn post(&self, path: &str, body: Value) -> Resp {
         self.call("POST", path, Some(body), &[]).await
+    }
+
+    /// A request with `Authorization: Bearer <token>`.
+    pub async fn req(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> Resp {
+        let auth = format!("Bearer {token}");
+        self.call(method, path, body, &[("authorization", auth.as_str())])
+            .await
+    }
+
+    /// Sign up a fresh account; its owner's tokens and ids.
+    pub async fn signup(&self, name: &str) -> Owner {
+        let email = format!("{}@example.com", unique("owner"));
+        let r = self
+            .post(
+                "/api/v1/auth/signup/",
+                serde_json::json!({"email": email, "password": "correct horse", "account_name": name}),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "{}: signup: {}",
+            self.mode,
+            r.body
+        );
+        let d = r.data();
+        Owner {
+            email,
+            token: d["access_token"].as_str().unwrap().into(),
+            refresh: d["refresh_token"].as_str().unwrap().into(),
+            account_id: d["account"]["id"].as_str().unwrap().into(),
+            user_id: d["user"]["id"].as_str().unwrap().into(),
+        }
+    }
+
+    /// Log in; the access token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let r = self
+            .post(
+                "/api/v1/auth/login/",
+                serde_json::json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}: login: {}", self.mode, r.body);
+        r.data()["access_token"].as_str().unwrap().to_string()
     }
 
     pub async fn stop(self) {

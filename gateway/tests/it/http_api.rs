@@ -1,115 +1,111 @@
-//! The billing slice end to end over HTTP, in both run modes.
+//! Credits and the ledger over HTTP in both run modes: sign-up's starting
+//! credits, spending through the generic command endpoint, the ledger,
+//! idempotency, optimistic versions, and 50 concurrent spends.
 
-use crate::harness::TestApp;
+use crate::harness::{Owner, TestApp};
 use axum::http::StatusCode;
 use serde_json::json;
 
-async fn open(app: &TestApp, name: &str) -> (String, i64) {
-    let r = app.post("/api/v1/accounts/", json!({"name": name})).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}: {}", app.mode, r.body);
-    (
-        r.data()["account_id"].as_str().unwrap().to_string(),
-        r.data()["position"].as_i64().unwrap(),
+async fn spend(
+    app: &TestApp,
+    o: &Owner,
+    amount: i64,
+    headers: &[(&str, &str)],
+) -> crate::harness::Resp {
+    let auth = format!("Bearer {}", o.token);
+    let mut h = vec![("authorization", auth.as_str())];
+    h.extend_from_slice(headers);
+    app.call(
+        "POST",
+        "/api/v1/commands/SpendCredits",
+        Some(json!({"amount": amount, "reason": "test"})),
+        &h,
     )
+    .await
 }
 
 #[tokio::test]
-async fn account_lifecycle_with_read_your_writes() {
+async fn signup_credits_spend_and_ledger_with_read_your_writes() {
     for app in TestApp::both().await {
         let m = app.mode;
-        let (id, pos) = open(&app, "Acme").await;
+        let o = app.signup("Ledger Co").await;
+        // Starting credits of the default plan, current at once (read from the aggregate).
         let r = app
-            .get(&format!("/api/v1/accounts/{id}/?min_position={pos}"))
+            .req(&o.token, "GET", "/api/v1/billing/credits/", None)
             .await;
+        assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
         assert_eq!(
-            (r.status, r.data()["balance"].as_i64()),
-            (StatusCode::OK, Some(0)),
-            "{m}: {}",
-            r.body
+            (r.data()["balance"].as_i64(), r.data()["available"].as_i64()),
+            (Some(250), Some(250)),
+            "{m}"
         );
-
-        let r = app
-            .post(
-                &format!("/api/v1/accounts/{id}/credits/grant/"),
-                json!({"amount": 10, "reason": "plan"}),
-            )
-            .await;
+        assert_eq!(r.data()["plan"], "free", "{m}");
+        let r = spend(&app, &o, 40, &[]).await;
         assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
-        assert_eq!(r.data()["version"], 2);
-        assert_eq!(r.data()["events"][0]["event_type"], "CreditsGranted");
-        assert_eq!(r.data()["events"][0]["payload"]["balance_after"], 10);
-        // Without the trailing slash too.
-        let r = app
-            .post(
-                &format!("/api/v1/accounts/{id}/credits/spend"),
-                json!({"amount": 4}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
+        assert_eq!(r.data()["aggregate_id"], o.account_id.as_str(), "{m}");
+        assert_eq!(
+            r.data()["events"][0]["payload"]["balance_after"],
+            210,
+            "{m}"
+        );
         let pos = r.data()["position"].as_i64().unwrap();
-
-        let r = app
-            .get(&format!("/api/v1/accounts/{id}?min_position={pos}"))
-            .await;
-        assert_eq!(r.data()["balance"], 6, "{m}: read your write: {}", r.body);
-        assert_eq!(
-            (
-                r.data()["total_granted"].as_i64(),
-                r.data()["total_spent"].as_i64()
-            ),
-            (Some(10), Some(4))
-        );
-
-        let r = app
-            .post(
-                &format!("/api/v1/accounts/{id}/credits/spend/"),
-                json!({"amount": 7}),
-            )
-            .await;
+        // Overdraw: 402, nothing written.
+        let r = spend(&app, &o, 211, &[]).await;
         assert_eq!(
             (r.status, r.code()),
             (StatusCode::PAYMENT_REQUIRED, "INSUFFICIENT_CREDITS"),
             "{m}"
         );
-
-        // Ledger: paginated, filterable; sums to the balance.
+        // The ledger reads its own write; summing delta gives the balance.
         let r = app
-            .get(&format!(
-                "/api/v1/accounts/{id}/ledger/?page_size=1&min_position={pos}"
-            ))
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/billing/transactions/?min_position={pos}"),
+                None,
+            )
             .await;
-        assert_eq!(r.data()["count"], 2, "{m}: {}", r.body);
-        assert_eq!(r.data()["results"].as_array().unwrap().len(), 1);
-        assert!(r.data()["next"].as_str().unwrap().contains("page=2"), "{m}");
-        assert!(r.data()["previous"].is_null());
-        let r = app
-            .get(&format!("/api/v1/accounts/{id}/ledger/?entry_type=spend"))
-            .await;
+        assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
+        let rows = r.data()["results"].as_array().unwrap().clone();
+        assert_eq!(rows.len(), 2, "{m}: {}", r.body);
         assert_eq!(
             (
-                r.data()["count"].as_i64(),
-                r.data()["results"][0]["amount"].as_i64()
+                rows[0]["entry_type"].as_str(),
+                rows[1]["entry_type"].as_str()
             ),
-            (Some(1), Some(4)),
+            (Some("grant"), Some("spend"))
+        );
+        let sum: i64 = rows.iter().map(|r| r["delta"].as_i64().unwrap()).sum();
+        assert_eq!(sum, 210, "{m}");
+        assert_eq!(rows[1]["balance_after"], 210);
+        assert_eq!(rows[1]["actor"], format!("user:{}", o.user_id).as_str());
+        // Filters and pagination.
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                "/api/v1/billing/transactions/?entry_type=spend&page_size=1",
+                None,
+            )
+            .await;
+        assert_eq!(
+            (r.data()["count"].as_i64(), r.data()["next"].is_null()),
+            (Some(1), true),
             "{m}"
         );
-        let r = app.get(&format!("/api/v1/accounts/{id}/ledger/")).await;
-        let sum: i64 = r.data()["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| {
-                if e["entry_type"] == "grant" {
-                    e["amount"].as_i64().unwrap()
-                } else {
-                    -e["amount"].as_i64().unwrap()
-                }
-            })
-            .sum();
-        assert_eq!(sum, 6, "{m}: the ledger re-sums to the balance");
-
-        // History straight from the store.
-        let r = app.get(&format!("/api/v1/accounts/{id}/events/")).await;
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                "/api/v1/billing/transactions/?since=2999-01-01T00:00:00Z",
+                None,
+            )
+            .await;
+        assert_eq!(r.data()["count"], 0, "{m}");
+        // Auditors: the account's raw events; plans; subscription.
+        let r = app
+            .req(&o.token, "GET", "/api/v1/billing/events/", None)
+            .await;
         let types: Vec<&str> = r
             .data()
             .as_array()
@@ -119,66 +115,22 @@ async fn account_lifecycle_with_read_your_writes() {
             .collect();
         assert_eq!(
             types,
-            ["AccountOpened", "CreditsGranted", "CreditsSpent"],
+            [
+                "AccountOpened",
+                "SubscriptionStarted",
+                "CreditsGranted",
+                "CreditsSpent"
+            ],
             "{m}"
         );
-        assert_eq!(r.data()[0]["metadata"]["account_id"], id.as_str());
-
-        // Optimistic concurrency over HTTP.
+        let r = app.get("/api/v1/billing/plans/").await;
+        assert!(r.data().as_array().unwrap().len() >= 3, "{m}");
         let r = app
-            .call(
-                "POST",
-                &format!("/api/v1/accounts/{id}/credits/grant/"),
-                Some(json!({"amount": 1})),
-                &[("if-match", "\"2\"")],
-            )
+            .req(&o.token, "GET", "/api/v1/billing/subscription/", None)
             .await;
         assert_eq!(
-            (r.status, r.code()),
-            (StatusCode::CONFLICT, "VERSION_CONFLICT"),
-            "{m}"
-        );
-        assert_eq!(r.body["details"]["current_version"], 3);
-        let r = app
-            .call(
-                "POST",
-                &format!("/api/v1/accounts/{id}/credits/grant/"),
-                Some(json!({"amount": 1})),
-                &[("if-match", "3")],
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{m}");
-
-        // Unknown accounts.
-        let other = uuid::Uuid::new_v4();
-        assert_eq!(
-            app.get(&format!("/api/v1/accounts/{other}/")).await.status,
-            StatusCode::NOT_FOUND,
-            "{m}"
-        );
-        assert_eq!(
-            app.get(&format!("/api/v1/accounts/{other}/ledger/"))
-                .await
-                .status,
-            StatusCode::NOT_FOUND,
-            "{m}"
-        );
-        assert_eq!(
-            app.get(&format!("/api/v1/accounts/{other}/events/"))
-                .await
-                .status,
-            StatusCode::NOT_FOUND,
-            "{m}"
-        );
-        let r = app
-            .post(
-                &format!("/api/v1/accounts/{other}/credits/grant/"),
-                json!({"amount": 1}),
-            )
-            .await;
-        assert_eq!(
-            (r.status, r.code()),
-            (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            (r.data()["plan"].as_str(), r.data()["status"].as_str()),
+            (Some("free"), Some("active")),
             "{m}"
         );
         app.stop().await;
@@ -189,27 +141,11 @@ async fn account_lifecycle_with_read_your_writes() {
 async fn idempotency_keys_replay_and_refuse_reuse() {
     for app in TestApp::both().await {
         let m = app.mode;
-        let (id, _) = open(&app, "Idem").await;
-        let path = format!("/api/v1/accounts/{id}/credits/grant/");
-        let key = [("idempotency-key", "grant-2026-11-22")];
-        let first = app
-            .call(
-                "POST",
-                &path,
-                Some(json!({"amount": 5, "reason": "x"})),
-                &key,
-            )
-            .await;
-        assert_eq!(first.status, StatusCode::OK, "{m}");
-        // Same body with fields in another order: same request.
-        let again = app
-            .call(
-                "POST",
-                &path,
-                Some(json!({"reason": "x", "amount": 5})),
-                &key,
-            )
-            .await;
+        let o = app.signup("Idem").await;
+        let key = [("idempotency-key", "spend-2026-11-23")];
+        let first = spend(&app, &o, 5, &key).await;
+        assert_eq!(first.status, StatusCode::OK, "{m}: {}", first.body);
+        let again = spend(&app, &o, 5, &key).await;
         assert_eq!(again.status, StatusCode::OK, "{m}");
         assert_eq!(again.data(), first.data(), "{m}: the first response, again");
         assert_eq!(
@@ -219,56 +155,65 @@ async fn idempotency_keys_replay_and_refuse_reuse() {
                 .map(|v| v.to_str().unwrap()),
             Some("true")
         );
-        let other = app
-            .call(
-                "POST",
-                &path,
-                Some(json!({"amount": 6, "reason": "x"})),
-                &key,
-            )
-            .await;
+        let other = spend(&app, &o, 6, &key).await;
         assert_eq!(
             (other.status, other.code()),
             (StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED"),
             "{m}"
         );
-        // The same key on another route is another request too.
-        let spend = app
-            .call(
-                "POST",
-                &format!("/api/v1/accounts/{id}/credits/spend/"),
-                Some(json!({"amount": 5, "reason": "x"})),
-                &key,
-            )
+        let r = app
+            .req(&o.token, "GET", "/api/v1/billing/credits/", None)
             .await;
-        assert_eq!(spend.code(), "IDEMPOTENCY_KEY_REUSED", "{m}");
-        // Appended once.
-        let r = app.get(&format!("/api/v1/accounts/{id}/events/")).await;
-        assert_eq!(r.data().as_array().unwrap().len(), 2, "{m}");
-        // Opening an account twice with one key opens it once.
-        let k = [("idempotency-key", "open-once")];
-        let a = app
-            .call(
-                "POST",
-                "/api/v1/accounts/",
-                Some(json!({"name": "Once"})),
-                &k,
-            )
-            .await;
-        let b = app
-            .call(
-                "POST",
-                "/api/v1/accounts/",
-                Some(json!({"name": "Once"})),
-                &k,
-            )
-            .await;
+        assert_eq!(r.data()["balance"], 245, "{m}: spent once");
+        // Keys are per account: another account may use the same key.
+        let o2 = app.signup("Idem 2").await;
+        let r = spend(&app, &o2, 5, &key).await;
         assert_eq!(
-            (a.status, b.status),
-            (StatusCode::CREATED, StatusCode::CREATED),
+            (r.status, r.headers.get("idempotent-replayed").is_none()),
+            (StatusCode::OK, true),
             "{m}"
         );
-        assert_eq!(a.data()["account_id"], b.data()["account_id"], "{m}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn expected_version_pins_the_aggregate() {
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let o = app.signup("Versions").await;
+        let r = app
+            .req(&o.token, "GET", "/api/v1/billing/credits/", None)
+            .await;
+        let v = r.data()["version"].as_i64().unwrap();
+        let body = |ev: i64| Some(json!({"amount": 1, "expected_version": ev}));
+        let r = app
+            .req(&o.token, "POST", "/api/v1/commands/SpendCredits", body(v))
+            .await;
+        assert_eq!(
+            (r.status, r.data()["version"].as_i64()),
+            (StatusCode::OK, Some(v + 1)),
+            "{m}: {}",
+            r.body
+        );
+        let r = app
+            .req(&o.token, "POST", "/api/v1/commands/SpendCredits", body(v))
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::CONFLICT, "VERSION_CONFLICT"),
+            "{m}"
+        );
+        assert_eq!(r.body["details"]["current_version"], v + 1);
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/commands/SpendCredits",
+                Some(json!({"amount": 1, "expected_version": "x"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{m}");
         app.stop().await;
     }
 }
@@ -277,19 +222,19 @@ async fn idempotency_keys_replay_and_refuse_reuse() {
 async fn fifty_concurrent_spends_against_ten_credits() {
     for app in TestApp::both().await {
         let m = app.mode;
-        let (id, _) = open(&app, "Race").await;
-        app.post(
-            &format!("/api/v1/accounts/{id}/credits/grant/"),
-            json!({"amount": 10}),
-        )
-        .await;
+        let o = app.signup("Race").await;
+        assert_eq!(
+            spend(&app, &o, 240, &[]).await.status,
+            StatusCode::OK,
+            "{m}"
+        );
         let app = std::sync::Arc::new(app);
         let mut tasks = vec![];
         for _ in 0..50 {
-            let (app, path) = (app.clone(), format!("/api/v1/accounts/{id}/credits/spend/"));
-            tasks.push(tokio::spawn(async move {
-                app.post(&path, json!({"amount": 1})).await.status
-            }));
+            let (app, o) = (app.clone(), o.clone());
+            tasks.push(tokio::spawn(
+                async move { spend(&app, &o, 1, &[]).await.status },
+            ));
         }
         let mut ok = 0;
         for t in tasks {
@@ -300,15 +245,29 @@ async fn fifty_concurrent_spends_against_ten_credits() {
             }
         }
         assert_eq!(ok, 10, "{m}");
+        let r = app
+            .req(&o.token, "GET", "/api/v1/billing/credits/", None)
+            .await;
+        assert_eq!(
+            (r.data()["balance"].as_i64(), r.data()["available"].as_i64()),
+            (Some(0), Some(0)),
+            "{m}"
+        );
         let head = app.state.feed.head().await.unwrap();
         let r = app
-            .get(&format!("/api/v1/accounts/{id}/?min_position={head}"))
+            .req(&o.token, "GET", &format!("/api/v1/billing/transactions/?entry_type=spend&page_size=100&min_position={head}"), None)
             .await;
-        assert_eq!(r.data()["balance"], 0, "{m}");
-        let r = app
-            .get(&format!("/api/v1/accounts/{id}/ledger/?entry_type=spend"))
-            .await;
-        assert_eq!(r.data()["count"], 10, "{m}");
+        let ones = r.data()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["amount"] == 1)
+            .count();
+        assert_eq!(
+            (r.data()["count"].as_i64(), ones),
+            (Some(11), 10),
+            "{m}: 10 debits of 1 (and the 240)"
+        );
         std::sync::Arc::into_inner(app).unwrap().stop().await;
     }
 }
@@ -327,8 +286,16 @@ async fn health_ready_openapi_and_offline_docs() {
         if m == "postgres+nats" {
             assert_eq!(r.data()["checks"]["nats"], true);
         }
-        let r = app.get("/api/v1/system/projections/").await;
+        assert_eq!(
+            app.get("/api/v1/system/projections/").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        let o = app.signup("Ops").await;
+        let r = app
+            .req(&o.token, "GET", "/api/v1/system/projections/", None)
+            .await;
         assert_eq!(r.data()[0]["name"], "billing_accounts", "{m}");
+        assert_eq!(r.data()[1]["name"], "tenancy", "{m}");
 
         let res = tower::ServiceExt::oneshot(
             app.router.clone(),
@@ -345,8 +312,10 @@ async fn health_ready_openapi_and_offline_docs() {
         let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{m}");
         for p in [
-            "/api/v1/accounts/",
-            "/api/v1/accounts/{account_id}/credits/spend/",
+            "/api/v1/auth/signup/",
+            "/api/v1/auth/sites/{id}/sectors/",
+            "/api/v1/billing/transactions/",
+            "/api/v1/commands/{name}/",
             "/ready",
         ] {
             assert!(doc["paths"][p].is_object(), "{m}: {p} documented");
@@ -367,7 +336,11 @@ async fn health_ready_openapi_and_offline_docs() {
                 }
             }
         }
-        let ledger = &doc["paths"]["/api/v1/accounts/{account_id}/ledger/"]["get"]["parameters"];
+        assert!(
+            doc["components"]["securitySchemes"]["bearer"].is_object(),
+            "{m}"
+        );
+        let ledger = &doc["paths"]["/api/v1/billing/transactions/"]["get"]["parameters"];
         assert!(
             ledger
                 .as_array()

@@ -1,6 +1,9 @@
-//! One test binary for the gateway: HTTP in both run modes, bad input, and
-//! the `igny8` binary itself (relay under SIGKILL, graceful shutdown, CLI).
+//! One test binary for the gateway: HTTP in both run modes (credits,
+//! identity, the role/tenant matrix, bad input), and the `igny8` binary
+//! itself (relay under SIGKILL, graceful shutdown, CLI).
 mod bad_input;
 mod binary;
 mod harness;
 mod http_api;
+mod matrix;
+mod tenancy;

@@ -1,0 +1,329 @@
+//! Tenancy commands: sign-up, users, credentials, sites and sectors,
+//! sessions and API keys. The rules are in `igny8_domain::tenancy`; this
+//! module hashes and seals passwords, composes units of work and hands
+//! single-aggregate commands to the bus.
+
+pub mod passwords;
+
+use crate::bus::{CommandBus, CommandContext, CommandError, CommandOutcome};
+use crate::secrets::Keyring;
+use crate::uow::retry;
+use igny8_domain::billing::{self, Account, AccountCommand};
+use igny8_domain::tenancy::{
+    Login, LoginCommand, Role, Tenant, TenantCommand, User, UserCommand, normalize_email, slugify,
+};
+use igny8_domain::{ErrorKind, tenancy::TenancyError};
+use uuid::Uuid;
+
+pub use passwords::{MAX_PASSWORD, MIN_PASSWORD};
+
+fn domain(e: TenancyError) -> CommandError {
+    use igny8_domain::DomainError;
+    CommandError::Domain {
+        code: e.code(),
+        kind: e.kind(),
+        message: e.to_string(),
+    }
+}
+
+pub fn email(raw: &str) -> Result<String, CommandError> {
+    normalize_email(raw).ok_or_else(|| domain(TenancyError::InvalidEmail))
+}
+
+/// The sealed form of a password hash, bound to its user.
+pub fn seal_credential(keyring: &Keyring, user_id: Uuid, phc: &str) -> String {
+    keyring.seal(phc.as_bytes(), user_id.as_bytes())
+}
+
+pub struct SignedUp {
+    pub account_id: Uuid,
+    pub user_id: Uuid,
+    pub outcomes: Vec<CommandOutcome>,
+}
+
+/// Account, owner, default plan and its starting credits, in one commit.
+pub async fn signup(
+    bus: &CommandBus,
+    keyring: &Keyring,
+    raw_email: &str,
+    password: &str,
+    account_name: &str,
+    ctx: &CommandContext,
+) -> Result<SignedUp, CommandError> {
+    let email = email(raw_email)?;
+    passwords::check_policy(password)?;
+    let name = igny8_domain::tenancy::check_name(account_name, "account_name").map_err(domain)?;
+    let plan = billing::plan(billing::DEFAULT_PLAN)
+        .ok_or_else(|| CommandError::internal("default plan missing"))?;
+    let account_id = Uuid::now_v7();
+    let user_id = Uuid::now_v7();
+    // A unique slug without a global index: the name's slug plus the id's tail.
+    let base = match slugify(&name) {
+        s if s.is_empty() => "account".to_string(),
+        s => s
+            .chars()
+            .take(80)
+            .collect::<String>()
+            .trim_end_matches('-')
+            .to_string(),
+    };
+    let simple = account_id.simple().to_string();
+    let slug = format!("{base}-{}", &simple[simple.len() - 8..]);
+    let credential = seal_credential(keyring, user_id, &passwords::hash(password).await?);
+    let (aid, uid) = (account_id.to_string(), user_id.to_string());
+    let ctx = CommandContext {
+        account_id: Some(aid.clone()),
+        actor: uid.clone(),
+        ..ctx.clone()
+    };
+    let outcomes = retry(|| async {
+        let mut uow = bus.unit(&ctx);
+        uow.execute::<Login>(
+            &email,
+            LoginCommand::Claim {
+                user_id,
+                account_id,
+            },
+        )
+        .await?;
+        uow.execute::<User>(
+            &uid,
+            UserCommand::Register {
+                account_id,
+                email: email.clone(),
+                name: String::new(),
+                role: Role::Owner,
+                credential: credential.clone(),
+            },
+        )
+        .await?;
+        uow.execute::<Tenant>(
+            &aid,
+            TenantCommand::Create {
+                name: name.clone(),
+                slug: slug.clone(),
+                owner_id: user_id,
+                plan: plan.id.to_string(),
+                max_sites: plan.max_sites,
+            },
+        )
+        .await?;
+        uow.execute::<Account>(&aid, AccountCommand::Open { name: name.clone() })
+            .await?;
+        uow.execute::<Account>(
+            &aid,
+            AccountCommand::Subscribe {
+                plan: plan.id.to_string(),
+                at: chrono::Utc::now(),
+            },
+        )
+        .await?;
+        uow.execute::<Account>(
+            &aid,
+            AccountCommand::GrantCredits {
+                amount: plan.included_credits,
+                reason: format!("{} plan: starting credits", plan.name),
+            },
+        )
+        .await?;
+        uow.commit().await
+    })
+    .await?;
+    Ok(SignedUp {
+        account_id,
+        user_id,
+        outcomes,
+    })
+}
+
+/// A new user in an existing account (its email claimed in the same commit).
+#[allow(clippy::too_many_arguments)]
+pub async fn create_user(
+    bus: &CommandBus,
+    keyring: &Keyring,
+    account_id: Uuid,
+    raw_email: &str,
+    password: &str,
+    name: &str,
+    role: Role,
+    ctx: &CommandContext,
+) -> Result<(Uuid, Vec<CommandOutcome>), CommandError> {
+    let email = email(raw_email)?;
+    passwords::check_policy(password)?;
+    let user_id = Uuid::now_v7();
+    let credential = seal_credential(keyring, user_id, &passwords::hash(password).await?);
+    let uid = user_id.to_string();
+    let outcomes = retry(|| async {
+        let mut uow = bus.unit(ctx);
+        uow.execute::<Login>(
+            &email,
+            LoginCommand::Claim {
+                user_id,
+                account_id,
+            },
+        )
+        .await?;
+        uow.execute::<User>(
+            &uid,
+            UserCommand::Register {
+                account_id,
+                email: email.clone(),
+                name: name.to_string(),
+                role,
+                credential: credential.clone(),
+            },
+        )
+        .await?;
+        uow.commit().await
+    })
+    .await?;
+    Ok((user_id, outcomes))
+}
+
+/// Delete a user and free their email, in one commit.
+pub async fn delete_user(
+    bus: &CommandBus,
+    user_id: Uuid,
+    ctx: &CommandContext,
+) -> Result<Vec<CommandOutcome>, CommandError> {
+    let uid = user_id.to_string();
+    retry(|| async {
+        let mut uow = bus.unit(ctx);
+        let user: User = uow.state(&uid).await?;
+        uow.execute::<User>(&uid, UserCommand::Delete).await?;
+        uow.execute::<Login>(&user.email, LoginCommand::Release { user_id })
+            .await?;
+        uow.commit().await
+    })
+    .await
+}
+
+/// Who a password belongs to. Every failure is the same `None` (and costs
+/// about the same time), so the answer does not reveal which emails exist.
+pub async fn authenticate(
+    bus: &CommandBus,
+    keyring: &Keyring,
+    raw_email: &str,
+    password: &str,
+) -> Result<Option<(Uuid, User)>, CommandError> {
+    let Some(email) = normalize_email(raw_email) else {
+        passwords::burn(password).await;
+        return Ok(None);
+    };
+    let (login, _) = bus.load::<Login>(&email).await?;
+    let Some(user_id) = login.user_id else {
+        passwords::burn(password).await;
+        return Ok(None);
+    };
+    let (user, _) = bus.load::<User>(&user_id.to_string()).await?;
+    let phc = keyring
+        .open(&user.credential, user_id.as_bytes())
+        .map_err(CommandError::internal)?;
+    let phc = String::from_utf8(phc).map_err(CommandError::internal)?;
+    if !user.active() || !passwords::verify(password, &phc).await? {
+        return Ok(None);
+    }
+    Ok(Some((user_id, user)))
+}
+
+/// The operator's CLI: a `developer` user outside every account.
+pub async fn create_operator(
+    bus: &CommandBus,
+    keyring: &Keyring,
+    raw_email: &str,
+    password: &str,
+) -> Result<Uuid, CommandError> {
+    let ctx = CommandContext {
+        actor: "operator-cli".into(),
+        request_id: Uuid::new_v4().to_string(),
+        ..CommandContext::default()
+    };
+    let (id, _) = create_user(
+        bus,
+        keyring,
+        Uuid::nil(),
+        raw_email,
+        password,
+        "operator",
+        Role::Developer,
+        &ctx,
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Move an account to another plan (operators): new limits, a new period
+/// and the plan's included credits, in one commit.
+pub async fn change_plan(
+    bus: &CommandBus,
+    account_id: Uuid,
+    plan_id: &str,
+    ctx: &CommandContext,
+) -> Result<Vec<CommandOutcome>, CommandError> {
+    let plan = billing::plan(plan_id).ok_or_else(|| CommandError::Domain {
+        code: "UNKNOWN_PLAN",
+        kind: ErrorKind::Validation,
+        message: format!("unknown plan {plan_id:?}"),
+    })?;
+    let aid = account_id.to_string();
+    retry(|| async {
+        let mut uow = bus.unit(ctx);
+        uow.execute::<Tenant>(
+            &aid,
+            TenantCommand::ChangePlan {
+                plan: plan.id.to_string(),
+                max_sites: plan.max_sites,
+            },
+        )
+        .await?;
+        uow.execute::<Account>(
+            &aid,
+            AccountCommand::Subscribe {
+                plan: plan.id.to_string(),
+                at: chrono::Utc::now(),
+            },
+        )
+        .await?;
+        uow.execute::<Account>(
+            &aid,
+            AccountCommand::GrantCredits {
+                amount: plan.included_credits,
+                reason: format!("{} plan: included credits", plan.name),
+            },
+        )
+        .await?;
+        uow.commit().await
+    })
+    .await
+}
+
+/// One command on the account's tenant aggregate.
+pub async fn tenant(
+    bus: &CommandBus,
+    account_id: Uuid,
+    command: TenantCommand,
+    ctx: &CommandContext,
+) -> Result<CommandOutcome, CommandError> {
+    bus.execute::<Tenant>(&account_id.to_string(), command, ctx)
+        .await
+}
+
+pub async fn user(
+    bus: &CommandBus,
+    user_id: Uuid,
+    command: UserCommand,
+    ctx: &CommandContext,
+) -> Result<CommandOutcome, CommandError> {
+    bus.execute::<User>(&user_id.to_string(), command, ctx)
+        .await
+}
+
+pub fn is_not_found(e: &CommandError) -> bool {
+    matches!(
+        e,
+        CommandError::Domain {
+            kind: ErrorKind::NotFound,
+            ..
+        }
+    )
+}

@@ -1,0 +1,278 @@
+//! Who is calling, and what they may do. Every handler that touches account
+//! data takes a [`Principal`]; its checks are the only authorisation code.
+//!
+//! - owner, admin: the whole account; editor, viewer: granted sites only;
+//!   viewer never writes; editor does not manage users, keys or billing.
+//! - developer / system bot (operators, created by the CLI only): any
+//!   account, chosen per request with `X-Account-Id`.
+//! - Another account's ids answer 404, exactly like ids that do not exist.
+
+use crate::app::AppState;
+use crate::auth::tokens;
+use crate::http::ApiError;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use igny8_commands::CommandContext;
+use igny8_domain::tenancy::{ApiKey, ApiKeyCommand, Role, Session, User};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+pub const API_KEY_PREFIX: &str = "igny8_";
+
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The account acted on (`nil` for an operator without `X-Account-Id`).
+    pub account_id: Uuid,
+    pub role: Role,
+    pub user_id: Option<Uuid>,
+    pub key_id: Option<Uuid>,
+    pub session_id: Option<Uuid>,
+    /// `None`: every site of the account.
+    pub sites: Option<Vec<Uuid>>,
+}
+
+fn unauthorized(code: &str, msg: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, code, msg)
+}
+
+pub fn forbidden(msg: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", msg)
+}
+
+impl Principal {
+    pub fn actor(&self) -> String {
+        match (self.user_id, self.key_id) {
+            (Some(u), _) => format!("user:{u}"),
+            (None, Some(k)) => format!("api_key:{k}"),
+            _ => "anonymous".into(),
+        }
+    }
+
+    pub fn is_operator(&self) -> bool {
+        self.role.is_operator()
+    }
+
+    /// The account this request acts on; operators must name one.
+    pub fn account(&self) -> Result<Uuid, ApiError> {
+        if self.account_id.is_nil() {
+            return Err(ApiError::bad_request(
+                "ACCOUNT_REQUIRED",
+                "operators name the account with the X-Account-Id header",
+            ));
+        }
+        Ok(self.account_id)
+    }
+
+    pub fn require_write(&self) -> Result<(), ApiError> {
+        if self.role.can_write() {
+            Ok(())
+        } else {
+            Err(forbidden("viewers cannot change anything"))
+        }
+    }
+
+    pub fn require_manage(&self) -> Result<(), ApiError> {
+        if self.role.can_manage_account() {
+            Ok(())
+        } else {
+            Err(forbidden(
+                "only owners and admins manage users, API keys, sites and sectors",
+            ))
+        }
+    }
+
+    pub fn require_billing(&self) -> Result<(), ApiError> {
+        if self.role.can_see_billing() {
+            Ok(())
+        } else {
+            Err(forbidden("only owners and admins see billing details"))
+        }
+    }
+
+    pub fn require_operator(&self) -> Result<(), ApiError> {
+        if self.is_operator() {
+            Ok(())
+        } else {
+            Err(forbidden("operators only"))
+        }
+    }
+
+    pub fn can_see_site(&self, site_id: Uuid) -> bool {
+        self.sites.as_ref().is_none_or(|s| s.contains(&site_id))
+    }
+
+    /// Metadata for the commands of this request.
+    pub fn context(&self) -> CommandContext {
+        let request_id = crate::http::envelope::request_id();
+        CommandContext {
+            account_id: (!self.account_id.is_nil()).then(|| self.account_id.to_string()),
+            actor: self.actor(),
+            correlation_id: request_id.clone(),
+            request_id,
+            ..CommandContext::default()
+        }
+    }
+
+    pub fn rate_key(&self) -> String {
+        match (self.user_id, self.key_id) {
+            (Some(u), _) => format!("user:{u}"),
+            (None, Some(k)) => format!("key:{k}"),
+            _ => "anonymous".into(),
+        }
+    }
+}
+
+/// The credential of a request: `Authorization: Bearer …` or `X-API-Key: …`.
+fn credential(parts: &Parts) -> Result<String, ApiError> {
+    if let Some(v) = parts.headers.get("x-api-key") {
+        let k = v
+            .to_str()
+            .map_err(|_| unauthorized("INVALID_API_KEY", "malformed API key"))?;
+        return Ok(k.trim().to_string());
+    }
+    let Some(v) = parts.headers.get(header::AUTHORIZATION) else {
+        return Err(unauthorized(
+            "AUTH_REQUIRED",
+            "authentication required: Authorization: Bearer <token or API key>",
+        ));
+    };
+    let v = v
+        .to_str()
+        .map_err(|_| unauthorized("INVALID_TOKEN", "malformed Authorization header"))?;
+    let (scheme, token) = v
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| unauthorized("INVALID_TOKEN", "expected: Bearer <token>"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(unauthorized("INVALID_TOKEN", "expected: Bearer <token>"));
+    }
+    Ok(token.trim().to_string())
+}
+
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Constant-time comparison of two hex digests.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// `igny8_<key id, 32 hex>_<secret, 64 hex>` → (key id, secret).
+pub fn parse_api_key(raw: &str) -> Option<(Uuid, &str)> {
+    let rest = raw.strip_prefix(API_KEY_PREFIX)?;
+    let (id, secret) = rest.split_once('_')?;
+    if id.len() != 32 || secret.len() != 64 || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some((Uuid::parse_str(id).ok()?, secret))
+}
+
+async fn from_api_key(s: &AppState, raw: &str) -> Result<Principal, ApiError> {
+    let invalid = || unauthorized("INVALID_API_KEY", "invalid or revoked API key");
+    let (key_id, secret) = parse_api_key(raw).ok_or_else(invalid)?;
+    let (key, _) = s.bus.load::<ApiKey>(&key_id.to_string()).await?;
+    if !key.live() || !same(&key.secret_hash, &hash_secret(secret)) {
+        return Err(invalid());
+    }
+    let (Some(account_id), Some(role)) = (key.account_id, key.role) else {
+        return Err(invalid());
+    };
+    let now = chrono::Utc::now();
+    let stale = key
+        .last_used_at
+        .is_none_or(|l| (now - l).num_seconds() >= igny8_domain::tenancy::USE_RECORD_EVERY_SECS);
+    let p = Principal {
+        account_id,
+        role,
+        user_id: None,
+        key_id: Some(key_id),
+        session_id: None,
+        sites: (!key.site_ids.is_empty()).then(|| key.site_ids.clone()),
+    };
+    if stale {
+        // Last-used time and the audit trail; at most once a minute per key.
+        if let Err(e) = s
+            .bus
+            .execute::<ApiKey>(
+                &key_id.to_string(),
+                ApiKeyCommand::RecordUse { at: now },
+                &p.context(),
+            )
+            .await
+        {
+            tracing::warn!(error = %e, %key_id, "could not record API key use");
+        }
+    }
+    Ok(p)
+}
+
+async fn from_jwt(s: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let claims = tokens::verify(&s.keys.jwt, token, "access")?;
+    let (session, _) = s.bus.load::<Session>(&claims.sid.to_string()).await?;
+    if !session.live() || session.user_id != Some(claims.sub) {
+        return Err(unauthorized(
+            "TOKEN_REVOKED",
+            "the session has ended; log in again",
+        ));
+    }
+    let (user, _) = s.bus.load::<User>(&claims.sub.to_string()).await?;
+    let (true, Some(role), Some(account_id)) = (user.active(), user.role, user.account_id) else {
+        return Err(unauthorized("USER_INACTIVE", "the user no longer exists"));
+    };
+    Ok(Principal {
+        account_id,
+        role,
+        user_id: Some(claims.sub),
+        key_id: None,
+        session_id: Some(claims.sid),
+        sites: (!role.account_wide()).then(|| user.site_ids.clone()),
+    })
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
+        let raw = credential(parts)?;
+        let mut p = if raw.starts_with(API_KEY_PREFIX) {
+            from_api_key(s, &raw).await?
+        } else {
+            from_jwt(s, &raw).await?
+        };
+        s.limits.request(&p.rate_key())?;
+        if p.is_operator() {
+            p.account_id = match parts.headers.get("x-account-id") {
+                None => Uuid::nil(),
+                Some(v) => v
+                    .to_str()
+                    .ok()
+                    .and_then(|v| Uuid::parse_str(v.trim()).ok())
+                    .ok_or_else(|| {
+                        ApiError::bad_request("INVALID_ACCOUNT_ID", "X-Account-Id must be a UUID")
+                    })?,
+            };
+        }
+        Ok(p)
+    }
+}
+
+/// The client's address when the server knows it (TCP peer).
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}

@@ -1,0 +1,158 @@
+//! What every command route and every read route shares: idempotency
+//! hashing, the command result, resource answers carrying `version` and
+//! `position`, pagination, and read-your-writes waits.
+
+use super::envelope::{ApiError, ApiResult, Created, Ok as ApiOk};
+use super::extract::CommandHeaders;
+use crate::app::AppState;
+use crate::auth::Principal;
+use axum::http::{HeaderValue, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use igny8_commands::bus::OutcomeEvent;
+use igny8_commands::{CommandContext, CommandOutcome, IdempotencyKey};
+use igny8_projections::{WaitOutcome, wait_for};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+
+/// Hash of what the caller sent: method, path and canonical JSON body.
+pub fn request_hash(method: &Method, uri: &Uri, body: &Value) -> String {
+    let mut h = Sha256::new();
+    h.update(method.as_str());
+    h.update(b"\n");
+    h.update(uri.path().trim_end_matches('/'));
+    h.update(b"\n");
+    h.update(body.to_string());
+    hex::encode(h.finalize())
+}
+
+/// The principal's command context plus `Idempotency-Key` and `If-Match`
+/// (keys are scoped to the caller's account).
+pub fn context(
+    p: &Principal,
+    headers: &CommandHeaders,
+    method: &Method,
+    uri: &Uri,
+    body: &Value,
+) -> CommandContext {
+    let mut ctx = p.context();
+    ctx.expected_version = headers.expected_version;
+    ctx.idempotency = headers.idempotency_key.as_ref().map(|k| IdempotencyKey {
+        scope: p.account_id.to_string(),
+        key: k.clone(),
+        request_hash: request_hash(method, uri, body),
+    });
+    ctx
+}
+
+/// The result of a command.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommandResult {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    /// Aggregate version after the command (send it as `If-Match` or `expected_version`).
+    pub version: i64,
+    /// Global position of the last event written; pass it as `min_position`
+    /// to a query to read your own write.
+    pub position: Option<i64>,
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<OutcomeEvent>,
+}
+
+fn mark_replayed(mut r: Response, replayed: bool) -> Response {
+    if replayed {
+        r.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    r
+}
+
+pub fn command_result(outcome: CommandOutcome, created: bool) -> Response {
+    let replayed = outcome.replayed;
+    let data = CommandResult {
+        aggregate_type: outcome.aggregate_type,
+        aggregate_id: outcome.aggregate_id,
+        version: outcome.version,
+        position: outcome.position,
+        events: outcome.events,
+    };
+    let r = if created {
+        Created(data).into_response()
+    } else {
+        ApiOk(data).into_response()
+    };
+    mark_replayed(r, replayed)
+}
+
+/// A resource after a command: its fields plus `version` and `position`.
+pub fn resource(mut v: Value, outcome: &CommandOutcome, created: bool) -> Response {
+    if let Value::Object(m) = &mut v {
+        m.insert("version".into(), outcome.version.into());
+        m.insert("position".into(), outcome.position.into());
+    }
+    let r = if created {
+        Created(v).into_response()
+    } else {
+        ApiOk(v).into_response()
+    };
+    mark_replayed(r, outcome.replayed)
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReadParams {
+    /// Wait (bounded) until the read model includes the event at this position.
+    pub min_position: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Wait (bounded) until the read model includes the event at this position.
+    pub min_position: Option<i64>,
+    /// 1-based page number.
+    pub page: Option<i64>,
+    /// 1 to 500, default 50.
+    pub page_size: Option<i64>,
+}
+
+impl PageParams {
+    /// (page, page_size, offset)
+    pub fn window(&self) -> ApiResult<(i64, i64, i64)> {
+        let page = self.page.unwrap_or(1);
+        let size = self.page_size.unwrap_or(50);
+        if page < 1 || !(1..=500).contains(&size) {
+            return Err(ApiError::bad_request(
+                "INVALID_QUERY",
+                "page must be >= 1 and page_size 1 to 500",
+            ));
+        }
+        Ok((page, size, (page - 1).saturating_mul(size)))
+    }
+}
+
+/// Wait until `projection` has applied the event at `min_position` (if given).
+pub async fn read_your_writes(
+    s: &AppState,
+    projection: &str,
+    min_position: Option<i64>,
+) -> ApiResult<()> {
+    let Some(pos) = min_position else {
+        return Ok(());
+    };
+    if pos < 0 {
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            "min_position must be >= 0",
+        ));
+    }
+    match wait_for(&s.db, &s.feed, projection, pos, s.read_wait()).await? {
+        WaitOutcome::Reached => Ok(()),
+        WaitOutcome::TimedOut => Err(ApiError::unavailable(
+            "PROJECTION_BEHIND",
+            format!("the read model has not reached position {pos} yet; retry"),
+            1,
+        )),
+    }
+}

@@ -1,0 +1,294 @@
+//! Sign-up, login, refresh (rotating, with reuse detection), logout, me.
+
+use crate::app::AppState;
+use crate::auth::principal::ClientAddr;
+use crate::auth::{Principal, tokens};
+use crate::http::{ApiError, ApiJson, ApiOk, ApiResult, Created};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use igny8_commands::CommandContext;
+use igny8_commands::tenancy as cmd;
+use igny8_domain::tenancy::{Session, SessionCommand, Tenant, User};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignupBody {
+    pub email: String,
+    /// At least 8 characters.
+    pub password: String,
+    pub account_name: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshBody {
+    pub refresh_token: String,
+}
+
+fn anonymous() -> CommandContext {
+    let request_id = crate::http::envelope::request_id();
+    CommandContext {
+        actor: "anonymous".into(),
+        correlation_id: request_id.clone(),
+        request_id,
+        ..CommandContext::default()
+    }
+}
+
+pub(crate) fn user_json(id: Uuid, u: &User) -> Value {
+    json!({
+        "id": id,
+        "account_id": u.account_id.filter(|a| !a.is_nil()),
+        "email": u.email,
+        "name": u.name,
+        "role": u.role.map(|r| r.as_str()),
+        "site_ids": u.site_ids,
+    })
+}
+
+fn account_json(id: Uuid, t: &Tenant) -> Value {
+    json!({
+        "id": id,
+        "name": t.name,
+        "slug": t.slug,
+        "plan": t.plan,
+        "owner_id": t.owner_id,
+        "status": "active",
+    })
+}
+
+/// Start a session (the login audit event) and issue its first tokens.
+async fn start_session(
+    s: &AppState,
+    user_id: Uuid,
+    account_id: Uuid,
+    method: &str,
+) -> ApiResult<(tokens::TokenPair, Option<i64>)> {
+    let session_id = Uuid::now_v7();
+    let ctx = CommandContext {
+        account_id: (!account_id.is_nil()).then(|| account_id.to_string()),
+        actor: format!("user:{user_id}"),
+        ..anonymous()
+    };
+    let out = s
+        .bus
+        .execute::<Session>(
+            &session_id.to_string(),
+            SessionCommand::Start {
+                user_id,
+                account_id,
+                method: method.into(),
+            },
+            &ctx,
+        )
+        .await?;
+    Ok((
+        tokens::issue(&s.keys.jwt, user_id, account_id, session_id, 0)?,
+        out.position,
+    ))
+}
+
+async fn session_answer(
+    s: &AppState,
+    user_id: Uuid,
+    user: &User,
+    tokens: tokens::TokenPair,
+    position: Option<i64>,
+) -> ApiResult<Value> {
+    let account_id = user.account_id.unwrap_or_default();
+    let account = if account_id.is_nil() {
+        Value::Null
+    } else {
+        let (t, _) = s.bus.load::<Tenant>(&account_id.to_string()).await?;
+        account_json(account_id, &t)
+    };
+    let mut v = json!({
+        "user": user_json(user_id, user),
+        "account": account,
+        "position": position,
+    });
+    if let (Value::Object(m), Ok(Value::Object(t))) = (&mut v, serde_json::to_value(tokens)) {
+        m.extend(t);
+    }
+    Ok(v)
+}
+
+fn email_key(raw: &str) -> String {
+    format!("email:{}", raw.trim().to_lowercase())
+}
+
+/// Create an account with its owner, the default plan and its starting credits.
+#[utoipa::path(post, path = "/api/v1/auth/signup/", tag = "auth", request_body = SignupBody,
+    responses((status = 201, description = "Account, user and tokens", body = Object),
+              (status = 409, description = "EMAIL_TAKEN", body = crate::openapi::ErrorEnvelope),
+              (status = 422, description = "INVALID_EMAIL, INVALID_PASSWORD, INVALID_NAME", body = crate::openapi::ErrorEnvelope),
+              (status = 429, description = "Too many attempts", body = crate::openapi::ErrorEnvelope)))]
+pub async fn signup(
+    State(s): State<AppState>,
+    addr: ClientAddr,
+    body: ApiJson<SignupBody>,
+) -> ApiResult<Response> {
+    if let Some(ip) = addr.0 {
+        s.limits.login(&format!("ip:{ip}"))?;
+    }
+    let b = body.value;
+    let done = cmd::signup(
+        &s.bus,
+        &s.keys.secrets,
+        &b.email,
+        &b.password,
+        &b.account_name,
+        &anonymous(),
+    )
+    .await?;
+    let (user, _) = s.bus.load::<User>(&done.user_id.to_string()).await?;
+    let (pair, position) = start_session(&s, done.user_id, done.account_id, "signup").await?;
+    let data = session_answer(&s, done.user_id, &user, pair, position).await?;
+    Ok(Created(data).into_response())
+}
+
+/// Exchange email and password for tokens.
+#[utoipa::path(post, path = "/api/v1/auth/login/", tag = "auth", request_body = LoginBody,
+    responses((status = 200, description = "User, account and tokens", body = Object),
+              (status = 401, description = "INVALID_CREDENTIALS", body = crate::openapi::ErrorEnvelope),
+              (status = 429, description = "Too many attempts (per email and per address)", body = crate::openapi::ErrorEnvelope)))]
+pub async fn login(
+    State(s): State<AppState>,
+    addr: ClientAddr,
+    body: ApiJson<LoginBody>,
+) -> ApiResult<ApiOk<Value>> {
+    let b = body.value;
+    s.limits.login(&email_key(&b.email))?;
+    if let Some(ip) = addr.0 {
+        s.limits.login(&format!("ip:{ip}"))?;
+    }
+    let Some((user_id, user)) =
+        cmd::authenticate(&s.bus, &s.keys.secrets, &b.email, &b.password).await?
+    else {
+        tracing::info!(email = %b.email.trim().to_lowercase(), "login refused");
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_CREDENTIALS",
+            "email or password is wrong",
+        ));
+    };
+    let (pair, position) =
+        start_session(&s, user_id, user.account_id.unwrap_or_default(), "password").await?;
+    Ok(ApiOk(
+        session_answer(&s, user_id, &user, pair, position).await?,
+    ))
+}
+
+/// Rotate: a refresh token works once. Presenting a used one revokes the
+/// whole session (both the thief's and the owner's tokens stop working).
+#[utoipa::path(post, path = "/api/v1/auth/refresh/", tag = "auth", request_body = RefreshBody,
+    responses((status = 200, description = "A new token pair", body = tokens::TokenPair),
+              (status = 401, description = "INVALID_TOKEN, TOKEN_EXPIRED, TOKEN_REVOKED, TOKEN_REUSED", body = crate::openapi::ErrorEnvelope)))]
+pub async fn refresh(
+    State(s): State<AppState>,
+    body: ApiJson<RefreshBody>,
+) -> ApiResult<ApiOk<tokens::TokenPair>> {
+    let claims = tokens::verify(&s.keys.jwt, &body.value.refresh_token, "refresh")?;
+    let ctx = CommandContext {
+        account_id: (!claims.acc.is_nil()).then(|| claims.acc.to_string()),
+        actor: format!("user:{}", claims.sub),
+        ..anonymous()
+    };
+    let out = s
+        .bus
+        .execute::<Session>(
+            &claims.sid.to_string(),
+            SessionCommand::Refresh {
+                generation: claims.generation,
+            },
+            &ctx,
+        )
+        .await?;
+    if out.events.iter().any(|e| e.event_type == "SessionRevoked") {
+        tracing::warn!(session = %claims.sid, user = %claims.sub, "refresh token reused: session revoked");
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "TOKEN_REUSED",
+            "this refresh token was already used; the session has been revoked, log in again",
+        ));
+    }
+    let (user, _) = s.bus.load::<User>(&claims.sub.to_string()).await?;
+    if !user.active() {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "USER_INACTIVE",
+            "the user no longer exists",
+        ));
+    }
+    Ok(ApiOk(tokens::issue(
+        &s.keys.jwt,
+        claims.sub,
+        claims.acc,
+        claims.sid,
+        claims.generation + 1,
+    )?))
+}
+
+/// End the session of the presented access token (its refresh token too).
+#[utoipa::path(post, path = "/api/v1/auth/logout/", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, description = "Session revoked", body = Object),
+              (status = 401, description = "Not authenticated", body = crate::openapi::ErrorEnvelope)))]
+pub async fn logout(State(s): State<AppState>, p: Principal) -> ApiResult<ApiOk<Value>> {
+    let Some(sid) = p.session_id else {
+        return Err(ApiError::bad_request(
+            "NO_SESSION",
+            "API keys have no session; revoke the key instead",
+        ));
+    };
+    let out = s
+        .bus
+        .execute::<Session>(
+            &sid.to_string(),
+            SessionCommand::Revoke {
+                reason: "logout".into(),
+            },
+            &p.context(),
+        )
+        .await?;
+    Ok(ApiOk(json!({"revoked": true, "position": out.position})))
+}
+
+/// The caller: user (or API key), account, role and visible sites.
+#[utoipa::path(get, path = "/api/v1/auth/me/", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, description = "The caller", body = Object),
+              (status = 401, description = "Not authenticated", body = crate::openapi::ErrorEnvelope)))]
+pub async fn me(State(s): State<AppState>, p: Principal) -> ApiResult<ApiOk<Value>> {
+    let user = match p.user_id {
+        Some(id) => {
+            let (u, _) = s.bus.load::<User>(&id.to_string()).await?;
+            user_json(id, &u)
+        }
+        None => Value::Null,
+    };
+    let account = if p.account_id.is_nil() {
+        Value::Null
+    } else {
+        let (t, _) = s.bus.load::<Tenant>(&p.account_id.to_string()).await?;
+        account_json(p.account_id, &t)
+    };
+    Ok(ApiOk(json!({
+        "user": user,
+        "api_key_id": p.key_id,
+        "account": account,
+        "role": p.role.as_str(),
+        "site_ids": p.sites,
+        "all_sites": p.sites.is_none(),
+    })))
+}

@@ -1,0 +1,73 @@
+//! Tenancy over HTTP: sign-up and sessions (`auth`), users, sites and
+//! sectors, API keys. Commands go to `igny8_commands::tenancy`; single
+//! resources are read from their aggregate (always current, and the same
+//! state the authorisation checks use); lists come from the `tenancy`
+//! read models (`min_position` waits for your own writes).
+
+pub mod api_keys;
+pub mod auth;
+pub mod sites;
+pub mod users;
+
+use crate::app::{AppState, both_slashes};
+use axum::Router;
+use axum::routing::{delete, get, patch, post, put};
+
+pub fn routes(r: Router<AppState>) -> Router<AppState> {
+    let r = both_slashes(r, "/api/v1/auth/signup/", post(auth::signup));
+    let r = both_slashes(r, "/api/v1/auth/login/", post(auth::login));
+    let r = both_slashes(r, "/api/v1/auth/refresh/", post(auth::refresh));
+    let r = both_slashes(r, "/api/v1/auth/logout/", post(auth::logout));
+    let r = both_slashes(r, "/api/v1/auth/me/", get(auth::me));
+    let r = both_slashes(
+        r,
+        "/api/v1/auth/users/",
+        get(users::list).post(users::create),
+    );
+    let r = both_slashes(
+        r,
+        "/api/v1/auth/users/{id}/",
+        get(users::get_one)
+            .patch(users::update)
+            .delete(users::remove),
+    );
+    let r = both_slashes(r, "/api/v1/auth/users/{id}/sites/", put(users::set_sites));
+    let r = both_slashes(
+        r,
+        "/api/v1/auth/sites/",
+        get(sites::list).post(sites::create),
+    );
+    let r = both_slashes(
+        r,
+        "/api/v1/auth/sites/{id}/",
+        get(sites::get_one)
+            .patch(sites::update)
+            .delete(sites::remove),
+    );
+    let r = both_slashes(
+        r,
+        "/api/v1/auth/sites/{id}/sectors/",
+        get(sites::list_sectors).post(sites::create_sector),
+    );
+    let r = both_slashes(
+        r,
+        "/api/v1/auth/sectors/{id}/",
+        patch(sites::update_sector).delete(sites::remove_sector),
+    );
+    let r = both_slashes(
+        r,
+        "/api/v1/auth/api-keys/",
+        get(api_keys::list).post(api_keys::create),
+    );
+    both_slashes(r, "/api/v1/auth/api-keys/{id}/", delete(api_keys::revoke))
+}
+
+/// `Option<Option<T>>` from JSON: absent → `None`, `null` → `Some(None)`.
+pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    use serde::Deserialize;
+    Ok(Some(Option::<T>::deserialize(d)?))
+}

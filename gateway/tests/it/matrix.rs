@@ -1,0 +1,592 @@
+//! The role/tenant matrix: every endpoint, called by every role of one
+//! account and by the owner of a second account, in both run modes.
+//! Another account's ids answer 404 (never 403: no existence leak); lists
+//! never show another account's rows.
+
+use crate::harness::{Resp, TestApp};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+/// Actors, in the order they call: those refused first, the allowed last
+/// (so a mutation that succeeds does not change what the others see).
+const ACTORS: [&str; 6] = [
+    "other",
+    "viewer",
+    "editor_nogrant",
+    "editor",
+    "owner",
+    "admin",
+];
+
+struct World {
+    tokens: std::collections::HashMap<&'static str, String>,
+    ids: std::collections::HashMap<&'static str, String>,
+    /// Ids of account A that must never appear in the other account's answers.
+    secrets_of_a: Vec<String>,
+}
+
+async fn ok(r: Resp, what: &str) -> Value {
+    assert!(r.status.is_success(), "{what}: {} {}", r.status, r.body);
+    r.data().clone()
+}
+
+async fn user(app: &TestApp, owner: &str, email: &str, role: &str) -> (String, String) {
+    let r = app
+        .req(
+            owner,
+            "POST",
+            "/api/v1/auth/users/",
+            Some(json!({"email": email, "password": "password1", "role": role})),
+        )
+        .await;
+    let id = ok(r, "create user").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (id, app.login(email, "password1").await)
+}
+
+async fn world(app: &TestApp) -> World {
+    let a = app.signup("Account A").await;
+    let b = app.signup("Account B").await;
+    let n = igny8_commands::testkit::unique("m");
+    // An operator moves A to a plan with room for two sites.
+    igny8_commands::tenancy::create_operator(
+        &app.state.bus,
+        &app.state.keys.secrets,
+        &format!("op-{n}@example.com"),
+        "operator-pw",
+    )
+    .await
+    .unwrap();
+    let op = app
+        .login(&format!("op-{n}@example.com"), "operator-pw")
+        .await;
+    let r = app
+        .call(
+            "POST",
+            "/api/v1/commands/ChangePlan",
+            Some(json!({"plan": "starter"})),
+            &[
+                ("authorization", &format!("Bearer {op}")),
+                ("x-account-id", &a.account_id),
+            ],
+        )
+        .await;
+    ok(r, "change plan").await;
+    let t = a.token.as_str();
+    let s1 = ok(
+        app.req(
+            t,
+            "POST",
+            "/api/v1/auth/sites/",
+            Some(json!({"name": "Site One"})),
+        )
+        .await,
+        "s1",
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let s2 = ok(
+        app.req(
+            t,
+            "POST",
+            "/api/v1/auth/sites/",
+            Some(json!({"name": "Site Two"})),
+        )
+        .await,
+        "s2",
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let x1 = ok(
+        app.req(
+            t,
+            "POST",
+            &format!("/api/v1/auth/sites/{s1}/sectors/"),
+            Some(json!({"name": "Sector One"})),
+        )
+        .await,
+        "x1",
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let x2 = ok(
+        app.req(
+            t,
+            "POST",
+            &format!("/api/v1/auth/sites/{s1}/sectors/"),
+            Some(json!({"name": "Sector Two"})),
+        )
+        .await,
+        "x2",
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (admin_id, admin) = user(app, t, &format!("admin-{n}@example.com"), "admin").await;
+    let (editor_id, editor) = user(app, t, &format!("editor-{n}@example.com"), "editor").await;
+    let (viewer_id, viewer) = user(app, t, &format!("viewer-{n}@example.com"), "viewer").await;
+    let (_, editor_nogrant) = user(app, t, &format!("editor2-{n}@example.com"), "editor").await;
+    let (target, _) = user(app, t, &format!("target-{n}@example.com"), "viewer").await;
+    for u in [&editor_id, &viewer_id] {
+        ok(
+            app.req(
+                t,
+                "PUT",
+                &format!("/api/v1/auth/users/{u}/sites/"),
+                Some(json!({"site_ids": [s1]})),
+            )
+            .await,
+            "grant",
+        )
+        .await;
+    }
+    let k1 = ok(
+        app.req(
+            t,
+            "POST",
+            "/api/v1/auth/api-keys/",
+            Some(json!({"name": "k1", "role": "viewer"})),
+        )
+        .await,
+        "k1",
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let k2 = ok(
+        app.req(
+            t,
+            "POST",
+            "/api/v1/auth/api-keys/",
+            Some(json!({"name": "k2", "role": "viewer"})),
+        )
+        .await,
+        "k2",
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // B has its own site.
+    ok(
+        app.req(
+            &b.token,
+            "POST",
+            "/api/v1/auth/sites/",
+            Some(json!({"name": "B site"})),
+        )
+        .await,
+        "b site",
+    )
+    .await;
+    let head = app.state.feed.head().await.unwrap();
+    // Lists below read at least this far.
+    let tokens = [
+        ("owner", a.token.clone()),
+        ("admin", admin),
+        ("editor", editor),
+        ("viewer", viewer),
+        ("editor_nogrant", editor_nogrant),
+        ("other", b.token.clone()),
+        ("operator", op),
+    ]
+    .into_iter()
+    .collect();
+    let ids = [
+        ("A", a.account_id.clone()),
+        ("S1", s1.clone()),
+        ("S2", s2.clone()),
+        ("X1", x1.clone()),
+        ("X2", x2.clone()),
+        ("T", target.clone()),
+        ("K1", k1.clone()),
+        ("K2", k2.clone()),
+        ("HEAD", head.to_string()),
+        ("ADMIN", admin_id),
+    ]
+    .into_iter()
+    .collect();
+    World {
+        tokens,
+        ids,
+        secrets_of_a: vec![s1, s2, x1, x2, target, k1, k2, a.user_id],
+    }
+}
+
+/// (method, path, body, expected status per actor in ACTORS order; 0 = not called).
+type Row = (&'static str, &'static str, Option<Value>, [u16; 6]);
+
+fn rows() -> Vec<Row> {
+    //                                                                              other viewer eng  editor owner admin
+    vec![
+        (
+            "GET",
+            "/api/v1/auth/me/",
+            None,
+            [200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/auth/users/?min_position={HEAD}",
+            None,
+            [200, 403, 403, 403, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/auth/users/{T}/",
+            None,
+            [404, 403, 403, 403, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/auth/sites/?min_position={HEAD}",
+            None,
+            [200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/auth/sites/{S1}/",
+            None,
+            [404, 200, 404, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/auth/sites/{S2}/",
+            None,
+            [404, 404, 404, 404, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/auth/sites/{S1}/sectors/",
+            None,
+            [404, 200, 404, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/auth/api-keys/?min_position={HEAD}",
+            None,
+            [200, 403, 403, 403, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/billing/credits/",
+            None,
+            [200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/billing/transactions/?min_position={HEAD}",
+            None,
+            [200, 403, 403, 403, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/billing/subscription/",
+            None,
+            [200, 403, 403, 403, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/billing/events/",
+            None,
+            [200, 403, 403, 403, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/billing/plans/",
+            None,
+            [200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/commands/",
+            None,
+            [200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/system/projections/",
+            None,
+            [200, 200, 200, 200, 200, 200],
+        ),
+        // Mutations: the refused first; the last allowed actor's call succeeds.
+        (
+            "POST",
+            "/api/v1/auth/users/",
+            Some(json!({"email": "{UNIQ}@example.com", "password": "password1", "role": "viewer"})),
+            [201, 403, 403, 403, 0, 201],
+        ),
+        (
+            "POST",
+            "/api/v1/auth/users/",
+            Some(json!({"email": "{UNIQ}@example.com", "password": "password1", "role": "owner"})),
+            [0, 0, 0, 0, 0, 422],
+        ),
+        (
+            "PATCH",
+            "/api/v1/auth/users/{T}/",
+            Some(json!({"name": "Renamed"})),
+            [404, 403, 403, 403, 0, 200],
+        ),
+        (
+            "PATCH",
+            "/api/v1/auth/users/{ADMIN}/",
+            Some(json!({"role": "developer"})),
+            [404, 403, 403, 403, 422, 0],
+        ),
+        (
+            "PUT",
+            "/api/v1/auth/users/{T}/sites/",
+            Some(json!({"site_ids": ["{S1}"]})),
+            [404, 403, 403, 403, 0, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/auth/sites/",
+            Some(json!({"name": "Site {UNIQ}"})),
+            [422, 403, 403, 403, 0, 201],
+        ),
+        (
+            "PATCH",
+            "/api/v1/auth/sites/{S1}/",
+            Some(json!({"industry": "Travel"})),
+            [404, 403, 404, 403, 0, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/auth/sites/{S1}/sectors/",
+            Some(json!({"name": "Sector {UNIQ}"})),
+            [404, 403, 404, 403, 0, 201],
+        ),
+        (
+            "PATCH",
+            "/api/v1/auth/sectors/{X1}/",
+            Some(json!({"name": "Renamed"})),
+            [404, 403, 404, 403, 0, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/auth/api-keys/",
+            Some(json!({"name": "k", "role": "viewer"})),
+            [201, 403, 403, 403, 0, 201],
+        ),
+        (
+            "POST",
+            "/api/v1/commands/SpendCredits",
+            Some(json!({"amount": 1})),
+            [200, 403, 200, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/billing/credits/grant/",
+            Some(json!({"account_id": "{A}", "amount": 1})),
+            [403, 403, 403, 403, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/v1/commands/GrantCredits",
+            Some(json!({"amount": 1})),
+            [403, 403, 403, 403, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/v1/commands/ChangePlan",
+            Some(json!({"plan": "scale"})),
+            [403, 403, 403, 403, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/v1/commands/UpdateSite",
+            Some(json!({"site_id": "{S1}", "industry": "Food"})),
+            [404, 403, 404, 403, 0, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/commands/UpdateSector",
+            Some(json!({"sector_id": "{X1}", "status": "inactive"})),
+            [404, 403, 404, 403, 0, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/commands/SetUserSites",
+            Some(json!({"user_id": "{T}", "site_ids": []})),
+            [404, 403, 403, 403, 0, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/commands/ChangeUserRole",
+            Some(json!({"user_id": "{T}", "role": "editor"})),
+            [404, 403, 403, 403, 0, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/commands/RevokeApiKey",
+            Some(json!({"api_key_id": "{K1}"})),
+            [404, 403, 403, 403, 0, 200],
+        ),
+        (
+            "DELETE",
+            "/api/v1/auth/api-keys/{K2}/",
+            None,
+            [404, 403, 403, 403, 0, 200],
+        ),
+        (
+            "DELETE",
+            "/api/v1/auth/sectors/{X2}/",
+            None,
+            [404, 403, 404, 403, 0, 200],
+        ),
+        (
+            "DELETE",
+            "/api/v1/auth/users/{T}/",
+            None,
+            [404, 403, 403, 403, 0, 200],
+        ),
+        (
+            "DELETE",
+            "/api/v1/auth/sites/{S2}/",
+            None,
+            [404, 404, 404, 404, 0, 200],
+        ),
+        (
+            "DELETE",
+            "/api/v1/auth/users/{ADMIN}/",
+            None,
+            [0, 0, 0, 0, 0, 403],
+        ),
+    ]
+}
+
+fn fill(s: &str, w: &World) -> String {
+    let mut out = s.to_string();
+    for (k, v) in &w.ids {
+        out = out.replace(&format!("{{{k}}}"), v);
+    }
+    out.replace("{UNIQ}", &igny8_commands::testkit::unique("u"))
+}
+
+#[tokio::test]
+async fn every_endpoint_with_every_role_and_another_account() {
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let w = world(&app).await;
+        let mut checked = 0;
+        for (method, path, body, expected) in rows() {
+            for (actor, want) in ACTORS.iter().zip(expected) {
+                if want == 0 {
+                    continue;
+                }
+                let path = fill(path, &w);
+                let body = body
+                    .as_ref()
+                    .map(|b| serde_json::from_str(&fill(&b.to_string(), &w)).unwrap());
+                let r = app.req(&w.tokens[actor], method, &path, body).await;
+                assert_eq!(
+                    r.status.as_u16(),
+                    want,
+                    "{m}: {actor} {method} {path}: {}",
+                    r.body
+                );
+                if *actor == "other" {
+                    let text = r.body.to_string();
+                    for id in &w.secrets_of_a {
+                        assert!(
+                            !text.contains(id.as_str()),
+                            "{m}: {method} {path} shows account A's {id} to account B"
+                        );
+                    }
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 150, "{checked}");
+
+        // Editors and viewers list only their granted sites.
+        let r = app
+            .req(
+                &w.tokens["editor"],
+                "GET",
+                &format!(
+                    "/api/v1/auth/sites/?min_position={}",
+                    app.state.feed.head().await.unwrap()
+                ),
+                None,
+            )
+            .await;
+        let ids: Vec<&str> = r.data()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, [w.ids["S1"].as_str()], "{m}");
+        let r = app
+            .req(
+                &w.tokens["editor_nogrant"],
+                "GET",
+                "/api/v1/auth/sites/",
+                None,
+            )
+            .await;
+        assert_eq!(r.data()["count"], 0, "{m}");
+
+        // Operators: any account by X-Account-Id, none without.
+        let op = format!("Bearer {}", w.tokens["operator"]);
+        let r = app
+            .call(
+                "GET",
+                "/api/v1/auth/users/",
+                None,
+                &[("authorization", &op)],
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::BAD_REQUEST, "ACCOUNT_REQUIRED"),
+            "{m}"
+        );
+        let r = app
+            .call(
+                "GET",
+                "/api/v1/auth/users/",
+                None,
+                &[("authorization", &op), ("x-account-id", &w.ids["A"])],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
+        let r = app
+            .call(
+                "POST",
+                "/api/v1/billing/credits/grant/",
+                Some(json!({"account_id": w.ids["A"], "amount": 7, "reason": "goodwill"})),
+                &[("authorization", &op)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
+        let r = app
+            .call(
+                "GET",
+                "/api/v1/auth/users/",
+                None,
+                &[("authorization", &op), ("x-account-id", "nope")],
+            )
+            .await;
+        assert_eq!(r.code(), "INVALID_ACCOUNT_ID", "{m}");
+        // Operator roles are never granted through the API.
+        for role in ["developer", "system_bot", "owner", "god"] {
+            let r = app.req(&w.tokens["owner"], "POST", "/api/v1/auth/users/", Some(json!({"email": format!("{}@example.com", igny8_commands::testkit::unique("r")), "password": "password1", "role": role}))).await;
+            assert_eq!(r.code(), "INVALID_ROLE", "{m}: {role}");
+        }
+        app.stop().await;
+    }
+}
