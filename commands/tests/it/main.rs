@@ -1,3 +1,4 @@
 //! One test binary for the commands crate (faster to build and link).
 mod conformance;
 mod feed_gaps;
+mod units;

@@ -269,9 +269,12 @@ impl Projection for AccountsProjection {
         if !ledger.event_id.is_empty() {
             sqlx::query(&format!(
                 "INSERT INTO rm_credit_ledger{sfx} (event_id, account_id, global_position, sequence, entry_type, \
-                 amount, balance_after, reason, actor, occurred_at, delta) \
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[], $6::int8[], \
-                 $7::int8[], $8::text[], $9::text[], $10::timestamptz[], $11::int8[]) ON CONFLICT (event_id) DO NOTHING"
+                 amount, balance_after, reason, actor, occurred_at, delta, reserved_after) \
+                 SELECT u.*, COALESCE((SELECT a.reserved FROM rm_accounts{sfx} a WHERE a.account_id = u.account_id), 0) \
+                 FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[], $6::int8[], \
+                 $7::int8[], $8::text[], $9::text[], $10::timestamptz[], $11::int8[]) \
+                 AS u(event_id, account_id, pos, seq, entry, amount, balance_after, reason, actor, at, delta) \
+                 ON CONFLICT (event_id) DO NOTHING"
             ))
             .bind(&ledger.event_id)
             .bind(&ledger.account_id)

@@ -1,0 +1,278 @@
+//! Units of work and credit reservations, on PostgreSQL and on SQLite:
+//! several aggregates commit together or not at all, emails are unique
+//! under concurrent sign-ups, and reservations never overdraw.
+
+use igny8_commands::billing::{
+    capture_credits, grant_credits, open_account, release_credits, reserve_credits,
+};
+use igny8_commands::secrets::Keyring;
+use igny8_commands::testkit::{pg_db, sqlite_db};
+use igny8_commands::{CommandBus, CommandContext, CommandError, Db};
+use igny8_domain::billing::{Account, AccountCommand};
+use igny8_domain::tenancy::{Login, User};
+use std::sync::Arc;
+use uuid::Uuid;
+
+async fn both() -> Vec<(&'static str, Db)> {
+    vec![
+        ("postgres", pg_db().await.0),
+        ("sqlite", sqlite_db().await.0),
+    ]
+}
+
+fn ctx() -> CommandContext {
+    CommandContext {
+        actor: "user:test".into(),
+        request_id: Uuid::new_v4().to_string(),
+        ..Default::default()
+    }
+}
+
+async fn count(db: &Db) -> i64 {
+    igny8_commands::on_db!(db, p => sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(p).await.unwrap())
+}
+
+#[tokio::test]
+async fn a_unit_of_work_commits_all_or_nothing() {
+    for (name, db) in both().await {
+        let bus = CommandBus::new(db.clone());
+        let c = ctx();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        open_account(&bus, b, "B".into(), &c).await.unwrap();
+        // A unit touching a fresh account and one another writer moves on
+        // between our load and our commit: nothing of the unit is written.
+        let mut uow = bus.unit(&c);
+        uow.execute::<Account>(&a.to_string(), AccountCommand::Open { name: "A".into() })
+            .await
+            .unwrap();
+        uow.execute::<Account>(
+            &b.to_string(),
+            AccountCommand::GrantCredits {
+                amount: 5,
+                reason: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+        grant_credits(&bus, b, 1, "concurrent".into(), &c)
+            .await
+            .unwrap();
+        let before = count(&db).await;
+        assert!(
+            uow.commit().await.unwrap().is_none(),
+            "{name}: lost the race"
+        );
+        assert_eq!(
+            count(&db).await,
+            before,
+            "{name}: nothing of the unit was written"
+        );
+        let (acc_a, v) = bus.load::<Account>(&a.to_string()).await.unwrap();
+        assert_eq!((acc_a.opened, v), (false, 0), "{name}");
+        // Decided again, it commits both, in one go.
+        let mut uow = bus.unit(&c);
+        uow.execute::<Account>(&a.to_string(), AccountCommand::Open { name: "A".into() })
+            .await
+            .unwrap();
+        uow.execute::<Account>(
+            &a.to_string(),
+            AccountCommand::GrantCredits {
+                amount: 3,
+                reason: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+        uow.execute::<Account>(
+            &b.to_string(),
+            AccountCommand::GrantCredits {
+                amount: 5,
+                reason: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+        let outs = uow.commit().await.unwrap().unwrap();
+        assert_eq!(outs.len(), 2, "{name}");
+        assert_eq!((outs[0].version, outs[1].version), (2, 3), "{name}");
+        assert_eq!(
+            bus.load::<Account>(&a.to_string()).await.unwrap().0.balance,
+            3,
+            "{name}"
+        );
+        assert_eq!(
+            bus.load::<Account>(&b.to_string()).await.unwrap().0.balance,
+            6,
+            "{name}"
+        );
+        // A refusal anywhere in the unit stops it before anything is written.
+        let mut uow = bus.unit(&c);
+        uow.execute::<Account>(
+            &a.to_string(),
+            AccountCommand::GrantCredits {
+                amount: 1,
+                reason: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+        let refused = uow
+            .execute::<Account>(
+                &b.to_string(),
+                AccountCommand::SpendCredits {
+                    amount: 100,
+                    reason: String::new(),
+                },
+            )
+            .await;
+        assert!(
+            matches!(
+                refused,
+                Err(CommandError::Domain {
+                    code: "INSUFFICIENT_CREDITS",
+                    ..
+                })
+            ),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_signups_with_one_email_create_one_account() {
+    for (name, db) in both().await {
+        let bus = Arc::new(CommandBus::new(db.clone()));
+        let keys = Arc::new(Keyring::generate("k"));
+        let mut tasks = vec![];
+        for i in 0..8 {
+            let (bus, keys) = (bus.clone(), keys.clone());
+            tasks.push(tokio::spawn(async move {
+                igny8_commands::tenancy::signup(
+                    &bus,
+                    &keys,
+                    "Same@Example.com",
+                    "password1",
+                    &format!("Acct {i}"),
+                    &ctx(),
+                )
+                .await
+            }));
+        }
+        let mut won = vec![];
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(s) => won.push(s),
+                Err(CommandError::Domain {
+                    code: "EMAIL_TAKEN",
+                    ..
+                }) => {}
+                Err(e) => panic!("{name}: {e}"),
+            }
+        }
+        assert_eq!(won.len(), 1, "{name}: exactly one sign-up wins");
+        let (login, _) = bus.load::<Login>("same@example.com").await.unwrap();
+        assert_eq!(login.user_id, Some(won[0].user_id), "{name}");
+        // No orphans: one tenant, one account, one user were written.
+        let tenants: i64 = igny8_commands::on_db!(&db, p => sqlx::query_scalar(
+            "SELECT count(DISTINCT aggregate_id) FROM events WHERE aggregate_type IN ('tenant', 'user', 'account')").fetch_one(p).await.unwrap());
+        assert_eq!(
+            tenants, 2,
+            "{name}: one account id (tenant + account) and one user"
+        );
+        let (user, _) = bus.load::<User>(&won[0].user_id.to_string()).await.unwrap();
+        assert!(
+            !user.credential.contains("argon2"),
+            "{name}: the hash is sealed, not in clear"
+        );
+        let who =
+            igny8_commands::tenancy::authenticate(&bus, &keys, "same@example.com", "password1")
+                .await
+                .unwrap();
+        assert_eq!(who.map(|w| w.0), Some(won[0].user_id), "{name}");
+        let nobody =
+            igny8_commands::tenancy::authenticate(&bus, &keys, "same@example.com", "password2")
+                .await
+                .unwrap();
+        assert!(nobody.is_none(), "{name}");
+        let (claim, _) = bus.load::<Login>("other@example.com").await.unwrap();
+        assert!(claim.user_id.is_none());
+    }
+}
+
+#[tokio::test]
+async fn concurrent_reservations_never_exceed_the_balance() {
+    for (name, db) in both().await {
+        let bus = Arc::new(CommandBus::new(db));
+        let id = Uuid::new_v4();
+        let c = ctx();
+        open_account(&bus, id, "Jobs".into(), &c).await.unwrap();
+        grant_credits(&bus, id, 100, "plan".into(), &c)
+            .await
+            .unwrap();
+        // 30 jobs ask for 10 each: exactly 10 get a reservation.
+        let mut tasks = vec![];
+        for i in 0..30 {
+            let bus = bus.clone();
+            tasks.push(tokio::spawn(async move {
+                reserve_credits(
+                    &bus,
+                    id,
+                    format!("job-{i}"),
+                    10,
+                    "clustering".into(),
+                    &ctx(),
+                )
+                .await
+            }));
+        }
+        let mut held = vec![];
+        for (i, t) in tasks.into_iter().enumerate() {
+            match t.await.unwrap() {
+                Ok(_) => held.push(format!("job-{i}")),
+                Err(CommandError::Domain {
+                    code: "INSUFFICIENT_CREDITS",
+                    ..
+                }) => {}
+                Err(e) => panic!("{name}: {e}"),
+            }
+        }
+        assert_eq!(held.len(), 10, "{name}");
+        let (a, _) = bus.load::<Account>(&id.to_string()).await.unwrap();
+        assert_eq!(
+            (a.balance, a.reserved(), a.available()),
+            (100, 100, 0),
+            "{name}"
+        );
+        // Capture less than reserved (the rest returns), release another, release twice.
+        capture_credits(&bus, id, held[0].clone(), 7, &c)
+            .await
+            .unwrap();
+        release_credits(&bus, id, held[1].clone(), "cancelled".into(), &c)
+            .await
+            .unwrap();
+        let again = release_credits(&bus, id, held[1].clone(), "cancelled".into(), &c)
+            .await
+            .unwrap();
+        assert!(
+            again.events.is_empty(),
+            "{name}: releasing twice changes nothing"
+        );
+        let over = capture_credits(&bus, id, held[2].clone(), 11, &c).await;
+        assert!(
+            matches!(
+                over,
+                Err(CommandError::Domain {
+                    code: "CAPTURE_EXCEEDS_RESERVATION",
+                    ..
+                })
+            ),
+            "{name}"
+        );
+        let (a, _) = bus.load::<Account>(&id.to_string()).await.unwrap();
+        assert_eq!(
+            (a.balance, a.reserved(), a.available()),
+            (93, 80, 13),
+            "{name}"
+        );
+    }
+}
