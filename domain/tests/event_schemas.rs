@@ -103,6 +103,7 @@ fn samples() -> Vec<Sample> {
             },
         ),
         sample("login", LoginEvent::LoginReleased { user_id: id }),
+        sample("login", LoginEvent::LoginFailed { user_id: id }),
         sample(
             "user",
             UserEvent::UserRegistered {

@@ -200,11 +200,13 @@ pub async fn delete_user(
 
 /// Who a password belongs to. Every failure is the same `None` (and costs
 /// about the same time), so the answer does not reveal which emails exist.
+/// A wrong password for a known email is recorded (`LoginFailed`).
 pub async fn authenticate(
     bus: &CommandBus,
     keyring: &Keyring,
     raw_email: &str,
     password: &str,
+    ctx: &CommandContext,
 ) -> Result<Option<(Uuid, User)>, CommandError> {
     let Some(email) = normalize_email(raw_email) else {
         passwords::burn(password).await;
@@ -221,6 +223,15 @@ pub async fn authenticate(
         .map_err(CommandError::internal)?;
     let phc = String::from_utf8(phc).map_err(CommandError::internal)?;
     if !user.active() || !passwords::verify(password, &phc).await? {
+        let ctx = CommandContext {
+            account_id: login
+                .account_id
+                .filter(|a| !a.is_nil())
+                .map(|a| a.to_string()),
+            ..ctx.clone()
+        };
+        bus.execute::<Login>(&email, LoginCommand::RecordFailure, &ctx)
+            .await?;
         return Ok(None);
     }
     Ok(Some((user_id, user)))

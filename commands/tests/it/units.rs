@@ -184,15 +184,25 @@ async fn concurrent_signups_with_one_email_create_one_account() {
             !user.credential.contains("argon2"),
             "{name}: the hash is sealed, not in clear"
         );
-        let who =
-            igny8_commands::tenancy::authenticate(&bus, &keys, "same@example.com", "password1")
-                .await
-                .unwrap();
+        let who = igny8_commands::tenancy::authenticate(
+            &bus,
+            &keys,
+            "same@example.com",
+            "password1",
+            &ctx(),
+        )
+        .await
+        .unwrap();
         assert_eq!(who.map(|w| w.0), Some(won[0].user_id), "{name}");
-        let nobody =
-            igny8_commands::tenancy::authenticate(&bus, &keys, "same@example.com", "password2")
-                .await
-                .unwrap();
+        let nobody = igny8_commands::tenancy::authenticate(
+            &bus,
+            &keys,
+            "same@example.com",
+            "password2",
+            &ctx(),
+        )
+        .await
+        .unwrap();
         assert!(nobody.is_none(), "{name}");
         let (claim, _) = bus.load::<Login>("other@example.com").await.unwrap();
         assert!(claim.user_id.is_none());

@@ -16,14 +16,22 @@ pub struct Login {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum LoginCommand {
-    Claim { user_id: Uuid, account_id: Uuid },
-    Release { user_id: Uuid },
+    Claim {
+        user_id: Uuid,
+        account_id: Uuid,
+    },
+    Release {
+        user_id: Uuid,
+    },
+    /// A wrong password for this email (the audit trail of failed logins).
+    RecordFailure,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum LoginEvent {
     LoginClaimed { user_id: Uuid, account_id: Uuid },
     LoginReleased { user_id: Uuid },
+    LoginFailed { user_id: Uuid },
 }
 
 impl DomainEvent for LoginEvent {
@@ -31,6 +39,7 @@ impl DomainEvent for LoginEvent {
         match self {
             LoginEvent::LoginClaimed { .. } => "LoginClaimed",
             LoginEvent::LoginReleased { .. } => "LoginReleased",
+            LoginEvent::LoginFailed { .. } => "LoginFailed",
         }
     }
 }
@@ -61,6 +70,11 @@ impl Aggregate for Login {
                 }
                 Ok(vec![LoginEvent::LoginReleased { user_id }])
             }
+            LoginCommand::RecordFailure => Ok(self
+                .user_id
+                .map(|user_id| LoginEvent::LoginFailed { user_id })
+                .into_iter()
+                .collect()),
         }
     }
 
@@ -77,6 +91,7 @@ impl Aggregate for Login {
                 self.user_id = None;
                 self.account_id = None;
             }
+            LoginEvent::LoginFailed { .. } => {}
         }
     }
 }

@@ -175,7 +175,7 @@ pub async fn login(
         s.limits.login(&format!("ip:{ip}"))?;
     }
     let Some((user_id, user)) =
-        cmd::authenticate(&s.bus, &s.keys.secrets, &b.email, &b.password).await?
+        cmd::authenticate(&s.bus, &s.keys.secrets, &b.email, &b.password, &anonymous()).await?
     else {
         tracing::info!(email = %b.email.trim().to_lowercase(), "login refused");
         return Err(ApiError::new(
