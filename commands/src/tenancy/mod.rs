@@ -7,7 +7,7 @@ pub mod passwords;
 
 use crate::bus::{CommandBus, CommandContext, CommandError, CommandOutcome};
 use crate::secrets::Keyring;
-use crate::uow::retry;
+use crate::uow::{UnitOfWork, retry};
 use igny8_domain::billing::{self, Account, AccountCommand};
 use igny8_domain::tenancy::{
     Login, LoginCommand, Role, Tenant, TenantCommand, User, UserCommand, normalize_email, slugify,
@@ -33,6 +33,32 @@ pub fn email(raw: &str) -> Result<String, CommandError> {
 /// The sealed form of a password hash, bound to its user.
 pub fn seal_credential(keyring: &Keyring, user_id: Uuid, phc: &str) -> String {
     keyring.seal(phc.as_bytes(), user_id.as_bytes())
+}
+
+/// Start a period on `plan` and grant its included credits (in `uow`).
+async fn start_plan(
+    uow: &mut UnitOfWork<'_>,
+    account_id: &str,
+    plan: &billing::Plan,
+    what: &str,
+) -> Result<(), CommandError> {
+    uow.execute::<Account>(
+        account_id,
+        AccountCommand::Subscribe {
+            plan: plan.id.to_string(),
+            at: chrono::Utc::now(),
+        },
+    )
+    .await?;
+    uow.execute::<Account>(
+        account_id,
+        AccountCommand::GrantCredits {
+            amount: plan.included_credits,
+            reason: format!("{} plan: {what}", plan.name),
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 pub struct SignedUp {
@@ -110,22 +136,7 @@ pub async fn signup(
         .await?;
         uow.execute::<Account>(&aid, AccountCommand::Open { name: name.clone() })
             .await?;
-        uow.execute::<Account>(
-            &aid,
-            AccountCommand::Subscribe {
-                plan: plan.id.to_string(),
-                at: chrono::Utc::now(),
-            },
-        )
-        .await?;
-        uow.execute::<Account>(
-            &aid,
-            AccountCommand::GrantCredits {
-                amount: plan.included_credits,
-                reason: format!("{} plan: starting credits", plan.name),
-            },
-        )
-        .await?;
+        start_plan(&mut uow, &aid, plan, "starting credits").await?;
         uow.commit().await
     })
     .await?;
@@ -287,22 +298,7 @@ pub async fn change_plan(
             },
         )
         .await?;
-        uow.execute::<Account>(
-            &aid,
-            AccountCommand::Subscribe {
-                plan: plan.id.to_string(),
-                at: chrono::Utc::now(),
-            },
-        )
-        .await?;
-        uow.execute::<Account>(
-            &aid,
-            AccountCommand::GrantCredits {
-                amount: plan.included_credits,
-                reason: format!("{} plan: included credits", plan.name),
-            },
-        )
-        .await?;
+        start_plan(&mut uow, &aid, plan, "included credits").await?;
         uow.commit().await
     })
     .await
