@@ -79,8 +79,9 @@ pub enum AdminCommand {
     GrantCredits {
         #[arg(long)]
         account: uuid::Uuid,
+        /// Credits (at most 3 decimals).
         #[arg(long)]
-        amount: i64,
+        amount: String,
         #[arg(long, default_value = "operator grant")]
         reason: String,
     },
@@ -219,9 +220,12 @@ async fn admin(s: Settings, command: AdminCommand) -> anyhow::Result<()> {
                 account_id: Some(account.to_string()),
                 ..ctx
             };
-            let out = igny8_commands::billing::grant_credits(&bus, account, amount, reason, &ctx)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let milli: crate::http::CreditAmount = serde_json::from_str(amount.trim())
+                .map_err(|e| anyhow::anyhow!("--amount {amount:?}: {e}"))?;
+            let out =
+                igny8_commands::billing::grant_credits(&bus, account, milli.milli(), reason, &ctx)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(
                 "granted {amount} credits to {account}; account version {}, position {}",
                 out.version,

@@ -53,7 +53,7 @@ async fn start_plan(
     uow.execute::<Account>(
         account_id,
         AccountCommand::GrantCredits {
-            amount: plan.included_credits,
+            amount: plan.included_milli(),
             reason: format!("{} plan: {what}", plan.name),
         },
     )

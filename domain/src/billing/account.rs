@@ -3,8 +3,27 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The largest amount one command may move (guards against overflow and typos).
-pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
+/// Milli-credits in one credit. Every amount here is an integer number of
+/// milli-credits (the seeds price some operations at 0.5 credit).
+pub const MILLI: i64 = 1000;
+/// The largest amount one command may move: 10^12 credits (guards against
+/// overflow and typos).
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000 * MILLI;
+
+/// `249500` milli-credits → `"249.5"`.
+pub fn credits(milli: i64) -> String {
+    let sign = if milli < 0 { "-" } else { "" };
+    let m = milli.unsigned_abs();
+    let (whole, frac) = (m / 1000, m % 1000);
+    if frac == 0 {
+        format!("{sign}{whole}")
+    } else {
+        format!(
+            "{sign}{whole}.{}",
+            format!("{frac:03}").trim_end_matches('0')
+        )
+    }
+}
 const MAX_NAME: usize = 200;
 const MAX_REASON: usize = 500;
 
@@ -134,17 +153,17 @@ pub enum AccountError {
     AlreadyOpened,
     #[error("name must be 1 to {MAX_NAME} characters")]
     InvalidName,
-    #[error("amount must be between 1 and {MAX_AMOUNT}")]
+    #[error("amount must be at least 0.001 and at most 1000000000000 credits")]
     InvalidAmount,
     #[error("reason must be at most {MAX_REASON} characters")]
     InvalidReason,
-    #[error("insufficient credits: balance {balance}, requested {requested}")]
+    #[error("insufficient credits: {} available, {} requested", credits(*balance), credits(*requested))]
     InsufficientCredits { balance: i64, requested: i64 },
     #[error("reservation {0:?} is not open")]
     ReservationNotFound(String),
     #[error("reservation {0:?} already exists with another amount")]
     ReservationConflict(String),
-    #[error("capture of {amount} exceeds the reservation of {reserved}")]
+    #[error("capture of {} credits exceeds the reservation of {}", credits(*amount), credits(*reserved))]
     CaptureExceedsReservation { amount: i64, reserved: i64 },
     #[error("reservation id must be 1 to {MAX_RESERVATION_ID} characters")]
     InvalidReservationId,
@@ -458,6 +477,14 @@ mod tests {
             }
         );
         assert_eq!(err.kind(), ErrorKind::InsufficientCredits);
+    }
+
+    #[test]
+    fn credits_print_exactly() {
+        assert_eq!(credits(249_500), "249.5");
+        assert_eq!(credits(1), "0.001");
+        assert_eq!(credits(250_000), "250");
+        assert_eq!(credits(-1_050), "-1.05");
     }
 
     #[test]

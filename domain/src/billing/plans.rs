@@ -7,7 +7,7 @@ pub struct Plan {
     pub id: &'static str,
     pub name: &'static str,
     pub price_usd_cents: i64,
-    /// Credits granted when a period starts.
+    /// Whole credits granted when a period starts.
     pub included_credits: i64,
     /// `None`: unlimited.
     pub max_sites: Option<u32>,
@@ -50,6 +50,13 @@ pub const PLANS: &[Plan] = &[
         max_users: None,
     },
 ];
+
+impl Plan {
+    /// The included credits in milli-credits.
+    pub fn included_milli(&self) -> i64 {
+        self.included_credits * super::MILLI
+    }
+}
 
 pub fn plan(id: &str) -> Option<&'static Plan> {
     PLANS.iter().find(|p| p.id == id)

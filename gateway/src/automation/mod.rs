@@ -39,8 +39,9 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreditsBody {
-    /// Whole credits, 1 to 10^12.
-    pub amount: i64,
+    /// Credits, at most 3 decimals, 0.001 to 10^12.
+    #[schema(value_type = f64)]
+    pub amount: crate::http::CreditAmount,
     /// Why (shown in the ledger), at most 500 characters.
     #[serde(default)]
     pub reason: String,
@@ -281,12 +282,12 @@ async fn dispatch(
         "SpendCredits" => {
             p.require_write()?;
             let b: CreditsBody = parse(body)?;
-            billing::spend_credits(&s.bus, p.account()?, b.amount, b.reason, ctx).await?
+            billing::spend_credits(&s.bus, p.account()?, b.amount.milli(), b.reason, ctx).await?
         }
         "GrantCredits" => {
             p.require_operator()?;
             let b: CreditsBody = parse(body)?;
-            billing::grant_credits(&s.bus, p.account()?, b.amount, b.reason, ctx).await?
+            billing::grant_credits(&s.bus, p.account()?, b.amount.milli(), b.reason, ctx).await?
         }
         "ChangePlan" => {
             p.require_operator()?;

@@ -9,8 +9,8 @@
 use crate::app::{AppState, both_slashes};
 use crate::auth::Principal;
 use crate::http::{
-    ApiError, ApiJson, ApiOk, ApiQuery, ApiResult, CommandHeaders, Page, command_result, context,
-    read_your_writes,
+    ApiError, ApiJson, ApiOk, ApiQuery, ApiResult, CommandHeaders, CreditAmount, Page,
+    command_result, context, read_your_writes,
 };
 use axum::Router;
 use axum::extract::State;
@@ -34,14 +34,18 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
     both_slashes(r, "/api/v1/billing/events/", get(account_events))
 }
 
+/// Amounts in credits (numbers with at most 3 decimals).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Credits {
     pub account_id: Uuid,
-    pub balance: i64,
+    #[schema(value_type = f64)]
+    pub balance: CreditAmount,
     /// Held by running jobs.
-    pub reserved: i64,
+    #[schema(value_type = f64)]
+    pub reserved: CreditAmount,
     /// `balance - reserved`: what a spend or a new job may use.
-    pub available: i64,
+    #[schema(value_type = f64)]
+    pub available: CreditAmount,
     pub plan: Option<String>,
     /// Version of the account aggregate.
     pub version: u64,
@@ -58,9 +62,9 @@ pub async fn credits(State(s): State<AppState>, p: Principal) -> ApiResult<ApiOk
     }
     Ok(ApiOk(Credits {
         account_id,
-        balance: a.balance,
-        reserved: a.reserved(),
-        available: a.available(),
+        balance: CreditAmount(a.balance),
+        reserved: CreditAmount(a.reserved()),
+        available: CreditAmount(a.available()),
         plan: a.plan.clone(),
         version,
     }))
@@ -71,8 +75,9 @@ pub async fn credits(State(s): State<AppState>, p: Principal) -> ApiResult<ApiOk
 pub struct GrantBody {
     /// The account to credit.
     pub account_id: Uuid,
-    /// Whole credits, 1 to 10^12.
-    pub amount: i64,
+    /// Credits, at most 3 decimals, 0.001 to 10^12.
+    #[schema(value_type = f64)]
+    pub amount: CreditAmount,
     /// Why (shown in the ledger), at most 500 characters.
     #[serde(default)]
     pub reason: String,
@@ -96,7 +101,7 @@ pub async fn grant_credits(
     let b = body.value;
     ctx.account_id = Some(b.account_id.to_string());
     Ok(command_result(
-        cmd::grant_credits(&s.bus, b.account_id, b.amount, b.reason, &ctx).await?,
+        cmd::grant_credits(&s.bus, b.account_id, b.amount.milli(), b.reason, &ctx).await?,
         false,
     ))
 }
@@ -117,6 +122,48 @@ pub struct TransactionParams {
     pub until: Option<DateTime<Utc>>,
 }
 
+/// One ledger row over HTTP: amounts in credits.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerEntry {
+    pub event_id: String,
+    pub global_position: i64,
+    pub sequence: i64,
+    /// grant, spend, reserve, capture or release.
+    pub entry_type: String,
+    #[schema(value_type = f64)]
+    pub amount: CreditAmount,
+    /// Signed change of the balance: the sum of `delta` up to a row is its `balance_after`.
+    #[schema(value_type = f64)]
+    pub delta: CreditAmount,
+    #[schema(value_type = f64)]
+    pub balance_after: CreditAmount,
+    #[schema(value_type = f64)]
+    pub reserved_after: CreditAmount,
+    pub reservation_id: Option<String>,
+    pub reason: String,
+    pub actor: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl From<LedgerRow> for LedgerEntry {
+    fn from(r: LedgerRow) -> Self {
+        LedgerEntry {
+            event_id: r.event_id,
+            global_position: r.global_position,
+            sequence: r.sequence,
+            entry_type: r.entry_type,
+            amount: CreditAmount(r.amount),
+            delta: CreditAmount(r.delta),
+            balance_after: CreditAmount(r.balance_after),
+            reserved_after: CreditAmount(r.reserved_after),
+            reservation_id: r.reservation_id,
+            reason: r.reason,
+            actor: r.actor,
+            occurred_at: r.occurred_at,
+        }
+    }
+}
+
 /// The credit ledger, oldest first, paginated; summing `delta` gives the balance.
 #[utoipa::path(get, path = "/api/v1/billing/transactions/", tag = "billing", params(TransactionParams), security(("bearer" = [])),
     responses((status = 200, description = "A page of ledger rows", body = Object), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope)))]
@@ -125,7 +172,7 @@ pub async fn transactions(
     p: Principal,
     uri: Uri,
     ApiQuery(q): ApiQuery<TransactionParams>,
-) -> ApiResult<ApiOk<Page<LedgerRow>>> {
+) -> ApiResult<ApiOk<Page<LedgerEntry>>> {
     p.require_billing()?;
     let account_id = p.account()?;
     let paging = crate::http::PageParams {
@@ -151,6 +198,7 @@ pub async fn transactions(
         limit: size,
     };
     let (rows, count) = rm::list_ledger(&s.db, &account_id.to_string(), &f).await?;
+    let rows: Vec<LedgerEntry> = rows.into_iter().map(LedgerEntry::from).collect();
     let mut base = uri.path().to_string();
     let mut sep = '?';
     for (k, v) in [

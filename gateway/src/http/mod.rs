@@ -3,10 +3,12 @@
 //! results, pagination and read-your-writes.
 
 pub mod command;
+pub mod credits;
 pub mod envelope;
 pub mod extract;
 pub mod middleware;
 
 pub use command::{PageParams, ReadParams, command_result, context, read_your_writes, resource};
+pub use credits::CreditAmount;
 pub use envelope::{ApiError, ApiResult, Created, Ok as ApiOk, Page};
 pub use extract::{ApiJson, ApiPath, ApiQuery, CommandHeaders};

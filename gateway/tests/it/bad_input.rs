@@ -89,7 +89,7 @@ async fn bad_input_gets_clear_errors_and_writes_nothing() {
             (
                 "POST",
                 grant.clone(),
-                json!({"amount": 1.5}).to_string(),
+                json!({"amount": 1.0005}).to_string(),
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "VALIDATION_ERROR",
             ),

@@ -45,12 +45,17 @@ async fn signup_credits_spend_and_ledger_with_read_your_writes() {
         assert_eq!(r.data()["aggregate_id"], o.account_id.as_str(), "{m}");
         assert_eq!(
             r.data()["events"][0]["payload"]["balance_after"],
-            210,
+            210_000,
             "{m}"
         );
         let pos = r.data()["position"].as_i64().unwrap();
         // Overdraw: 402, nothing written.
         let r = spend(&app, &o, 211, &[]).await;
+        assert!(
+            r.body["error"].as_str().unwrap().contains("210 available"),
+            "{m}: {}",
+            r.body
+        );
         assert_eq!(
             (r.status, r.code()),
             (StatusCode::PAYMENT_REQUIRED, "INSUFFICIENT_CREDITS"),
@@ -79,18 +84,35 @@ async fn signup_credits_spend_and_ledger_with_read_your_writes() {
         assert_eq!(sum, 210, "{m}");
         assert_eq!(rows[1]["balance_after"], 210);
         assert_eq!(rows[1]["actor"], format!("user:{}", o.user_id).as_str());
+        // Fractions of a credit are exact (milli-credits inside).
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/commands/SpendCredits",
+                Some(json!({"amount": 0.5})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
+        let half = r.data()["position"].as_i64().unwrap();
+        let r = app
+            .req(&o.token, "GET", "/api/v1/billing/credits/", None)
+            .await;
+        assert_eq!(r.data()["balance"], 209.5, "{m}");
         // Filters and pagination.
         let r = app
             .req(
                 &o.token,
                 "GET",
-                "/api/v1/billing/transactions/?entry_type=spend&page_size=1",
+                &format!(
+                    "/api/v1/billing/transactions/?entry_type=spend&page_size=1&min_position={half}"
+                ),
                 None,
             )
             .await;
         assert_eq!(
             (r.data()["count"].as_i64(), r.data()["next"].is_null()),
-            (Some(1), true),
+            (Some(2), false),
             "{m}"
         );
         let r = app
@@ -119,6 +141,7 @@ async fn signup_credits_spend_and_ledger_with_read_your_writes() {
                 "AccountOpened",
                 "SubscriptionStarted",
                 "CreditsGranted",
+                "CreditsSpent",
                 "CreditsSpent"
             ],
             "{m}"

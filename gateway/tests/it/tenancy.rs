@@ -183,7 +183,10 @@ async fn signup_login_refresh_rotation_and_logout() {
         let failed: i64 = igny8_commands::on_db!(app.state.bus.db(), p => sqlx::query_scalar(
             "SELECT count(*) FROM events WHERE event_type = 'LoginFailed' AND aggregate_id = $1")
             .bind(o.email.to_lowercase()).fetch_one(p).await.unwrap());
-        assert_eq!(failed, 1, "{m}: the wrong password is on record; the unknown email is not");
+        assert_eq!(
+            failed, 1,
+            "{m}: the wrong password is on record; the unknown email is not"
+        );
         let sessions: i64 = igny8_commands::on_db!(app.state.bus.db(), p => sqlx::query_scalar(
             "SELECT count(*) FROM events WHERE aggregate_type = 'session' AND account_id = $1")
             .bind(&o.account_id).fetch_one(p).await.unwrap());
