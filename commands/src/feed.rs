@@ -72,6 +72,36 @@ impl Feed {
         fetch_events!(&self.db, &sql, after.tx_id, after.global_position, limit)
     }
 
+    /// One account's final events strictly after `after`, in feed order (the
+    /// same gap-safe rule as [`Feed::read_after`]): an audit trail to page through.
+    pub async fn account_after(
+        &self,
+        account_id: &str,
+        after: Position,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, sqlx::Error> {
+        let sql = match &self.db {
+            Db::Postgres(_) => format!(
+                "SELECT {EVENT_COLUMNS} FROM events \
+                 WHERE account_id = $4 AND (tx_id, global_position) > ($1, $2) \
+                   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+                 ORDER BY tx_id, global_position LIMIT $3"
+            ),
+            Db::Sqlite(_) => format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE account_id = $4 AND tx_id >= $1 \
+                 AND global_position > $2 ORDER BY global_position LIMIT $3"
+            ),
+        };
+        fetch_events!(
+            &self.db,
+            &sql,
+            after.tx_id,
+            after.global_position,
+            limit,
+            account_id
+        )
+    }
+
     /// Events in `(after, upto]` in feed order, without the xmin guard.
     /// Only for ranges already delivered by [`Feed::read_after`] (rebuild catch-up).
     pub async fn read_range(

@@ -107,7 +107,9 @@ async fn per_address_limit(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    if let Some(ip) = addr.0
+    let probe = matches!(req.uri().path(), "/health" | "/ready");
+    if !probe
+        && let Some(ip) = addr.0
         && let Err(e) = s.limits.request(&format!("ip:{ip}"))
     {
         return e.into_response();

@@ -95,6 +95,15 @@ pub struct Settings {
         global = true
     )]
     pub rate_per_minute: u32,
+    /// Take the client address from the first `X-Forwarded-For` entry (only
+    /// behind a proxy that sets it; otherwise clients could pick their address).
+    #[arg(
+        long,
+        env = "IGNY8_TRUST_FORWARDED_FOR",
+        default_value_t = false,
+        global = true
+    )]
+    pub trust_forwarded_for: bool,
     /// Login attempts per minute per email and per client address.
     #[arg(
         long,
@@ -149,6 +158,7 @@ impl Default for Settings {
             secret_current_kid: None,
             rate_per_minute: 600,
             login_per_minute: 10,
+            trust_forwarded_for: false,
         }
     }
 }

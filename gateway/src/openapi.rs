@@ -28,9 +28,9 @@ pub struct ErrorEnvelope {
         Authenticate with `Authorization: Bearer <access token or API key>` (or `X-API-Key`). \
         Commands return `position`; pass it as `min_position` to a list query to read your own write."),
     paths(
-        crate::system::health, crate::system::ready, crate::system::projections,
+        crate::system::health, crate::system::ready, crate::system::projections, crate::system::audit_events,
         crate::tenancy::auth::signup, crate::tenancy::auth::login, crate::tenancy::auth::refresh,
-        crate::tenancy::auth::logout, crate::tenancy::auth::me,
+        crate::tenancy::auth::logout, crate::tenancy::auth::me, crate::tenancy::auth::change_password,
         crate::tenancy::users::list, crate::tenancy::users::create, crate::tenancy::users::get_one,
         crate::tenancy::users::update, crate::tenancy::users::remove, crate::tenancy::users::set_sites,
         crate::tenancy::sites::list, crate::tenancy::sites::create, crate::tenancy::sites::get_one,
@@ -42,7 +42,7 @@ pub struct ErrorEnvelope {
         crate::automation::list, crate::automation::send,
     ),
     components(schemas(ErrorEnvelope, crate::http::command::CommandResult, crate::auth::tokens::TokenPair,
-        crate::tenancy::auth::SignupBody, crate::tenancy::auth::LoginBody, crate::tenancy::auth::RefreshBody,
+        crate::tenancy::auth::SignupBody, crate::tenancy::auth::LoginBody, crate::tenancy::auth::RefreshBody, crate::tenancy::auth::PasswordBody,
         crate::tenancy::users::CreateUserBody, crate::tenancy::users::UpdateUserBody, crate::tenancy::users::SitesBody,
         crate::tenancy::sites::CreateSiteBody, crate::tenancy::sites::UpdateSiteBody,
         crate::tenancy::sites::CreateSectorBody, crate::tenancy::sites::UpdateSectorBody,

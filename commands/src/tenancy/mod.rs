@@ -99,7 +99,7 @@ pub async fn signup(
     let (aid, uid) = (account_id.to_string(), user_id.to_string());
     let ctx = CommandContext {
         account_id: Some(aid.clone()),
-        actor: uid.clone(),
+        actor: format!("user:{uid}"),
         ..ctx.clone()
     };
     let outcomes = retry(|| async {
@@ -248,6 +248,37 @@ pub async fn authenticate(
     Ok(Some((user_id, user)))
 }
 
+/// Change one's own password: the current one must match.
+pub async fn change_password(
+    bus: &CommandBus,
+    keyring: &Keyring,
+    user_id: Uuid,
+    current: &str,
+    new: &str,
+    ctx: &CommandContext,
+) -> Result<CommandOutcome, CommandError> {
+    passwords::check_policy(new)?;
+    let (user, _) = bus.load::<User>(&user_id.to_string()).await?;
+    let phc = keyring
+        .open(&user.credential, user_id.as_bytes())
+        .map_err(CommandError::internal)?;
+    let phc = String::from_utf8(phc).map_err(CommandError::internal)?;
+    if !user.active() || !passwords::verify(current, &phc).await? {
+        return Err(CommandError::Domain {
+            code: "WRONG_PASSWORD",
+            kind: ErrorKind::Validation,
+            message: "the current password is wrong".into(),
+        });
+    }
+    let credential = seal_credential(keyring, user_id, &passwords::hash(new).await?);
+    bus.execute::<User>(
+        &user_id.to_string(),
+        UserCommand::ChangeCredential { credential },
+        ctx,
+    )
+    .await
+}
+
 /// The operator's CLI: a `developer` user outside every account.
 pub async fn create_operator(
     bus: &CommandBus,
@@ -290,6 +321,11 @@ pub async fn change_plan(
     let aid = account_id.to_string();
     retry(|| async {
         let mut uow = bus.unit(ctx);
+        let current: Tenant = uow.state(&aid).await?;
+        if current.created && current.plan == plan.id {
+            // Same plan: nothing to change, no credits granted again.
+            return Ok(Some(vec![]));
+        }
         uow.execute::<Tenant>(
             &aid,
             TenantCommand::ChangePlan {

@@ -157,8 +157,8 @@ pub enum AccountError {
     InvalidAmount,
     #[error("reason must be at most {MAX_REASON} characters")]
     InvalidReason,
-    #[error("insufficient credits: {} available, {} requested", credits(*balance), credits(*requested))]
-    InsufficientCredits { balance: i64, requested: i64 },
+    #[error("insufficient credits: {} available, {} requested", credits(*available), credits(*requested))]
+    InsufficientCredits { available: i64, requested: i64 },
     #[error("reservation {0:?} is not open")]
     ReservationNotFound(String),
     #[error("reservation {0:?} already exists with another amount")]
@@ -265,7 +265,7 @@ impl Aggregate for Account {
                 check_reason(&reason)?;
                 if amount > self.available() {
                     return Err(AccountError::InsufficientCredits {
-                        balance: self.available(),
+                        available: self.available(),
                         requested: amount,
                     });
                 }
@@ -293,7 +293,7 @@ impl Aggregate for Account {
                 }
                 if amount > self.available() {
                     return Err(AccountError::InsufficientCredits {
-                        balance: self.available(),
+                        available: self.available(),
                         requested: amount,
                     });
                 }
@@ -472,7 +472,7 @@ mod tests {
         assert_eq!(
             err,
             AccountError::InsufficientCredits {
-                balance: 3,
+                available: 3,
                 requested: 4
             }
         );
@@ -516,7 +516,7 @@ mod tests {
             )
             .unwrap_err(),
             AccountError::InsufficientCredits {
-                balance: 2,
+                available: 2,
                 requested: 3
             }
         );

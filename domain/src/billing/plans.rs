@@ -11,7 +11,6 @@ pub struct Plan {
     pub included_credits: i64,
     /// `None`: unlimited.
     pub max_sites: Option<u32>,
-    pub max_users: Option<u32>,
 }
 
 pub const DEFAULT_PLAN: &str = "free";
@@ -23,7 +22,6 @@ pub const PLANS: &[Plan] = &[
         price_usd_cents: 0,
         included_credits: 250,
         max_sites: Some(1),
-        max_users: Some(2),
     },
     Plan {
         id: "starter",
@@ -31,7 +29,6 @@ pub const PLANS: &[Plan] = &[
         price_usd_cents: 2900,
         included_credits: 2_000,
         max_sites: Some(3),
-        max_users: Some(5),
     },
     Plan {
         id: "growth",
@@ -39,7 +36,6 @@ pub const PLANS: &[Plan] = &[
         price_usd_cents: 9900,
         included_credits: 10_000,
         max_sites: Some(10),
-        max_users: Some(20),
     },
     Plan {
         id: "scale",
@@ -47,7 +43,6 @@ pub const PLANS: &[Plan] = &[
         price_usd_cents: 29900,
         included_credits: 50_000,
         max_sites: None,
-        max_users: None,
     },
 ];
 

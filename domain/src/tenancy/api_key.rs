@@ -1,5 +1,5 @@
 //! An API key for external automation. The key is shown once; only a
-//! SHA-256 of its secret part is kept (the secret has 244 random bits, so a
+//! SHA-256 of its secret part is kept (the secret has 256 random bits, so a
 //! fast hash is enough: there is nothing to brute-force).
 
 use super::{Role, TenancyError, check_name, check_sites};

@@ -36,6 +36,11 @@ pub enum UserCommand {
     ChangeRole {
         role: Role,
     },
+    /// Name and/or role in one go (both or neither).
+    Update {
+        name: Option<String>,
+        role: Option<Role>,
+    },
     Rename {
         name: String,
     },
@@ -122,6 +127,21 @@ impl Aggregate for User {
         let owner = self.role == Some(Role::Owner);
         match command {
             UserCommand::Register { .. } => unreachable!("handled above"),
+            UserCommand::Update { name, role } => {
+                let mut next = self.clone();
+                let mut events = vec![];
+                let steps = [
+                    name.map(|name| UserCommand::Rename { name }),
+                    role.map(|role| UserCommand::ChangeRole { role }),
+                ];
+                for c in steps.into_iter().flatten() {
+                    for e in next.decide(c)? {
+                        next.apply(&e);
+                        events.push(e);
+                    }
+                }
+                Ok(events)
+            }
             UserCommand::ChangeRole { role } => {
                 if owner && role != Role::Owner {
                     return Err(TenancyError::OwnerProtected);

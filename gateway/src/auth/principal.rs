@@ -123,13 +123,15 @@ impl Principal {
     }
 }
 
-/// The credential of a request: `Authorization: Bearer …` or `X-API-Key: …`.
-fn credential(parts: &Parts) -> Result<String, ApiError> {
+/// The credential of a request and whether it is an API key:
+/// `X-API-Key: …` (always a key) or `Authorization: Bearer …` (a key when
+/// it starts with `igny8_`, else a JWT).
+fn credential(parts: &Parts) -> Result<(String, bool), ApiError> {
     if let Some(v) = parts.headers.get("x-api-key") {
         let k = v
             .to_str()
             .map_err(|_| unauthorized("INVALID_API_KEY", "malformed API key"))?;
-        return Ok(k.trim().to_string());
+        return Ok((k.trim().to_string(), true));
     }
     let Some(v) = parts.headers.get(header::AUTHORIZATION) else {
         return Err(unauthorized(
@@ -144,10 +146,11 @@ fn credential(parts: &Parts) -> Result<String, ApiError> {
         .trim()
         .split_once(' ')
         .ok_or_else(|| unauthorized("INVALID_TOKEN", "expected: Bearer <token>"))?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
         return Err(unauthorized("INVALID_TOKEN", "expected: Bearer <token>"));
     }
-    Ok(token.trim().to_string())
+    Ok((token.to_string(), token.starts_with(API_KEY_PREFIX)))
 }
 
 pub fn hash_secret(secret: &str) -> String {
@@ -239,8 +242,8 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
-        let raw = credential(parts)?;
-        let mut p = if raw.starts_with(API_KEY_PREFIX) {
+        let (raw, is_key) = credential(parts)?;
+        let mut p = if is_key {
             from_api_key(s, &raw).await?
         } else {
             from_jwt(s, &raw).await?
@@ -262,12 +265,23 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
-/// The client's address when the server knows it (TCP peer).
+/// The client's address: the TCP peer, or the first `X-Forwarded-For`
+/// entry when `IGNY8_TRUST_FORWARDED_FOR` is set.
 pub struct ClientAddr(pub Option<std::net::IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        if s.settings.trust_forwarded_for
+            && let Some(ip) = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.trim().parse().ok())
+        {
+            return Ok(ClientAddr(Some(ip)));
+        }
         Ok(ClientAddr(
             parts
                 .extensions

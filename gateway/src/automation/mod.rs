@@ -292,11 +292,36 @@ async fn dispatch(
         "ChangePlan" => {
             p.require_operator()?;
             let b: PlanBody = parse(body)?;
-            let outs =
-                igny8_commands::tenancy::change_plan(&s.bus, p.account()?, &b.plan, ctx).await?;
-            outs.into_iter()
-                .find(|o| o.aggregate_type == "account")
-                .ok_or_else(|| ApiError::not_found("account"))?
+            if ctx.expected_version.is_some() {
+                return Err(invalid(
+                    "ChangePlan changes several aggregates and takes no expected_version",
+                ));
+            }
+            let account = p.account()?;
+            let outs = igny8_commands::tenancy::change_plan(&s.bus, account, &b.plan, ctx).await?;
+            // The account's outcome; an idempotent replay carries only the first
+            // aggregate's; an unchanged plan writes nothing.
+            let pick = outs
+                .iter()
+                .position(|o| o.aggregate_type == "account")
+                .unwrap_or(0);
+            match outs.into_iter().nth(pick) {
+                Some(o) => o,
+                None => {
+                    let (_, version) = s
+                        .bus
+                        .load::<igny8_domain::billing::Account>(&account.to_string())
+                        .await?;
+                    CommandOutcome {
+                        aggregate_type: "account".into(),
+                        aggregate_id: account.to_string(),
+                        version: version as i64,
+                        position: None,
+                        events: vec![],
+                        replayed: false,
+                    }
+                }
+            }
         }
         "CreateSite" => sites::do_create_site(s, p, ctx, parse(body)?).await?.1,
         "UpdateSite" => sites::do_update_site(s, p, ctx, id()?, parse(body)?).await?,

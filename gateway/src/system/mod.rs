@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 
 pub fn routes(r: Router<AppState>) -> Router<AppState> {
     let r = r.route("/health", get(health)).route("/ready", get(ready));
-    both_slashes(r, "/api/v1/system/projections/", get(projections))
+    let r = both_slashes(r, "/api/v1/system/projections/", get(projections));
+    both_slashes(r, "/api/v1/audit/events/", get(audit_events))
 }
 
 /// Liveness: the process answers.
@@ -50,4 +51,51 @@ pub async fn projections(
     Ok(ApiOk(
         igny8_projections::status(&s.db, &s.feed, &igny8_projections::all()).await?,
     ))
+}
+
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditParams {
+    /// Cursor: `next_after` of the previous page (`tx_id:global_position`); absent: from the start.
+    pub after: Option<String>,
+    /// 1 to 1000, default 100.
+    pub limit: Option<i64>,
+}
+
+/// Every event of the caller's account (users, sessions, sites, keys,
+/// credits, …) in commit order, for auditors; page with `after`.
+#[utoipa::path(get, path = "/api/v1/audit/events/", tag = "system", params(AuditParams), security(("bearer" = [])),
+    responses((status = 200, description = "A page of events and the cursor of the next", body = Object),
+              (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope)))]
+pub async fn audit_events(
+    State(s): State<AppState>,
+    p: crate::auth::Principal,
+    crate::http::ApiQuery(q): crate::http::ApiQuery<AuditParams>,
+) -> ApiResult<ApiOk<Value>> {
+    p.require_billing()?;
+    let account = p.account()?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(crate::http::ApiError::bad_request(
+            "INVALID_QUERY",
+            "limit must be 1 to 1000",
+        ));
+    }
+    let after = match &q.after {
+        None => igny8_commands::Position::START,
+        Some(a) => a.parse().map_err(|_| {
+            crate::http::ApiError::bad_request(
+                "INVALID_QUERY",
+                "after must be tx_id:global_position from next_after",
+            )
+        })?,
+    };
+    let events = s
+        .feed
+        .account_after(&account.to_string(), after, limit)
+        .await?;
+    let next = (events.len() as i64 == limit)
+        .then(|| events.last().map(|e| e.position().to_string()))
+        .flatten();
+    Ok(ApiOk(json!({"results": events, "next_after": next})))
 }

@@ -63,7 +63,8 @@ pub async fn create(
     let b = body.value;
     let role = parse_role(&b.role)?;
     check_sites_exist(&s, account, &b.site_ids).await?;
-    let key_id = Uuid::now_v7();
+    // Random (v4), so the displayed prefix tells keys apart.
+    let key_id = Uuid::new_v4();
     let secret = hex::encode(random_bytes());
     let key = format!("{API_KEY_PREFIX}{}_{secret}", key_id.simple());
     let prefix: String = key.chars().take(API_KEY_PREFIX.len() + 8).collect();

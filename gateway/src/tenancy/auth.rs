@@ -33,6 +33,14 @@ pub struct LoginBody {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    pub current_password: String,
+    /// At least 8 characters.
+    pub new_password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RefreshBody {
     pub refresh_token: String,
 }
@@ -201,6 +209,15 @@ pub async fn refresh(
     body: ApiJson<RefreshBody>,
 ) -> ApiResult<ApiOk<tokens::TokenPair>> {
     let claims = tokens::verify(&s.keys.jwt, &body.value.refresh_token, "refresh")?;
+    // A deleted user's refresh token changes nothing.
+    let (user, _) = s.bus.load::<User>(&claims.sub.to_string()).await?;
+    if !user.active() {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "USER_INACTIVE",
+            "the user no longer exists",
+        ));
+    }
     let ctx = CommandContext {
         account_id: (!claims.acc.is_nil()).then(|| claims.acc.to_string()),
         actor: format!("user:{}", claims.sub),
@@ -222,14 +239,6 @@ pub async fn refresh(
             StatusCode::UNAUTHORIZED,
             "TOKEN_REUSED",
             "this refresh token was already used; the session has been revoked, log in again",
-        ));
-    }
-    let (user, _) = s.bus.load::<User>(&claims.sub.to_string()).await?;
-    if !user.active() {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "USER_INACTIVE",
-            "the user no longer exists",
         ));
     }
     Ok(ApiOk(tokens::issue(
@@ -263,6 +272,36 @@ pub async fn logout(State(s): State<AppState>, p: Principal) -> ApiResult<ApiOk<
         )
         .await?;
     Ok(ApiOk(json!({"revoked": true, "position": out.position})))
+}
+
+/// Change your own password (sessions stay valid).
+#[utoipa::path(post, path = "/api/v1/auth/password/", tag = "auth", request_body = PasswordBody, security(("bearer" = [])),
+    responses((status = 200, description = "Changed", body = Object),
+              (status = 422, description = "WRONG_PASSWORD, INVALID_PASSWORD", body = crate::openapi::ErrorEnvelope),
+              (status = 429, description = "Too many attempts", body = crate::openapi::ErrorEnvelope)))]
+pub async fn change_password(
+    State(s): State<AppState>,
+    p: Principal,
+    body: ApiJson<PasswordBody>,
+) -> ApiResult<ApiOk<Value>> {
+    let Some(user_id) = p.user_id else {
+        return Err(ApiError::bad_request(
+            "NO_SESSION",
+            "API keys have no password",
+        ));
+    };
+    s.limits.login(&format!("password:{user_id}"))?;
+    let b = body.value;
+    let out = cmd::change_password(
+        &s.bus,
+        &s.keys.secrets,
+        user_id,
+        &b.current_password,
+        &b.new_password,
+        &p.context(),
+    )
+    .await?;
+    Ok(ApiOk(json!({"changed": true, "position": out.position})))
 }
 
 /// The caller: user (or API key), account, role and visible sites.

@@ -144,6 +144,15 @@ async fn site_answer(
 
 // --- the operations, shared with the generic command endpoint -------------
 
+/// The id a create command wrote (from its events: an idempotent replay
+/// returns the first request's id, not the one this request minted).
+fn created_id(out: &CommandOutcome, field: &str, minted: Uuid) -> Uuid {
+    out.events
+        .iter()
+        .find_map(|e| e.payload.get(field)?.as_str()?.parse().ok())
+        .unwrap_or(minted)
+}
+
 pub(crate) async fn do_create_site(
     s: &AppState,
     p: &Principal,
@@ -166,7 +175,7 @@ pub(crate) async fn do_create_site(
         ctx,
     )
     .await?;
-    Ok((site_id, out))
+    Ok((created_id(&out, "site_id", site_id), out))
 }
 
 pub(crate) async fn do_update_site(
@@ -234,7 +243,7 @@ pub(crate) async fn do_create_sector(
         ctx,
     )
     .await?;
-    Ok((sector_id, out))
+    Ok((created_id(&out, "sector_id", sector_id), out))
 }
 
 pub(crate) async fn do_update_sector(

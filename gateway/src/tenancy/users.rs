@@ -164,23 +164,10 @@ pub async fn update(
     let ctx = context(&p, &headers, &method, &uri, &body.canonical);
     let b = body.value;
     let role = b.role.as_deref().map(parse_role).transpose()?;
-    let mut last = None;
-    if let Some(name) = b.name {
-        last = Some(cmd::user(&s.bus, id, UserCommand::Rename { name }, &ctx).await?);
-    }
-    if let Some(role) = role {
-        last = Some(cmd::user(&s.bus, id, UserCommand::ChangeRole { role }, &ctx).await?);
-    }
-    let (u, version) = s.bus.load::<User>(&id.to_string()).await?;
-    let outcome = last.unwrap_or(igny8_commands::CommandOutcome {
-        aggregate_type: "user".into(),
-        aggregate_id: id.to_string(),
-        version: version as i64,
-        position: None,
-        events: vec![],
-        replayed: false,
-    });
-    Ok(resource(user_json(id, &u), &outcome, false))
+    // One command: the rename and the role change commit together or not at all.
+    let out = cmd::user(&s.bus, id, UserCommand::Update { name: b.name, role }, &ctx).await?;
+    let (u, _) = s.bus.load::<User>(&id.to_string()).await?;
+    Ok(resource(user_json(id, &u), &out, false))
 }
 
 /// Remove a user (the owner cannot be removed); their email becomes free.

@@ -582,6 +582,28 @@ async fn every_endpoint_with_every_role_and_another_account() {
             )
             .await;
         assert_eq!(r.code(), "INVALID_ACCOUNT_ID", "{m}");
+        // Changing to the plan the account is on grants nothing again;
+        // a multi-aggregate command takes no expected_version.
+        let owner = w.tokens["owner"].clone();
+        let before = balance(&app, &owner).await;
+        let r = change_plan(&app, &op, &w.ids["A"], json!({"plan": "starter"})).await;
+        assert_eq!(
+            (r.status, r.data()["events"].as_array().map(Vec::len)),
+            (StatusCode::OK, Some(0)),
+            "{m}: {}",
+            r.body
+        );
+        assert_eq!(balance(&app, &owner).await, before, "{m}");
+        let r = change_plan(
+            &app,
+            &op,
+            &w.ids["A"],
+            json!({"plan": "growth", "expected_version": 1}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{m}");
+        let r = change_plan(&app, &op, &w.ids["A"], json!({"plan": "platinum"})).await;
+        assert_eq!(r.code(), "UNKNOWN_PLAN", "{m}");
         // Operator roles are never granted through the API.
         for role in ["developer", "system_bot", "owner", "god"] {
             let r = app.req(&w.tokens["owner"], "POST", "/api/v1/auth/users/", Some(json!({"email": format!("{}@example.com", igny8_commands::testkit::unique("r")), "password": "password1", "role": role}))).await;
@@ -589,4 +611,21 @@ async fn every_endpoint_with_every_role_and_another_account() {
         }
         app.stop().await;
     }
+}
+
+async fn balance(app: &TestApp, token: &str) -> Value {
+    app.req(token, "GET", "/api/v1/billing/credits/", None)
+        .await
+        .data()["balance"]
+        .clone()
+}
+
+async fn change_plan(app: &TestApp, op: &str, account: &str, body: Value) -> Resp {
+    app.call(
+        "POST",
+        "/api/v1/commands/ChangePlan",
+        Some(body),
+        &[("authorization", op), ("x-account-id", account)],
+    )
+    .await
 }

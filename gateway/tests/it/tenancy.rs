@@ -744,15 +744,310 @@ async fn requests_are_rate_limited_per_user_and_per_address() {
     assert_eq!(codes[6], 429);
     // Per address: the TCP peer (here given as the connection's info).
     let addr: std::net::SocketAddr = "10.1.2.3:5555".parse().unwrap();
-    let mut last = 0;
-    for _ in 0..7 {
-        let mut req = axum::http::Request::get("/health")
-            .body(axum::body::Body::empty())
-            .unwrap();
+    let get = |path: &str, xff: Option<&str>| {
+        let mut b = axum::http::Request::get(path);
+        if let Some(x) = xff {
+            b = b.header("x-forwarded-for", x);
+        }
+        let mut req = b.body(axum::body::Body::empty()).unwrap();
         req.extensions_mut()
             .insert(axum::extract::ConnectInfo(addr));
-        last = app.raw(req).await.status.as_u16();
+        req
+    };
+    let mut codes = vec![];
+    for _ in 0..7 {
+        codes.push(
+            app.raw(get("/api/v1/billing/plans/", None))
+                .await
+                .status
+                .as_u16(),
+        );
     }
-    assert_eq!(last, 429);
+    assert_eq!(codes[6], 429, "{codes:?}");
+    // Health probes are never limited.
+    assert_eq!(app.raw(get("/health", None)).await.status, StatusCode::OK);
+    // X-Forwarded-For is ignored unless trusted (else a client could pick any address).
+    assert_eq!(
+        app.raw(get("/api/v1/billing/plans/", Some("10.9.9.9")))
+            .await
+            .status
+            .as_u16(),
+        429
+    );
     app.stop().await;
+
+    let mut s = test_settings();
+    s.rate_per_minute = 2;
+    s.trust_forwarded_for = true;
+    let app = TestApp::embedded_with(s).await;
+    for _ in 0..2 {
+        assert_eq!(
+            app.raw(get("/api/v1/billing/plans/", Some("10.9.9.9, 10.0.0.1")))
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        app.raw(get("/api/v1/billing/plans/", Some("10.9.9.9")))
+            .await
+            .status
+            .as_u16(),
+        429
+    );
+    assert_eq!(
+        app.raw(get("/api/v1/billing/plans/", Some("10.9.9.8")))
+            .await
+            .status,
+        StatusCode::OK,
+        "another client behind the proxy"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn retries_replays_and_atomic_updates() {
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let o = app.signup("Retries").await;
+        let auth = format!("Bearer {}", o.token);
+        let h = [
+            ("authorization", auth.as_str()),
+            ("idempotency-key", "site-1"),
+        ];
+        // Creating a site twice with one key: one site, the same answer.
+        let a = app
+            .call(
+                "POST",
+                "/api/v1/auth/sites/",
+                Some(json!({"name": "Once"})),
+                &h,
+            )
+            .await;
+        let b = app
+            .call(
+                "POST",
+                "/api/v1/auth/sites/",
+                Some(json!({"name": "Once"})),
+                &h,
+            )
+            .await;
+        assert_eq!(
+            (a.status, b.status),
+            (StatusCode::CREATED, StatusCode::CREATED),
+            "{m}: {}",
+            b.body
+        );
+        assert_eq!(a.data()["id"], b.data()["id"], "{m}");
+        let site = a.data()["id"].as_str().unwrap().to_string();
+        let h = [
+            ("authorization", auth.as_str()),
+            ("idempotency-key", "sector-1"),
+        ];
+        let path = format!("/api/v1/auth/sites/{site}/sectors/");
+        let a = app
+            .call("POST", &path, Some(json!({"name": "Hotels"})), &h)
+            .await;
+        let b = app
+            .call("POST", &path, Some(json!({"name": "Hotels"})), &h)
+            .await;
+        assert_eq!(
+            (b.status, a.data()["id"].clone()),
+            (StatusCode::CREATED, b.data()["id"].clone()),
+            "{m}: {}",
+            b.body
+        );
+
+        // PATCH of name and role is one command: a bad role changes nothing.
+        let r = app.req(&o.token, "POST", "/api/v1/auth/users/", Some(json!({"email": format!("ed-{}@example.com", &o.account_id[..8]), "password": "password1", "role": "editor"}))).await;
+        let uid = r.data()["id"].as_str().unwrap().to_string();
+        let r = app
+            .req(
+                &o.token,
+                "PATCH",
+                &format!("/api/v1/auth/users/{uid}/"),
+                Some(json!({"name": "New Name", "role": "developer"})),
+            )
+            .await;
+        assert_eq!(r.code(), "INVALID_ROLE", "{m}");
+        let r = app
+            .req(
+                &o.token,
+                "PATCH",
+                &format!("/api/v1/auth/users/{uid}/"),
+                Some(json!({"name": "New Name", "role": "owner"})),
+            )
+            .await;
+        assert_eq!(r.code(), "INVALID_ROLE", "{m}");
+        let r = app
+            .req(&o.token, "GET", &format!("/api/v1/auth/users/{uid}/"), None)
+            .await;
+        assert_ne!(r.data()["name"], "New Name", "{m}: nothing half-applied");
+        let r = app
+            .req(
+                &o.token,
+                "PATCH",
+                &format!("/api/v1/auth/users/{uid}/"),
+                Some(json!({"name": "New Name", "role": "viewer"})),
+            )
+            .await;
+        assert_eq!(
+            (r.data()["name"].as_str(), r.data()["role"].as_str()),
+            (Some("New Name"), Some("viewer")),
+            "{m}"
+        );
+
+        // A deleted user's refresh token writes nothing.
+        let email = format!("gone-{}@example.com", &o.account_id[..8]);
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/auth/users/",
+                Some(json!({"email": email, "password": "password1", "role": "viewer"})),
+            )
+            .await;
+        let gone = r.data()["id"].as_str().unwrap().to_string();
+        let r = app
+            .post(
+                "/api/v1/auth/login/",
+                json!({"email": email, "password": "password1"}),
+            )
+            .await;
+        let refresh = r.data()["refresh_token"].as_str().unwrap().to_string();
+        app.req(
+            &o.token,
+            "DELETE",
+            &format!("/api/v1/auth/users/{gone}/"),
+            None,
+        )
+        .await;
+        let head = app.state.feed.head().await.unwrap();
+        let r = app
+            .post("/api/v1/auth/refresh/", json!({"refresh_token": refresh}))
+            .await;
+        assert_eq!(r.code(), "USER_INACTIVE", "{m}");
+        assert_eq!(
+            app.state.feed.head().await.unwrap(),
+            head,
+            "{m}: nothing written"
+        );
+
+        // Password change: the current one must match; then only the new one works.
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/auth/password/",
+                Some(json!({"current_password": "nope nope", "new_password": "another horse"})),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "WRONG_PASSWORD"),
+            "{m}"
+        );
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/auth/password/",
+                Some(json!({"current_password": "correct horse", "new_password": "short"})),
+            )
+            .await;
+        assert_eq!(r.code(), "INVALID_PASSWORD", "{m}");
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/auth/password/",
+                Some(json!({"current_password": "correct horse", "new_password": "another horse"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
+        let r = app
+            .post(
+                "/api/v1/auth/login/",
+                json!({"email": o.email, "password": "correct horse"}),
+            )
+            .await;
+        assert_eq!(r.code(), "INVALID_CREDENTIALS", "{m}");
+        app.login(&o.email, "another horse").await;
+
+        // X-API-Key always means an API key.
+        let r = app
+            .call(
+                "GET",
+                "/api/v1/auth/me/",
+                None,
+                &[("x-api-key", "not-a-key")],
+            )
+            .await;
+        assert_eq!(r.code(), "INVALID_API_KEY", "{m}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn auditors_page_through_the_account_history() {
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let o = app.signup("Audit").await;
+        let other = app.signup("Other").await;
+        app.req(
+            &o.token,
+            "POST",
+            "/api/v1/auth/sites/",
+            Some(json!({"name": "Blog"})),
+        )
+        .await;
+        app.req(
+            &o.token,
+            "POST",
+            "/api/v1/commands/SpendCredits",
+            Some(json!({"amount": 1})),
+        )
+        .await;
+        let mut seen = vec![];
+        let mut after: Option<String> = None;
+        loop {
+            let path = match &after {
+                Some(a) => format!("/api/v1/audit/events/?limit=3&after={a}"),
+                None => "/api/v1/audit/events/?limit=3".to_string(),
+            };
+            let r = app.req(&o.token, "GET", &path, None).await;
+            assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
+            for e in r.data()["results"].as_array().unwrap() {
+                assert_eq!(
+                    e["account_id"],
+                    o.account_id.as_str(),
+                    "{m}: only this account"
+                );
+                seen.push(e["event_type"].as_str().unwrap().to_string());
+            }
+            match r.data()["next_after"].as_str() {
+                Some(n) => after = Some(n.to_string()),
+                None => break,
+            }
+        }
+        for t in [
+            "TenantCreated",
+            "UserRegistered",
+            "LoginClaimed",
+            "SessionStarted",
+            "SiteCreated",
+            "CreditsSpent",
+        ] {
+            assert!(seen.iter().any(|s| s == t), "{m}: {t} in {seen:?}");
+        }
+        let r = app
+            .req(&o.token, "GET", "/api/v1/audit/events/?after=bogus", None)
+            .await;
+        assert_eq!(r.code(), "INVALID_QUERY", "{m}");
+        let r = app
+            .req(&other.token, "GET", "/api/v1/audit/events/", None)
+            .await;
+        assert!(!r.body.to_string().contains(&o.account_id), "{m}");
+        app.stop().await;
+    }
 }
