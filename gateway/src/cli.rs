@@ -50,6 +50,8 @@ pub enum Command {
     },
     /// Benchmarks against PostgreSQL + NATS (see docs/benchmarks.md).
     Bench(crate::bench::BenchArgs),
+    /// Clustering quality and speed on labelled sets (no database needed).
+    BenchClustering(crate::bench_clustering::ClusterBenchArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -189,6 +191,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             supervise(JoinSet::new(), stop, None).await
         }
         Command::Bench(args) => crate::bench::run(&s, args).await,
+        Command::BenchClustering(args) => {
+            tokio::task::spawn_blocking(move || crate::bench_clustering::run(args)).await?
+        }
         Command::Admin { command } => admin(s, command).await,
     }
 }

@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod automation;
 pub mod bench;
+pub mod bench_clustering;
 pub mod billing;
 pub mod cli;
 pub mod config;

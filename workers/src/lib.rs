@@ -2,4 +2,5 @@
 //! store to NATS JetStream. AI workers, the WordPress publisher and the
 //! scheduler join here as JetStream work-queue consumers.
 
+pub mod planner;
 pub mod relay;

@@ -1,0 +1,4 @@
+//! Planner work: keyword text handling and clustering.
+
+pub mod clustering;
+pub mod text;
