@@ -5,6 +5,7 @@
 use chrono::{TimeZone, Utc};
 use igny8_domain::DomainEvent;
 use igny8_domain::billing::AccountEvent;
+use igny8_domain::planner::{Intent, KeywordChange, KeywordData, SectorKeywordsEvent};
 use igny8_domain::tenancy::{ApiKeyEvent, LoginEvent, Role, SessionEvent, TenantEvent, UserEvent};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -224,6 +225,43 @@ fn samples() -> Vec<Sample> {
             },
         ),
         sample("api_key", ApiKeyEvent::ApiKeyUsed { at }),
+        sample(
+            "sector_keywords",
+            SectorKeywordsEvent::KeywordSetOpened {
+                account_id: id,
+                site_id: id,
+            },
+        ),
+        sample(
+            "sector_keywords",
+            SectorKeywordsEvent::KeywordsAdded {
+                keywords: vec![KeywordData {
+                    id,
+                    keyword: s("best crm"),
+                    volume: 10,
+                    difficulty: 5,
+                    intent: Some(Intent::Commercial),
+                    cpc: Some(1.5),
+                }],
+                source: s("import"),
+                chunk: 1,
+                chunks: 1,
+            },
+        ),
+        sample(
+            "sector_keywords",
+            SectorKeywordsEvent::KeywordUpdated {
+                id,
+                change: KeywordChange {
+                    volume: Some(3),
+                    ..Default::default()
+                },
+            },
+        ),
+        sample(
+            "sector_keywords",
+            SectorKeywordsEvent::KeywordsDeleted { ids: vec![id] },
+        ),
         sample("api_key", ApiKeyEvent::ApiKeyRevoked {}),
     ]
 }

@@ -1,26 +1,7 @@
 //! Keyword text: normalisation (the uniqueness key of a keyword in a
 //! sector), tokens, light stemming and stop words.
 
-use unicode_normalization::UnicodeNormalization;
-
-/// NFKC, lower case, runs of white space folded to one space, trimmed.
-/// Two keywords with the same normal form are the same keyword.
-pub fn normalize(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    let mut space = false;
-    for c in raw.nfkc().flat_map(char::to_lowercase) {
-        if c.is_whitespace() || c.is_control() {
-            space = !out.is_empty();
-        } else {
-            if space {
-                out.push(' ');
-                space = false;
-            }
-            out.push(c);
-        }
-    }
-    out
-}
+pub use igny8_domain::planner::normalize;
 
 /// Alphanumeric runs of a normalised text.
 pub fn words(norm: &str) -> impl Iterator<Item = &str> {

@@ -69,9 +69,33 @@ mod tests {
         let mut texts = vec![];
         let mut gold = vec![];
         for (t, words) in [
-            (0, ["running shoes", "trail running shoe", "best running shoes for women", "running shoe sale"]),
-            (1, ["chocolate cake recipe", "easy cake recipes", "vegan chocolate cake", "cake recipe without eggs"]),
-            (2, ["cheap flights to paris", "flight deals paris", "paris flights from london", "last minute flights paris"]),
+            (
+                0,
+                [
+                    "running shoes",
+                    "trail running shoe",
+                    "best running shoes for women",
+                    "running shoe sale",
+                ],
+            ),
+            (
+                1,
+                [
+                    "chocolate cake recipe",
+                    "easy cake recipes",
+                    "vegan chocolate cake",
+                    "cake recipe without eggs",
+                ],
+            ),
+            (
+                2,
+                [
+                    "cheap flights to paris",
+                    "flight deals paris",
+                    "paris flights from london",
+                    "last minute flights paris",
+                ],
+            ),
         ] {
             for w in words {
                 texts.push(w);
@@ -82,7 +106,11 @@ mod tests {
         let a = cluster_offline(&texts, 3, &o);
         let s = metrics::score(&gold, &a);
         assert_eq!(s.acc, 1.0, "{a:?}");
-        assert_eq!(cluster_offline(&texts, 3, &o), a, "same input, same clusters");
+        assert_eq!(
+            cluster_offline(&texts, 3, &o),
+            a,
+            "same input, same clusters"
+        );
         assert!(cluster_offline(&[], 3, &o).is_empty());
         assert_eq!(cluster_offline(&["one"], 5, &o), vec![0]);
     }

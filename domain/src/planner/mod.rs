@@ -1,0 +1,17 @@
+//! Planner context: keywords per sector (clusters and ideas follow).
+//!
+//! A sector's keywords are one aggregate (`sector_keywords`, id = the
+//! sector id) whose state is only the set of keyword ids: a keyword's id is
+//! derived from (sector, normalised text), so "at most once per sector
+//! after normalisation" is a set lookup, also under concurrent imports
+//! (the store serialises writers of one aggregate). The keywords' data
+//! lives in the events and the read model. A large import is one command
+//! whose events are chunks of at most [`CHUNK`] keywords (each event stays
+//! far below NATS's 1 MB message limit).
+
+mod keywords;
+
+pub use keywords::{
+    CHUNK, Intent, KeywordChange, KeywordData, MAX_KEYWORD_CHARS, MAX_VOLUME, PlannerError,
+    SectorKeywords, SectorKeywordsCommand, SectorKeywordsEvent, keyword_id, normalize,
+};
