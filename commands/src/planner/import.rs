@@ -206,7 +206,7 @@ pub fn parse(bytes: &[u8], sector_id: Uuid) -> Result<Parsed, ImportError> {
         find(Col::Cpc),
     );
     let mut out = Parsed::default();
-    let mut reject = |out: &mut Parsed, line: u64, reason: String| {
+    let reject = |out: &mut Parsed, line: u64, reason: String| {
         out.rejected_count += 1;
         if out.rejected.len() < MAX_LISTED_REJECTS {
             out.rejected.push(Rejected { line, reason });
