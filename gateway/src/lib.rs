@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod openapi;
+pub mod planner;
 pub mod runtime;
 pub mod system;
 pub mod tenancy;

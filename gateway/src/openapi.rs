@@ -40,6 +40,8 @@ pub struct ErrorEnvelope {
         crate::billing::credits, crate::billing::grant_credits, crate::billing::transactions,
         crate::billing::plans, crate::billing::subscription, crate::billing::account_events,
         crate::automation::list, crate::automation::send,
+        crate::planner::import_csv, crate::planner::list, crate::planner::export_csv, crate::planner::create,
+        crate::planner::update, crate::planner::remove, crate::planner::bulk_delete,
     ),
     components(schemas(ErrorEnvelope, crate::http::command::CommandResult, crate::auth::tokens::TokenPair,
         crate::tenancy::auth::SignupBody, crate::tenancy::auth::LoginBody, crate::tenancy::auth::RefreshBody, crate::tenancy::auth::PasswordBody,
@@ -47,11 +49,12 @@ pub struct ErrorEnvelope {
         crate::tenancy::sites::CreateSiteBody, crate::tenancy::sites::UpdateSiteBody,
         crate::tenancy::sites::CreateSectorBody, crate::tenancy::sites::UpdateSectorBody,
         crate::tenancy::api_keys::CreateKeyBody, crate::billing::GrantBody, crate::billing::Credits,
-        crate::billing::Subscription, crate::automation::CreditsBody)),
+        crate::billing::Subscription, crate::automation::CreditsBody,
+        crate::planner::CreateKeywordBody, crate::planner::UpdateKeywordBody, crate::planner::BulkDeleteBody)),
     modifiers(&Bearer),
     tags((name = "auth", description = "Sign-up, login, tokens"), (name = "users", description = "Users and roles"),
          (name = "sites", description = "Sites and sectors"), (name = "api-keys", description = "API keys for automation"),
-         (name = "billing", description = "Credits, ledger, plans"), (name = "commands", description = "Generic command endpoint"),
+         (name = "billing", description = "Credits, ledger, plans"), (name = "commands", description = "Generic command endpoint"), (name = "planner", description = "Keywords"),
          (name = "system", description = "Health and operations"))
 )]
 pub struct ApiDoc;

@@ -9,6 +9,7 @@
 
 pub mod billing;
 pub mod checkpoint;
+pub mod planner;
 pub mod projection;
 pub mod rebuild;
 pub mod runner;
@@ -26,6 +27,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(billing::AccountsProjection),
         Arc::new(tenancy::TenancyProjection),
+        Arc::new(planner::PlannerProjection),
     ]
 }
 

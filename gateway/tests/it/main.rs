@@ -6,4 +6,5 @@ mod binary;
 mod harness;
 mod http_api;
 mod matrix;
+mod planner;
 mod tenancy;

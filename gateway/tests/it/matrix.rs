@@ -189,7 +189,30 @@ async fn world(app: &TestApp) -> World {
         "b site",
     )
     .await;
+    // Two keywords in sector X1 (of site S1).
+    let mut kws = vec![];
+    for k in ["alpha keyword", "beta keyword"] {
+        let r = app
+            .req(
+                t,
+                "POST",
+                "/api/v1/planner/keywords/",
+                Some(json!({"sector_id": x1, "keyword": k})),
+            )
+            .await;
+        kws.push(ok(r, "keyword").await["id"].as_str().unwrap().to_string());
+    }
     let head = app.state.feed.head().await.unwrap();
+    // Commands on one keyword find it in the read model: wait until it is there.
+    let r = app
+        .req(
+            t,
+            "GET",
+            &format!("/api/v1/planner/keywords/?min_position={head}"),
+            None,
+        )
+        .await;
+    ok(r, "keywords projected").await;
     // Lists below read at least this far.
     let tokens = [
         ("owner", a.token.clone()),
@@ -213,13 +236,26 @@ async fn world(app: &TestApp) -> World {
         ("K2", k2.clone()),
         ("HEAD", head.to_string()),
         ("ADMIN", admin_id),
+        ("KW1", kws[0].clone()),
+        ("KW2", kws[1].clone()),
     ]
     .into_iter()
     .collect();
     World {
         tokens,
         ids,
-        secrets_of_a: vec![s1, s2, x1, x2, target, k1, k2, a.user_id],
+        secrets_of_a: vec![
+            s1,
+            s2,
+            x1,
+            x2,
+            target,
+            k1,
+            k2,
+            a.user_id,
+            kws[0].clone(),
+            kws[1].clone(),
+        ],
     }
 }
 
@@ -318,6 +354,42 @@ fn rows() -> Vec<Row> {
             "/api/v1/system/projections/",
             None,
             [200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/planner/keywords/?sector_id={X1}&min_position={HEAD}",
+            None,
+            [404, 200, 404, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/planner/keywords/?min_position={HEAD}",
+            None,
+            [200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/planner/keywords/",
+            Some(json!({"sector_id": "{X1}", "keyword": "kw {UNIQ}"})),
+            [404, 403, 404, 201, 0, 201],
+        ),
+        (
+            "PATCH",
+            "/api/v1/planner/keywords/{KW1}/",
+            Some(json!({"volume": 5})),
+            [404, 403, 404, 200, 0, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/planner/keywords/bulk_delete/",
+            Some(json!({"sector_id": "{X1}", "ids": ["{KW2}"]})),
+            [404, 403, 404, 0, 0, 200],
+        ),
+        (
+            "DELETE",
+            "/api/v1/planner/keywords/{KW1}/",
+            None,
+            [404, 403, 404, 0, 0, 200],
         ),
         // Mutations: the refused first; the last allowed actor's call succeeds.
         (

@@ -1,0 +1,564 @@
+//! Planner over HTTP: keywords per sector — CSV import and export, list
+//! with filters, create, update, delete, bulk delete.
+//!
+//! Route → `igny8_commands::planner` → `igny8_domain::planner`
+//! (`SectorKeywords` decides) → events → `igny8_projections::planner`
+//! (`rm_keywords`) → the list and export queries here.
+
+use crate::app::{AppState, both_slashes};
+use crate::auth::Principal;
+use crate::http::{
+    ApiError, ApiJson, ApiOk, ApiPath, ApiQuery, ApiResult, Page, read_your_writes, resource,
+};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use igny8_commands::planner::{self as cmd, import};
+use igny8_domain::planner::{
+    Intent, KeywordChange, KeywordData, SectorKeywords, SectorKeywordsCommand,
+};
+use igny8_domain::tenancy::Tenant;
+use igny8_projections::planner::{self as rm, KeywordFilter, KeywordRow, ORDERINGS};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// Largest CSV accepted by an import (100,000 rows of a keyword tool export
+/// are about 5 MB).
+pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
+
+pub fn routes(r: Router<AppState>) -> Router<AppState> {
+    let r = both_slashes(r, "/api/v1/planner/keywords/", get(list).post(create));
+    let r = both_slashes(
+        r,
+        "/api/v1/planner/keywords/import_csv/",
+        post(import_csv).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
+    );
+    let r = both_slashes(r, "/api/v1/planner/keywords/export_csv/", get(export_csv));
+    let r = both_slashes(
+        r,
+        "/api/v1/planner/keywords/bulk_delete/",
+        post(bulk_delete),
+    );
+    both_slashes(
+        r,
+        "/api/v1/planner/keywords/{id}/",
+        patch(update).delete(remove),
+    )
+}
+
+/// The account and site of a sector the caller may see (else 404).
+async fn sector_scope(s: &AppState, p: &Principal, sector_id: Uuid) -> ApiResult<(Uuid, Uuid)> {
+    let account = p.account()?;
+    let (t, _) = s.bus.load::<Tenant>(&account.to_string()).await?;
+    match t.sectors.get(&sector_id) {
+        Some(sec) if p.can_see_site(sec.site_id) => Ok((account, sec.site_id)),
+        _ => Err(ApiError::not_found("sector")),
+    }
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportParams {
+    pub sector_id: Uuid,
+    /// Optional; when given it must be the sector's site.
+    pub site_id: Option<Uuid>,
+}
+
+/// Import keywords from a CSV (raw body, `Content-Type: text/csv`, or a
+/// multipart field named `file`). Duplicates (after normalisation, in the
+/// file or already in the sector) are skipped; each bad line is reported
+/// with its number and reason and never stops the good ones.
+#[utoipa::path(post, path = "/api/v1/planner/keywords/import_csv/", tag = "planner", params(ImportParams), security(("bearer" = [])),
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, description = "imported, duplicates_skipped, rejected (line, reason)", body = Object),
+              (status = 404, description = "Unknown or invisible sector", body = crate::openapi::ErrorEnvelope),
+              (status = 413, description = "Larger than 64 MB", body = crate::openapi::ErrorEnvelope),
+              (status = 422, description = "EMPTY_FILE, NOT_A_TEXT_FILE, INVALID_ENCODING, NO_KEYWORD_COLUMN, TOO_MANY_ROWS", body = crate::openapi::ErrorEnvelope)))]
+pub async fn import_csv(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<ImportParams>,
+    req: Request,
+) -> ApiResult<Response> {
+    p.require_write()?;
+    let (account, site) = sector_scope(&s, &p, q.sector_id).await?;
+    if q.site_id.is_some_and(|x| x != site) {
+        return Err(ApiError::not_found("sector"));
+    }
+    let multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            "the file is larger than 64 MB",
+        )
+    };
+    let bytes: Bytes = if multipart {
+        let mut form = Multipart::from_request(req, &s)
+            .await
+            .map_err(|e| ApiError::bad_request("INVALID_BODY", e.body_text()))?;
+        let mut file = None;
+        while let Some(field) = form.next_field().await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large()
+            } else {
+                ApiError::bad_request("INVALID_BODY", e.body_text())
+            }
+        })? {
+            if field.name() == Some("file") {
+                file = Some(field.bytes().await.map_err(|e| {
+                    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        too_large()
+                    } else {
+                        ApiError::bad_request("INVALID_BODY", e.body_text())
+                    }
+                })?);
+                break;
+            }
+        }
+        file.ok_or_else(|| {
+            ApiError::bad_request(
+                "INVALID_BODY",
+                "the multipart body has no field named `file`",
+            )
+        })?
+    } else {
+        Bytes::from_request(req, &s).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large()
+            } else {
+                ApiError::bad_request("INVALID_BODY", e.body_text())
+            }
+        })?
+    };
+    let sector = q.sector_id;
+    let parsed = tokio::task::spawn_blocking(move || import::parse(&bytes, sector))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()))?;
+    let valid = parsed.rows.len();
+    let (added, position) = if valid == 0 {
+        (0, None)
+    } else {
+        let out = cmd::add_keywords(
+            &s.bus,
+            account,
+            site,
+            sector,
+            parsed.rows,
+            "import",
+            &p.context(),
+        )
+        .await?;
+        (cmd::added(&out), out.position)
+    };
+    Ok(ApiOk(json!({
+        "sector_id": sector,
+        "lines": parsed.lines,
+        "imported": added,
+        "duplicates_skipped": valid - added,
+        "rejected_count": parsed.rejected_count,
+        "rejected": parsed.rejected,
+        "position": position,
+    }))
+    .into_response())
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct KeywordParams {
+    pub site_id: Option<Uuid>,
+    pub sector_id: Option<Uuid>,
+    /// Part of the keyword (case and width insensitive).
+    pub search: Option<String>,
+    /// informational, navigational, commercial or transactional.
+    pub intent: Option<String>,
+    /// active or inactive.
+    pub status: Option<String>,
+    pub volume_min: Option<i64>,
+    pub volume_max: Option<i64>,
+    pub difficulty_min: Option<i64>,
+    pub difficulty_max: Option<i64>,
+    pub cluster_id: Option<Uuid>,
+    /// Only keywords in no cluster.
+    pub unclustered: Option<bool>,
+    /// keyword, volume, difficulty, cpc, created_at, updated_at; `-` for descending (default `-volume`).
+    pub ordering: Option<String>,
+    pub page: Option<i64>,
+    /// 1 to 500, default 50.
+    pub page_size: Option<i64>,
+    pub min_position: Option<i64>,
+}
+
+async fn filter(
+    s: &AppState,
+    p: &Principal,
+    q: &KeywordParams,
+) -> ApiResult<(Uuid, KeywordFilter)> {
+    let account = p.account()?;
+    if let Some(sector) = q.sector_id {
+        sector_scope(s, p, sector).await?;
+    }
+    if let Some(site) = q.site_id
+        && !p.can_see_site(site)
+    {
+        return Err(ApiError::not_found("site"));
+    }
+    if let Some(i) = &q.intent
+        && Intent::parse(i).is_none()
+    {
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            "intent must be informational, navigational, commercial or transactional",
+        ));
+    }
+    if let Some(o) = &q.ordering
+        && !ORDERINGS.contains(&o.trim_start_matches('-'))
+    {
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            format!(
+                "ordering must be one of {} (with - for descending)",
+                ORDERINGS.join(", ")
+            ),
+        ));
+    }
+    Ok((
+        account,
+        KeywordFilter {
+            site_in: p
+                .sites
+                .as_ref()
+                .map(|v| v.iter().map(Uuid::to_string).collect()),
+            site_id: q.site_id.map(|x| x.to_string()),
+            sector_id: q.sector_id.map(|x| x.to_string()),
+            search: q.search.clone().filter(|x| !x.trim().is_empty()),
+            intent: q
+                .intent
+                .as_deref()
+                .and_then(Intent::parse)
+                .map(|i| i.as_str().to_string()),
+            status: q.status.clone(),
+            volume_min: q.volume_min,
+            volume_max: q.volume_max,
+            difficulty_min: q.difficulty_min,
+            difficulty_max: q.difficulty_max,
+            cluster_id: q.cluster_id.map(|x| x.to_string()),
+            unclustered: q.unclustered.unwrap_or(false),
+            ordering: q.ordering.clone(),
+            offset: 0,
+            limit: None,
+        },
+    ))
+}
+
+/// Keywords, filtered, ordered and paginated.
+#[utoipa::path(get, path = "/api/v1/planner/keywords/", tag = "planner", params(KeywordParams), security(("bearer" = [])),
+    responses((status = 200, description = "A page of keywords", body = Object), (status = 400, description = "INVALID_QUERY", body = crate::openapi::ErrorEnvelope)))]
+pub async fn list(
+    State(s): State<AppState>,
+    p: Principal,
+    uri: Uri,
+    ApiQuery(q): ApiQuery<KeywordParams>,
+) -> ApiResult<ApiOk<Page<KeywordRow>>> {
+    let paging = crate::http::PageParams {
+        min_position: None,
+        page: q.page,
+        page_size: q.page_size,
+    };
+    let (page, size, offset) = paging.window()?;
+    let (account, mut f) = filter(&s, &p, &q).await?;
+    read_your_writes(&s, rm::NAME, q.min_position).await?;
+    f.offset = offset;
+    f.limit = Some(size);
+    let (rows, count) = rm::list_keywords(&s.db, &account.to_string(), &f).await?;
+    let base = match uri.query() {
+        Some(qs) => {
+            let kept: Vec<&str> = qs
+                .split('&')
+                .filter(|kv| !kv.starts_with("page=") && !kv.starts_with("page_size="))
+                .collect();
+            if kept.is_empty() {
+                uri.path().to_string()
+            } else {
+                format!("{}?{}", uri.path(), kept.join("&"))
+            }
+        }
+        None => uri.path().to_string(),
+    };
+    Ok(ApiOk(Page::new(rows, count, page, size, &base)))
+}
+
+/// Every keyword matching the list's filters, as CSV (header included).
+#[utoipa::path(get, path = "/api/v1/planner/keywords/export_csv/", tag = "planner", params(KeywordParams), security(("bearer" = [])),
+    responses((status = 200, description = "text/csv: id, keyword, volume, difficulty, intent, cpc, status, cluster_id, cluster_name, site_id, sector_id", content_type = "text/csv")))]
+pub async fn export_csv(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<KeywordParams>,
+) -> ApiResult<Response> {
+    let (account, f) = filter(&s, &p, &q).await?;
+    read_your_writes(&s, rm::NAME, q.min_position).await?;
+    let (rows, _) = rm::list_keywords(&s.db, &account.to_string(), &f).await?;
+    let mut w = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 80));
+    let csv_err = |e: csv::Error| ApiError::internal(e);
+    w.write_record([
+        "id",
+        "keyword",
+        "volume",
+        "difficulty",
+        "intent",
+        "cpc",
+        "status",
+        "cluster_id",
+        "cluster_name",
+        "site_id",
+        "sector_id",
+    ])
+    .map_err(csv_err)?;
+    for r in &rows {
+        w.write_record([
+            r.keyword_id.as_str(),
+            &r.keyword,
+            &r.volume.to_string(),
+            &r.difficulty.to_string(),
+            r.intent.as_deref().unwrap_or(""),
+            &r.cpc.map(|c| c.to_string()).unwrap_or_default(),
+            &r.status,
+            r.cluster_id.as_deref().unwrap_or(""),
+            r.cluster_name.as_deref().unwrap_or(""),
+            &r.site_id,
+            &r.sector_id,
+        ])
+        .map_err(csv_err)?;
+    }
+    let body = w
+        .into_inner()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"keywords.csv\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeywordBody {
+    pub sector_id: Uuid,
+    pub keyword: String,
+    #[serde(default)]
+    pub volume: i64,
+    #[serde(default)]
+    pub difficulty: i64,
+    pub intent: Option<String>,
+    pub cpc: Option<f64>,
+}
+
+fn intent(raw: Option<&str>) -> ApiResult<Option<Intent>> {
+    match raw {
+        None => Ok(None),
+        Some(i) => Intent::parse(i).map(Some).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "INVALID_INTENT",
+                "intent must be informational, navigational, commercial or transactional",
+            )
+        }),
+    }
+}
+
+fn domain(e: igny8_domain::planner::PlannerError) -> ApiError {
+    use igny8_domain::DomainError;
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
+}
+
+/// Add one keyword (409 ALREADY_EXISTS when the sector has it, after normalisation).
+#[utoipa::path(post, path = "/api/v1/planner/keywords/", tag = "planner", request_body = CreateKeywordBody, security(("bearer" = [])),
+    responses((status = 201, description = "Created", body = Object), (status = 409, description = "ALREADY_EXISTS", body = crate::openapi::ErrorEnvelope),
+              (status = 422, description = "INVALID_KEYWORD, INVALID_VOLUME, INVALID_DIFFICULTY, INVALID_INTENT, INVALID_CPC", body = crate::openapi::ErrorEnvelope)))]
+pub async fn create(
+    State(s): State<AppState>,
+    p: Principal,
+    body: ApiJson<CreateKeywordBody>,
+) -> ApiResult<Response> {
+    p.require_write()?;
+    let b = body.value;
+    let (account, site) = sector_scope(&s, &p, b.sector_id).await?;
+    let k = KeywordData::new(
+        b.sector_id,
+        &b.keyword,
+        b.volume,
+        b.difficulty,
+        intent(b.intent.as_deref())?,
+        b.cpc,
+    )
+    .map_err(domain)?;
+    let data = json!({"id": k.id, "keyword": k.keyword, "volume": k.volume, "difficulty": k.difficulty,
+        "intent": k.intent.map(Intent::as_str), "cpc": k.cpc, "status": "active", "site_id": site, "sector_id": b.sector_id});
+    let out = cmd::add_keywords(
+        &s.bus,
+        account,
+        site,
+        b.sector_id,
+        vec![k],
+        "manual",
+        &p.context(),
+    )
+    .await?;
+    if cmd::added(&out) == 0 {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "ALREADY_EXISTS",
+            "the sector has this keyword already",
+        ));
+    }
+    Ok(resource(data, &out, true))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateKeywordBody {
+    pub volume: Option<i64>,
+    pub difficulty: Option<i64>,
+    #[serde(default, deserialize_with = "crate::tenancy::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub intent: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::tenancy::nullable")]
+    #[schema(value_type = Option<f64>)]
+    pub cpc: Option<Option<f64>>,
+    /// active or inactive.
+    pub status: Option<String>,
+}
+
+/// The keyword's row, if the caller may see it (else 404).
+async fn visible_keyword(s: &AppState, p: &Principal, id: Uuid) -> ApiResult<KeywordRow> {
+    let account = p.account()?;
+    let row = rm::get_keyword(&s.db, &account.to_string(), &id.to_string())
+        .await?
+        .ok_or_else(|| ApiError::not_found("keyword"))?;
+    match Uuid::parse_str(&row.site_id) {
+        Ok(site) if p.can_see_site(site) => Ok(row),
+        _ => Err(ApiError::not_found("keyword")),
+    }
+}
+
+/// Change a keyword's figures or status (`null` clears intent or cpc).
+#[utoipa::path(patch, path = "/api/v1/planner/keywords/{id}/", tag = "planner", request_body = UpdateKeywordBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "Updated", body = Object), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+pub async fn update(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+    body: ApiJson<UpdateKeywordBody>,
+) -> ApiResult<Response> {
+    let row = visible_keyword(&s, &p, id).await?;
+    p.require_write()?;
+    let b = body.value;
+    let change = KeywordChange {
+        volume: b.volume,
+        difficulty: b.difficulty,
+        intent: match b.intent {
+            None => None,
+            Some(i) => Some(intent(i.as_deref())?),
+        },
+        cpc: b.cpc,
+        status: b.status,
+    };
+    let out = s
+        .bus
+        .execute::<SectorKeywords>(
+            &row.sector_id,
+            SectorKeywordsCommand::Update { id, change },
+            &p.context(),
+        )
+        .await?;
+    Ok(resource(
+        json!({"id": id, "sector_id": row.sector_id}),
+        &out,
+        false,
+    ))
+}
+
+/// Delete a keyword.
+#[utoipa::path(delete, path = "/api/v1/planner/keywords/{id}/", tag = "planner", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "Deleted", body = Object), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+pub async fn remove(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Response> {
+    let row = visible_keyword(&s, &p, id).await?;
+    p.require_write()?;
+    let out = s
+        .bus
+        .execute::<SectorKeywords>(
+            &row.sector_id,
+            SectorKeywordsCommand::Delete { ids: vec![id] },
+            &p.context(),
+        )
+        .await?;
+    Ok(resource(json!({"id": id, "deleted": true}), &out, false))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkDeleteBody {
+    /// Keywords of one sector.
+    pub sector_id: Uuid,
+    /// At most 100,000 ids; unknown ones are ignored.
+    pub ids: Vec<Uuid>,
+}
+
+/// Delete many keywords of one sector at once.
+#[utoipa::path(post, path = "/api/v1/planner/keywords/bulk_delete/", tag = "planner", request_body = BulkDeleteBody, security(("bearer" = [])),
+    responses((status = 200, description = "deleted: how many", body = Object), (status = 404, description = "None of them in this sector", body = crate::openapi::ErrorEnvelope)))]
+pub async fn bulk_delete(
+    State(s): State<AppState>,
+    p: Principal,
+    body: ApiJson<BulkDeleteBody>,
+) -> ApiResult<Response> {
+    p.require_write()?;
+    let b = body.value;
+    if b.ids.len() > 100_000 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_ERROR",
+            "at most 100000 ids",
+        ));
+    }
+    sector_scope(&s, &p, b.sector_id).await?;
+    let out = s
+        .bus
+        .execute::<SectorKeywords>(
+            &b.sector_id.to_string(),
+            SectorKeywordsCommand::Delete { ids: b.ids },
+            &p.context(),
+        )
+        .await?;
+    let deleted: usize = out
+        .events
+        .iter()
+        .map(|e| e.payload["ids"].as_array().map_or(0, Vec::len))
+        .sum();
+    Ok(resource(
+        json!({"sector_id": b.sector_id, "deleted": deleted}),
+        &out,
+        false,
+    ))
+}

@@ -1,0 +1,267 @@
+//! Planner read models: `rm_keywords` (one row per keyword, with its
+//! account, site and sector) and `rm_keyword_sets` (a sector's account and
+//! site, for the rows of later events). Additions arrive in chunks of up
+//! to 2000 keywords: PostgreSQL inserts a chunk with one statement.
+
+mod queries;
+
+pub use queries::*;
+
+use crate::projection::{Index, Projection, Table};
+use async_trait::async_trait;
+use igny8_commands::db::DbTx;
+use igny8_commands::{StoredEvent, on_tx};
+use serde_json::Value;
+
+pub struct PlannerProjection;
+
+pub const NAME: &str = "planner";
+
+const TABLES: &[Table] = &[
+    Table {
+        name: "rm_keyword_sets",
+        postgres: "CREATE TABLE IF NOT EXISTS {t} (sector_id text COLLATE \"C\" PRIMARY KEY,
+            account_id text COLLATE \"C\" NOT NULL, site_id text COLLATE \"C\" NOT NULL)",
+        sqlite: "CREATE TABLE IF NOT EXISTS {t} (sector_id TEXT PRIMARY KEY, account_id TEXT NOT NULL,
+            site_id TEXT NOT NULL)",
+        indexes: &[],
+    },
+    Table {
+        name: "rm_keywords",
+        postgres: "CREATE TABLE IF NOT EXISTS {t} (keyword_id text COLLATE \"C\" PRIMARY KEY,
+            account_id text COLLATE \"C\" NOT NULL, site_id text COLLATE \"C\" NOT NULL,
+            sector_id text COLLATE \"C\" NOT NULL, keyword text NOT NULL, normalized text NOT NULL,
+            volume bigint NOT NULL, difficulty bigint NOT NULL, intent text, cpc double precision,
+            status text NOT NULL DEFAULT 'active', cluster_id text, cluster_name text,
+            created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL)",
+        sqlite: "CREATE TABLE IF NOT EXISTS {t} (keyword_id TEXT PRIMARY KEY, account_id TEXT NOT NULL,
+            site_id TEXT NOT NULL, sector_id TEXT NOT NULL, keyword TEXT NOT NULL, normalized TEXT NOT NULL,
+            volume INTEGER NOT NULL, difficulty INTEGER NOT NULL, intent TEXT, cpc REAL,
+            status TEXT NOT NULL DEFAULT 'active', cluster_id TEXT, cluster_name TEXT,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
+        indexes: &[
+            Index { name: "rm_keywords_sector_volume_idx", columns: "sector_id, volume" },
+            Index { name: "rm_keywords_account_idx", columns: "account_id, site_id" },
+            Index { name: "rm_keywords_sector_norm_idx", columns: "sector_id, normalized" },
+        ],
+    },
+];
+
+fn s(v: &Value, k: &str) -> Option<String> {
+    v.get(k).and_then(Value::as_str).map(str::to_string)
+}
+
+#[derive(Default)]
+struct Rows {
+    id: Vec<String>,
+    keyword: Vec<String>,
+    normalized: Vec<String>,
+    volume: Vec<i64>,
+    difficulty: Vec<i64>,
+    intent: Vec<Option<String>>,
+    cpc: Vec<Option<f64>>,
+}
+
+fn rows(keywords: &[Value]) -> Rows {
+    let mut r = Rows::default();
+    for k in keywords {
+        let text = k["keyword"].as_str().unwrap_or_default();
+        r.id.push(k["id"].as_str().unwrap_or_default().to_string());
+        r.keyword.push(text.to_string());
+        r.normalized.push(igny8_domain::planner::normalize(text));
+        r.volume.push(k["volume"].as_i64().unwrap_or(0));
+        r.difficulty.push(k["difficulty"].as_i64().unwrap_or(0));
+        r.intent.push(s(k, "intent"));
+        r.cpc.push(k["cpc"].as_f64());
+    }
+    r
+}
+
+#[async_trait]
+impl Projection for PlannerProjection {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn tables(&self) -> &'static [Table] {
+        TABLES
+    }
+
+    async fn apply(&self, tx: &mut DbTx, sfx: &str, ev: &StoredEvent) -> anyhow::Result<()> {
+        if ev.aggregate_type != "sector_keywords" {
+            return Ok(());
+        }
+        let b = ev.body();
+        let sector = ev.aggregate_id.as_str();
+        let at = ev.recorded_at;
+        match ev.event_type.as_str() {
+            "KeywordSetOpened" => {
+                let sql = format!(
+                    "INSERT INTO rm_keyword_sets{sfx} (sector_id, account_id, site_id) VALUES ($1, $2, $3) \
+                     ON CONFLICT (sector_id) DO NOTHING"
+                );
+                on_tx!(tx, c => sqlx::query(&sql).bind(sector).bind(s(b, "account_id")).bind(s(b, "site_id"))
+                    .execute(&mut *c).await.map(|_| ()))?;
+            }
+            "KeywordsAdded" => {
+                let r = rows(
+                    b["keywords"]
+                        .as_array()
+                        .map(Vec::as_slice)
+                        .unwrap_or_default(),
+                );
+                match tx {
+                    DbTx::Postgres(t) => {
+                        sqlx::query(&format!(
+                            "INSERT INTO rm_keywords{sfx} (keyword_id, account_id, site_id, sector_id, keyword, normalized, \
+                             volume, difficulty, intent, cpc, created_at, updated_at) \
+                             SELECT u.id, s.account_id, s.site_id, s.sector_id, u.keyword, u.norm, u.volume, u.difficulty, \
+                             u.intent, u.cpc, $9, $9 \
+                             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], $7::text[], $8::float8[]) \
+                             AS u(id, keyword, norm, volume, difficulty, intent, cpc) \
+                             JOIN rm_keyword_sets{sfx} s ON s.sector_id = $1 \
+                             ON CONFLICT (keyword_id) DO NOTHING"
+                        ))
+                        .bind(sector)
+                        .bind(&r.id)
+                        .bind(&r.keyword)
+                        .bind(&r.normalized)
+                        .bind(&r.volume)
+                        .bind(&r.difficulty)
+                        .bind(&r.intent)
+                        .bind(&r.cpc)
+                        .bind(at)
+                        .execute(&mut **t)
+                        .await?;
+                    }
+                    DbTx::Sqlite(t) => {
+                        // Multi-row INSERTs of 500 rows (9 parameters each, under
+                        // SQLite's parameter limit).
+                        let (account, site): (Option<String>, Option<String>) = sqlx::query_as(&format!(
+                            "SELECT account_id, site_id FROM rm_keyword_sets{sfx} WHERE sector_id = $1"
+                        ))
+                        .bind(sector)
+                        .fetch_optional(&mut **t)
+                        .await?
+                        .unwrap_or((None, None));
+                        let (Some(account), Some(site)) = (account, site) else {
+                            return Ok(());
+                        };
+                        for start in (0..r.id.len()).step_by(500) {
+                            let end = (start + 500).min(r.id.len());
+                            let values: Vec<String> = (0..end - start)
+                                .map(|i| {
+                                    let b = i * 7;
+                                    format!(
+                                        "(${}, $1, $2, $3, ${}, ${}, ${}, ${}, ${}, ${}, $4, $4)",
+                                        b + 5,
+                                        b + 6,
+                                        b + 7,
+                                        b + 8,
+                                        b + 9,
+                                        b + 10,
+                                        b + 11
+                                    )
+                                })
+                                .collect();
+                            let sql = format!(
+                                "INSERT INTO rm_keywords{sfx} (keyword_id, account_id, site_id, sector_id, keyword, \
+                                 normalized, volume, difficulty, intent, cpc, created_at, updated_at) VALUES {} \
+                                 ON CONFLICT (keyword_id) DO NOTHING",
+                                values.join(", ")
+                            );
+                            let mut q = sqlx::query(&sql)
+                                .bind(&account)
+                                .bind(&site)
+                                .bind(sector)
+                                .bind(at);
+                            for i in start..end {
+                                q = q
+                                    .bind(&r.id[i])
+                                    .bind(&r.keyword[i])
+                                    .bind(&r.normalized[i])
+                                    .bind(r.volume[i])
+                                    .bind(r.difficulty[i])
+                                    .bind(&r.intent[i])
+                                    .bind(r.cpc[i]);
+                            }
+                            q.execute(&mut **t).await?;
+                        }
+                    }
+                }
+            }
+            "KeywordUpdated" => {
+                let id = s(b, "id");
+                let ch = &b["change"];
+                let mut sets = vec!["updated_at = $2".to_string()];
+                let mut texts: Vec<Option<String>> = vec![];
+                let mut ints: Vec<(String, i64)> = vec![];
+                for k in ["volume", "difficulty"] {
+                    if let Some(v) = ch.get(k).and_then(Value::as_i64) {
+                        ints.push((k.to_string(), v));
+                    }
+                }
+                for k in ["intent", "status"] {
+                    if let Some(v) = ch.get(k) {
+                        texts.push(v.as_str().map(str::to_string));
+                        sets.push(format!("{k} = ${}", 2 + texts.len()));
+                    }
+                }
+                let cpc = ch.get("cpc").map(Value::as_f64);
+                let base = 2 + texts.len();
+                for (i, (k, _)) in ints.iter().enumerate() {
+                    sets.push(format!("{k} = ${}", base + i + 1));
+                }
+                let cpc_at = base + ints.len() + 1;
+                if cpc.is_some() {
+                    sets.push(format!("cpc = ${cpc_at}"));
+                }
+                let sql = format!(
+                    "UPDATE rm_keywords{sfx} SET {} WHERE keyword_id = $1",
+                    sets.join(", ")
+                );
+                on_tx!(tx, c => {
+                    let mut q = sqlx::query(&sql).bind(&id).bind(at);
+                    for t in &texts {
+                        q = q.bind(t);
+                    }
+                    for (_, v) in &ints {
+                        q = q.bind(v);
+                    }
+                    if let Some(v) = cpc {
+                        q = q.bind(v);
+                    }
+                    q.execute(&mut *c).await.map(|_| ())
+                })?;
+            }
+            "KeywordsDeleted" => {
+                let ids: Vec<String> = b["ids"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                match tx {
+                    DbTx::Postgres(t) => {
+                        sqlx::query(&format!(
+                            "DELETE FROM rm_keywords{sfx} WHERE keyword_id = ANY($1)"
+                        ))
+                        .bind(&ids)
+                        .execute(&mut **t)
+                        .await?;
+                    }
+                    DbTx::Sqlite(t) => {
+                        let sql = format!("DELETE FROM rm_keywords{sfx} WHERE keyword_id = $1");
+                        for id in &ids {
+                            sqlx::query(&sql).bind(id).execute(&mut **t).await?;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

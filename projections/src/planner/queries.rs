@@ -1,0 +1,204 @@
+//! Keyword lists and exports, always scoped to one account.
+
+use chrono::{DateTime, Utc};
+use igny8_commands::db::Db;
+use igny8_commands::on_db;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct KeywordRow {
+    #[serde(rename = "id")]
+    pub keyword_id: String,
+    pub account_id: String,
+    pub site_id: String,
+    pub sector_id: String,
+    pub keyword: String,
+    pub volume: i64,
+    pub difficulty: i64,
+    pub intent: Option<String>,
+    pub cpc: Option<f64>,
+    pub status: String,
+    pub cluster_id: Option<String>,
+    pub cluster_name: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Sortable columns (`-` prefix: descending).
+pub const ORDERINGS: &[&str] = &[
+    "keyword",
+    "volume",
+    "difficulty",
+    "cpc",
+    "created_at",
+    "updated_at",
+];
+
+#[derive(Debug, Clone, Default)]
+pub struct KeywordFilter {
+    /// Only these sites (a caller limited to granted sites); `None`: all.
+    pub site_in: Option<Vec<String>>,
+    pub site_id: Option<String>,
+    pub sector_id: Option<String>,
+    /// Substring of the normalised keyword.
+    pub search: Option<String>,
+    pub intent: Option<String>,
+    pub status: Option<String>,
+    pub volume_min: Option<i64>,
+    pub volume_max: Option<i64>,
+    pub difficulty_min: Option<i64>,
+    pub difficulty_max: Option<i64>,
+    pub cluster_id: Option<String>,
+    pub unclustered: bool,
+    /// One of [`ORDERINGS`], optionally with `-`.
+    pub ordering: Option<String>,
+    pub offset: i64,
+    /// `None`: every row (exports).
+    pub limit: Option<i64>,
+}
+
+/// WHERE clause and its text/int parameters, numbered from `$2` (`$1` is the account).
+fn clause(f: &KeywordFilter) -> (String, Vec<Param>) {
+    let mut sql = String::from("account_id = $1");
+    let mut params: Vec<Param> = vec![];
+    if let Some(sites) = &f.site_in {
+        if sites.is_empty() {
+            sql.push_str(" AND 1 = 0");
+        } else {
+            let marks: Vec<String> = sites
+                .iter()
+                .map(|s| {
+                    params.push(Param::Text(s.clone()));
+                    format!("${}", params.len() + 1)
+                })
+                .collect();
+            sql.push_str(&format!(" AND site_id IN ({})", marks.join(", ")));
+        }
+    }
+    let mut add = |col: &str, op: &str, p: Param, sql: &mut String| {
+        params.push(p);
+        sql.push_str(&format!(" AND {col} {op} ${}", params.len() + 1));
+    };
+    if let Some(v) = &f.site_id {
+        add("site_id", "=", Param::Text(v.clone()), &mut sql);
+    }
+    if let Some(v) = &f.sector_id {
+        add("sector_id", "=", Param::Text(v.clone()), &mut sql);
+    }
+    if let Some(v) = &f.search {
+        let needle = igny8_domain::planner::normalize(v)
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        add(
+            "normalized",
+            "LIKE",
+            Param::Text(format!("%{needle}%")),
+            &mut sql,
+        );
+        sql.push_str(" ESCAPE '\\'");
+    }
+    if let Some(v) = &f.intent {
+        add("intent", "=", Param::Text(v.clone()), &mut sql);
+    }
+    if let Some(v) = &f.status {
+        add("status", "=", Param::Text(v.clone()), &mut sql);
+    }
+    if let Some(v) = f.volume_min {
+        add("volume", ">=", Param::Int(v), &mut sql);
+    }
+    if let Some(v) = f.volume_max {
+        add("volume", "<=", Param::Int(v), &mut sql);
+    }
+    if let Some(v) = f.difficulty_min {
+        add("difficulty", ">=", Param::Int(v), &mut sql);
+    }
+    if let Some(v) = f.difficulty_max {
+        add("difficulty", "<=", Param::Int(v), &mut sql);
+    }
+    if let Some(v) = &f.cluster_id {
+        add("cluster_id", "=", Param::Text(v.clone()), &mut sql);
+    }
+    if f.unclustered {
+        sql.push_str(" AND cluster_id IS NULL");
+    }
+    (sql, params)
+}
+
+#[derive(Debug, Clone)]
+enum Param {
+    Text(String),
+    Int(i64),
+}
+
+fn order_by(f: &KeywordFilter) -> String {
+    let raw = f.ordering.as_deref().unwrap_or("-volume");
+    let (col, dir) = match raw.strip_prefix('-') {
+        Some(c) => (c, "DESC"),
+        None => (raw, "ASC"),
+    };
+    let col = if ORDERINGS.contains(&col) {
+        col
+    } else {
+        "volume"
+    };
+    format!("{col} {dir}, keyword_id")
+}
+
+macro_rules! bind_all {
+    ($q:expr, $params:expr) => {{
+        let mut q = $q;
+        for p in $params {
+            q = match p {
+                Param::Text(t) => q.bind(t.clone()),
+                Param::Int(i) => q.bind(*i),
+            };
+        }
+        q
+    }};
+}
+
+const COLUMNS: &str = "keyword_id, account_id, site_id, sector_id, keyword, volume, difficulty, intent, cpc, \
+     status, cluster_id, cluster_name, created_at, updated_at";
+
+/// One page (or, without a limit, every row) and the total count.
+pub async fn list_keywords(
+    db: &Db,
+    account_id: &str,
+    f: &KeywordFilter,
+) -> Result<(Vec<KeywordRow>, i64), sqlx::Error> {
+    let (wh, params) = clause(f);
+    let count_sql = format!("SELECT count(*) FROM rm_keywords WHERE {wh}");
+    let (count,): (i64,) = on_db!(db, p => {
+        bind_all!(sqlx::query_as(&count_sql).bind(account_id), &params).fetch_one(p).await?
+    });
+    let n = params.len() + 2;
+    let page = match f.limit {
+        Some(_) => format!(" LIMIT ${n} OFFSET ${}", n + 1),
+        None => String::new(),
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM rm_keywords WHERE {wh} ORDER BY {}{page}",
+        order_by(f)
+    );
+    let rows = on_db!(db, p => {
+        let q = bind_all!(sqlx::query_as(&sql).bind(account_id), &params);
+        let q = match f.limit {
+            Some(l) => q.bind(l).bind(f.offset),
+            None => q,
+        };
+        q.fetch_all(p).await?
+    });
+    Ok((rows, count))
+}
+
+/// One keyword of this account.
+pub async fn get_keyword(
+    db: &Db,
+    account_id: &str,
+    keyword_id: &str,
+) -> Result<Option<KeywordRow>, sqlx::Error> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM rm_keywords WHERE account_id = $1 AND keyword_id = $2");
+    on_db!(db, p => sqlx::query_as(&sql).bind(account_id).bind(keyword_id).fetch_optional(p).await)
+}
