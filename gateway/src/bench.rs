@@ -38,8 +38,18 @@ pub struct BenchArgs {
     /// Events generated for the feed-read and rebuild measurement.
     #[arg(long, default_value_t = 1_000_000)]
     pub events: i64,
-    /// Parts to run: append, lag, rebuild.
-    #[arg(long, default_value = "append,lag,rebuild", value_delimiter = ',')]
+    /// Rows of the keyword CSV import measurement.
+    #[arg(long, default_value_t = 100_000)]
+    pub import_rows: usize,
+    /// Keywords in the read table for the page query measurement.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub page_rows: i64,
+    /// Parts to run: append, lag, rebuild, keywords.
+    #[arg(
+        long,
+        default_value = "append,lag,rebuild,keywords",
+        value_delimiter = ','
+    )]
     pub only: Vec<String>,
     /// Also write the report (markdown) to this file.
     #[arg(long)]
@@ -172,6 +182,11 @@ pub async fn run(s: &Settings, a: BenchArgs) -> anyhow::Result<()> {
     }
     if want("rebuild") {
         let section = rebuild(&db, &a).await?;
+        println!("{section}");
+        report.push_str(&section);
+    }
+    if want("keywords") {
+        let section = crate::bench_keywords::run(&db, a.import_rows, a.page_rows).await?;
         println!("{section}");
         report.push_str(&section);
     }

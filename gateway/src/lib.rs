@@ -10,6 +10,7 @@ pub mod auth;
 pub mod automation;
 pub mod bench;
 pub mod bench_clustering;
+pub mod bench_keywords;
 pub mod billing;
 pub mod cli;
 pub mod config;

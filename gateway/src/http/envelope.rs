@@ -71,9 +71,13 @@ impl<T: Serialize> IntoResponse for Created<T> {
 }
 
 /// A paginated list: `count`, `next`, `previous`, `results` inside `data`.
+/// `count_exact: false` means `count` is a lower bound (large results are
+/// counted up to a cap; `next` is still exact).
 #[derive(Debug, Serialize)]
 pub struct Page<T> {
     pub count: i64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub count_capped: bool,
     pub next: Option<String>,
     pub previous: Option<String>,
     pub results: Vec<T>,
@@ -86,10 +90,29 @@ impl<T> Page<T> {
         let link = |p: i64| format!("{base}{sep}page={p}&page_size={page_size}");
         Page {
             count,
+            count_capped: false,
             next: (page.saturating_mul(page_size) < count).then(|| link(page + 1)),
             previous: (page > 1).then(|| link(page - 1)),
             results,
         }
+    }
+
+    /// A page whose total was counted only up to a cap: `next` comes from
+    /// whether a row beyond this page exists.
+    pub fn capped(
+        results: Vec<T>,
+        count: i64,
+        capped: bool,
+        more: bool,
+        page: i64,
+        page_size: i64,
+        base: &str,
+    ) -> Self {
+        let mut p = Self::new(results, count, page, page_size, base);
+        let sep = if base.contains('?') { '&' } else { '?' };
+        p.next = more.then(|| format!("{base}{sep}page={}&page_size={page_size}", page + 1));
+        p.count_capped = capped;
+        p
     }
 }
 

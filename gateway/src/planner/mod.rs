@@ -280,7 +280,7 @@ pub async fn list(
     read_your_writes(&s, rm::NAME, q.min_position).await?;
     f.offset = offset;
     f.limit = Some(size);
-    let (rows, count) = rm::list_keywords(&s.db, &account.to_string(), &f).await?;
+    let pg = rm::page_keywords(&s.db, &account.to_string(), &f).await?;
     let base = match uri.query() {
         Some(qs) => {
             let kept: Vec<&str> = qs
@@ -295,7 +295,9 @@ pub async fn list(
         }
         None => uri.path().to_string(),
     };
-    Ok(ApiOk(Page::new(rows, count, page, size, &base)))
+    Ok(ApiOk(Page::capped(
+        pg.rows, pg.count, pg.capped, pg.more, page, size, &base,
+    )))
 }
 
 /// Every keyword matching the list's filters, as CSV (header included).

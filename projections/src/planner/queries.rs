@@ -161,7 +161,53 @@ macro_rules! bind_all {
 const COLUMNS: &str = "keyword_id, account_id, site_id, sector_id, keyword, volume, difficulty, intent, cpc, \
      status, cluster_id, cluster_name, created_at, updated_at";
 
-/// One page (or, without a limit, every row) and the total count.
+/// Totals above this are reported as "at least" (counting a large filtered
+/// set costs far more than the page itself).
+pub const COUNT_CAP: i64 = 10_000;
+
+pub struct KeywordPage {
+    pub rows: Vec<KeywordRow>,
+    /// Exact up to [`COUNT_CAP`]; `capped` when there are more.
+    pub count: i64,
+    pub capped: bool,
+    /// A row exists after this page.
+    pub more: bool,
+}
+
+/// One page, with a total counted up to [`COUNT_CAP`] beyond the page.
+pub async fn page_keywords(
+    db: &Db,
+    account_id: &str,
+    f: &KeywordFilter,
+) -> Result<KeywordPage, sqlx::Error> {
+    let (wh, params) = clause(f);
+    let limit = f.limit.unwrap_or(50);
+    let cap = f.offset.saturating_add(limit).max(COUNT_CAP);
+    let n = params.len() + 2;
+    let count_sql =
+        format!("SELECT count(*) FROM (SELECT 1 FROM rm_keywords WHERE {wh} LIMIT ${n}) t");
+    let (count,): (i64,) = on_db!(db, p => {
+        bind_all!(sqlx::query_as(&count_sql).bind(account_id), &params).bind(cap + 1).fetch_one(p).await?
+    });
+    let sql = format!(
+        "SELECT {COLUMNS} FROM rm_keywords WHERE {wh} ORDER BY {} LIMIT ${n} OFFSET ${}",
+        order_by(f),
+        n + 1
+    );
+    let mut rows: Vec<KeywordRow> = on_db!(db, p => {
+        bind_all!(sqlx::query_as(&sql).bind(account_id), &params).bind(limit + 1).bind(f.offset).fetch_all(p).await?
+    });
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    Ok(KeywordPage {
+        rows,
+        count: count.min(cap),
+        capped: count > cap,
+        more,
+    })
+}
+
+/// Every matching row (or one page) and the exact total count.
 pub async fn list_keywords(
     db: &Db,
     account_id: &str,
