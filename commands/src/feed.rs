@@ -50,25 +50,31 @@ impl Feed {
         &self.db
     }
 
+    /// The gap-safe read: final events strictly after `after`, in feed
+    /// order, narrowed by `extra` (an SQL condition on `$4`, or empty).
+    fn after_sql(&self, extra: &str) -> String {
+        match &self.db {
+            Db::Postgres(_) => format!(
+                "SELECT {EVENT_COLUMNS} FROM events \
+                 WHERE {extra}(tx_id, global_position) > ($1, $2) \
+                   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+                 ORDER BY tx_id, global_position LIMIT $3"
+            ),
+            // tx_id is always 0 here: commit order is rowid order.
+            Db::Sqlite(_) => format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE {extra}tx_id >= $1 AND global_position > $2 \
+                 ORDER BY global_position LIMIT $3"
+            ),
+        }
+    }
+
     /// Up to `limit` final events strictly after `after`, in feed order.
     pub async fn read_after(
         &self,
         after: Position,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, sqlx::Error> {
-        let sql = match &self.db {
-            Db::Postgres(_) => format!(
-                "SELECT {EVENT_COLUMNS} FROM events \
-                 WHERE (tx_id, global_position) > ($1, $2) \
-                   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
-                 ORDER BY tx_id, global_position LIMIT $3"
-            ),
-            // tx_id is always 0 here: commit order is rowid order.
-            Db::Sqlite(_) => format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE tx_id >= $1 AND global_position > $2 \
-                 ORDER BY global_position LIMIT $3"
-            ),
-        };
+        let sql = self.after_sql("");
         fetch_events!(&self.db, &sql, after.tx_id, after.global_position, limit)
     }
 
@@ -80,18 +86,7 @@ impl Feed {
         after: Position,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, sqlx::Error> {
-        let sql = match &self.db {
-            Db::Postgres(_) => format!(
-                "SELECT {EVENT_COLUMNS} FROM events \
-                 WHERE account_id = $4 AND (tx_id, global_position) > ($1, $2) \
-                   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
-                 ORDER BY tx_id, global_position LIMIT $3"
-            ),
-            Db::Sqlite(_) => format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE account_id = $4 AND tx_id >= $1 \
-                 AND global_position > $2 ORDER BY global_position LIMIT $3"
-            ),
-        };
+        let sql = self.after_sql("account_id = $4 AND ");
         fetch_events!(
             &self.db,
             &sql,
