@@ -10,6 +10,7 @@
 //! automation follow the same shape.
 
 pub mod billing;
+pub mod jobs;
 pub mod planner;
 pub mod tenancy;
 

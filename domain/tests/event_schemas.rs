@@ -5,6 +5,7 @@
 use chrono::{TimeZone, Utc};
 use igny8_domain::DomainEvent;
 use igny8_domain::billing::AccountEvent;
+use igny8_domain::jobs::{JobEvent, Phase};
 use igny8_domain::planner::{Intent, KeywordChange, KeywordData, SectorKeywordsEvent};
 use igny8_domain::tenancy::{ApiKeyEvent, LoginEvent, Role, SessionEvent, TenantEvent, UserEvent};
 use serde_json::Value;
@@ -225,6 +226,47 @@ fn samples() -> Vec<Sample> {
             },
         ),
         sample("api_key", ApiKeyEvent::ApiKeyUsed { at }),
+        sample(
+            "job",
+            JobEvent::JobCreated {
+                account_id: id,
+                kind: s("auto_cluster"),
+                input: serde_json::json!({"sector_id": id}),
+                reserved: 10_000,
+            },
+        ),
+        sample(
+            "job",
+            JobEvent::JobStarted {
+                attempt: 1,
+                worker: s("w1"),
+            },
+        ),
+        sample(
+            "job",
+            JobEvent::JobProgressed {
+                phase: Phase::AiCall,
+                percentage: 40,
+                message: s("m"),
+                tokens: 0,
+                cost_usd_micros: 0,
+            },
+        ),
+        sample(
+            "job",
+            JobEvent::JobSucceeded {
+                result: serde_json::json!({"clusters": 3}),
+                charged: 10_000,
+            },
+        ),
+        sample(
+            "job",
+            JobEvent::JobFailed {
+                error: s("x"),
+                attempt: 1,
+            },
+        ),
+        sample("job", JobEvent::JobCancelled {}),
         sample(
             "sector_keywords",
             SectorKeywordsEvent::KeywordSetOpened {
