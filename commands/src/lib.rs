@@ -13,6 +13,7 @@ pub mod bus;
 pub mod db;
 pub mod event;
 pub mod feed;
+pub mod jobs;
 pub mod planner;
 pub mod secrets;
 pub mod store;

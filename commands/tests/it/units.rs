@@ -286,3 +286,145 @@ async fn concurrent_reservations_never_exceed_the_balance() {
         );
     }
 }
+
+#[tokio::test]
+async fn jobs_reserve_then_capture_or_release_exactly_once() {
+    use igny8_commands::jobs::{Ending, create, finish, start};
+    for (name, db) in both().await {
+        let bus = CommandBus::new(db.clone());
+        let c = ctx();
+        let acct = Uuid::new_v4();
+        open_account(&bus, acct, "Jobs".into(), &c).await.unwrap();
+        grant_credits(&bus, acct, 25_000, "plan".into(), &c)
+            .await
+            .unwrap();
+        // Created with its reservation in one commit.
+        let (job, _) = create(
+            &bus,
+            acct,
+            "auto_cluster",
+            serde_json::json!({}),
+            10_000,
+            &c,
+        )
+        .await
+        .unwrap();
+        let (a, _) = bus.load::<Account>(&acct.to_string()).await.unwrap();
+        assert_eq!(
+            (a.balance, a.reserved(), a.available()),
+            (25_000, 10_000, 15_000),
+            "{name}"
+        );
+        // Not enough left for a second 20-credit job: nothing written.
+        let before = count(&db).await;
+        let refused = create(
+            &bus,
+            acct,
+            "auto_cluster",
+            serde_json::json!({}),
+            20_000,
+            &c,
+        )
+        .await;
+        assert!(
+            matches!(
+                refused,
+                Err(CommandError::Domain {
+                    code: "INSUFFICIENT_CREDITS",
+                    ..
+                })
+            ),
+            "{name}"
+        );
+        assert_eq!(
+            count(&db).await,
+            before,
+            "{name}: no job without its reservation"
+        );
+        // A worker starts, dies, another starts: two attempts, one charge.
+        start(&bus, job, "w1", &c).await.unwrap();
+        start(&bus, job, "w2", &c).await.unwrap();
+        finish(
+            &bus,
+            job,
+            Ending::Succeeded {
+                result: serde_json::json!({"clusters": 3}),
+                charged: 7_000,
+            },
+            &c,
+        )
+        .await
+        .unwrap();
+        let again = finish(
+            &bus,
+            job,
+            Ending::Succeeded {
+                result: serde_json::Value::Null,
+                charged: 7_000,
+            },
+            &c,
+        )
+        .await;
+        assert!(
+            matches!(
+                again,
+                Err(CommandError::Domain {
+                    code: "JOB_FINISHED",
+                    ..
+                })
+            ),
+            "{name}"
+        );
+        let late_failure = finish(
+            &bus,
+            job,
+            Ending::Failed {
+                error: "late".into(),
+            },
+            &c,
+        )
+        .await;
+        assert!(
+            late_failure.is_err(),
+            "{name}: a finished job cannot fail later"
+        );
+        let (a, _) = bus.load::<Account>(&acct.to_string()).await.unwrap();
+        assert_eq!(
+            (a.balance, a.reserved()),
+            (18_000, 0),
+            "{name}: 7 charged once, 3 returned"
+        );
+        // Failure and cancel release the whole reservation.
+        let (j2, _) = create(&bus, acct, "auto_cluster", serde_json::json!({}), 5_000, &c)
+            .await
+            .unwrap();
+        start(&bus, j2, "w1", &c).await.unwrap();
+        finish(
+            &bus,
+            j2,
+            Ending::Failed {
+                error: "provider 500".into(),
+            },
+            &c,
+        )
+        .await
+        .unwrap();
+        let (j3, _) = create(&bus, acct, "auto_cluster", serde_json::json!({}), 5_000, &c)
+            .await
+            .unwrap();
+        finish(&bus, j3, Ending::Cancelled, &c).await.unwrap();
+        let cancel_again = finish(&bus, j3, Ending::Cancelled, &c).await;
+        assert!(
+            matches!(
+                cancel_again,
+                Err(CommandError::Domain {
+                    code: "JOB_FINISHED",
+                    ..
+                })
+            ),
+            "{name}"
+        );
+        let (a, _) = bus.load::<Account>(&acct.to_string()).await.unwrap();
+        assert_eq!((a.balance, a.reserved()), (18_000, 0), "{name}");
+    }
+}

@@ -1,0 +1,158 @@
+//! Job commands. A job and its credits move together: creating a job
+//! reserves its credits (reservation id = job id) in the same commit;
+//! success captures the charge (the rest returns), failure and cancel
+//! release everything — each in one unit of work with the job's event, so
+//! a crash between the two is impossible and a retry cannot charge twice
+//! (a finished job refuses to finish again).
+
+use crate::bus::{CommandBus, CommandContext, CommandError, CommandOutcome};
+use crate::uow::retry;
+use igny8_domain::billing::{Account, AccountCommand};
+use igny8_domain::jobs::{Job, JobCommand, Phase};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Create a job and reserve `reserve` milli-credits for it (402 when the
+/// account cannot cover it; then nothing is written).
+pub async fn create(
+    bus: &CommandBus,
+    account_id: Uuid,
+    kind: &str,
+    input: Value,
+    reserve: i64,
+    ctx: &CommandContext,
+) -> Result<(Uuid, Vec<CommandOutcome>), CommandError> {
+    let job_id = Uuid::now_v7();
+    let (jid, aid) = (job_id.to_string(), account_id.to_string());
+    let outcomes = retry(|| async {
+        let mut uow = bus.unit(ctx);
+        uow.execute::<Job>(
+            &jid,
+            JobCommand::Create {
+                account_id,
+                kind: kind.to_string(),
+                input: input.clone(),
+                reserved: reserve,
+            },
+        )
+        .await?;
+        if reserve > 0 {
+            uow.execute::<Account>(
+                &aid,
+                AccountCommand::Reserve {
+                    reservation_id: jid.clone(),
+                    amount: reserve,
+                    reason: kind.to_string(),
+                },
+            )
+            .await?;
+        }
+        uow.commit().await
+    })
+    .await?;
+    Ok((job_id, outcomes))
+}
+
+/// A worker takes the job (a new attempt if another worker had it).
+pub async fn start(
+    bus: &CommandBus,
+    job_id: Uuid,
+    worker: &str,
+    ctx: &CommandContext,
+) -> Result<CommandOutcome, CommandError> {
+    bus.execute::<Job>(
+        &job_id.to_string(),
+        JobCommand::Start {
+            worker: worker.to_string(),
+        },
+        ctx,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn progress(
+    bus: &CommandBus,
+    job_id: Uuid,
+    phase: Phase,
+    percentage: u8,
+    message: &str,
+    tokens: u64,
+    cost_usd_micros: i64,
+    ctx: &CommandContext,
+) -> Result<CommandOutcome, CommandError> {
+    bus.execute::<Job>(
+        &job_id.to_string(),
+        JobCommand::Progress {
+            phase,
+            percentage,
+            message: message.to_string(),
+            tokens,
+            cost_usd_micros,
+        },
+        ctx,
+    )
+    .await
+}
+
+/// How a job ends, and what happens to its reservation with it.
+pub enum Ending {
+    /// Capture `charged` milli-credits (≤ reserved); the rest returns.
+    Succeeded {
+        result: Value,
+        charged: i64,
+    },
+    Failed {
+        error: String,
+    },
+    Cancelled,
+}
+
+/// End the job and settle its credits in one commit.
+pub async fn finish(
+    bus: &CommandBus,
+    job_id: Uuid,
+    ending: Ending,
+    ctx: &CommandContext,
+) -> Result<Vec<CommandOutcome>, CommandError> {
+    let jid = job_id.to_string();
+    retry(|| async {
+        let mut uow = bus.unit(ctx);
+        let job: Job = uow.state(&jid).await?;
+        let account = job.account_id.map(|a| a.to_string()).unwrap_or_default();
+        let (job_cmd, account_cmd) = match &ending {
+            Ending::Succeeded { result, charged } => (
+                JobCommand::Succeed {
+                    result: result.clone(),
+                    charged: *charged,
+                },
+                AccountCommand::Capture {
+                    reservation_id: jid.clone(),
+                    amount: *charged,
+                },
+            ),
+            Ending::Failed { error } => (
+                JobCommand::Fail {
+                    error: error.clone(),
+                },
+                AccountCommand::Release {
+                    reservation_id: jid.clone(),
+                    reason: "job failed".into(),
+                },
+            ),
+            Ending::Cancelled => (
+                JobCommand::Cancel,
+                AccountCommand::Release {
+                    reservation_id: jid.clone(),
+                    reason: "job cancelled".into(),
+                },
+            ),
+        };
+        uow.execute::<Job>(&jid, job_cmd).await?;
+        if job.reserved > 0 {
+            uow.execute::<Account>(&account, account_cmd).await?;
+        }
+        uow.commit().await
+    })
+    .await
+}
