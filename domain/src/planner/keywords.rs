@@ -175,6 +175,19 @@ fn check_figures(
     Ok(())
 }
 
+/// One cluster of a clustering run: its keywords and the figures shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSummary {
+    pub cluster_id: Uuid,
+    /// The most representative keyword (highest volume).
+    pub name: String,
+    pub description: String,
+    pub keyword_ids: Vec<Uuid>,
+    pub total_volume: i64,
+    pub avg_difficulty: f64,
+    pub dominant_intent: Option<Intent>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SectorKeywords {
     pub opened: bool,
@@ -182,6 +195,9 @@ pub struct SectorKeywords {
     pub site_id: Option<Uuid>,
     /// Every keyword id of the sector (ids derive from the normal form).
     pub ids: BTreeSet<Uuid>,
+    /// Clustering runs already saved (a retried job saves nothing twice).
+    #[serde(default)]
+    pub runs: BTreeSet<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -199,6 +215,12 @@ pub enum SectorKeywordsCommand {
     },
     Delete {
         ids: Vec<Uuid>,
+    },
+    /// Save a clustering run (the job id): the clusters replace the previous
+    /// assignment of their keywords; the previous one stays in the log.
+    AssignClusters {
+        run_id: Uuid,
+        clusters: Vec<ClusterSummary>,
     },
 }
 
@@ -223,6 +245,13 @@ pub enum SectorKeywordsEvent {
     KeywordsDeleted {
         ids: Vec<Uuid>,
     },
+    /// One chunk of a clustering run's clusters.
+    ClustersAssigned {
+        run_id: Uuid,
+        clusters: Vec<ClusterSummary>,
+        chunk: u32,
+        chunks: u32,
+    },
 }
 
 impl DomainEvent for SectorKeywordsEvent {
@@ -232,6 +261,7 @@ impl DomainEvent for SectorKeywordsEvent {
             SectorKeywordsEvent::KeywordsAdded { .. } => "KeywordsAdded",
             SectorKeywordsEvent::KeywordUpdated { .. } => "KeywordUpdated",
             SectorKeywordsEvent::KeywordsDeleted { .. } => "KeywordsDeleted",
+            SectorKeywordsEvent::ClustersAssigned { .. } => "ClustersAssigned",
         }
     }
 }
@@ -303,6 +333,50 @@ impl Aggregate for SectorKeywords {
                 }
                 Ok(vec![SectorKeywordsEvent::KeywordUpdated { id, change }])
             }
+            SectorKeywordsCommand::AssignClusters { run_id, clusters } => {
+                if self.runs.contains(&run_id) {
+                    return Ok(vec![]);
+                }
+                if !self.opened {
+                    return Err(PlannerError::NotFound("keyword"));
+                }
+                // Chunks of about 2 × CHUNK keyword ids, whole clusters each.
+                let mut chunks: Vec<Vec<ClusterSummary>> = vec![vec![]];
+                let mut size = 0;
+                for c in clusters {
+                    let kept: Vec<Uuid> = c
+                        .keyword_ids
+                        .iter()
+                        .copied()
+                        .filter(|i| self.ids.contains(i))
+                        .collect();
+                    if kept.is_empty() {
+                        continue;
+                    }
+                    if size > 0 && size + kept.len() > CHUNK * 2 {
+                        chunks.push(vec![]);
+                        size = 0;
+                    }
+                    size += kept.len();
+                    if let Some(last) = chunks.last_mut() {
+                        last.push(ClusterSummary {
+                            keyword_ids: kept,
+                            ..c
+                        });
+                    }
+                }
+                let n = chunks.len() as u32;
+                Ok(chunks
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, clusters)| SectorKeywordsEvent::ClustersAssigned {
+                        run_id,
+                        clusters,
+                        chunk: i as u32 + 1,
+                        chunks: n,
+                    })
+                    .collect())
+            }
             SectorKeywordsCommand::Delete { ids } => {
                 let mut present: Vec<Uuid> =
                     ids.into_iter().filter(|i| self.ids.contains(i)).collect();
@@ -333,6 +407,9 @@ impl Aggregate for SectorKeywords {
                 self.ids.extend(keywords.iter().map(|k| k.id));
             }
             SectorKeywordsEvent::KeywordUpdated { .. } => {}
+            SectorKeywordsEvent::ClustersAssigned { run_id, .. } => {
+                self.runs.insert(*run_id);
+            }
             SectorKeywordsEvent::KeywordsDeleted { ids } => {
                 for i in ids {
                     self.ids.remove(i);
