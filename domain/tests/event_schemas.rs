@@ -6,7 +6,9 @@ use chrono::{TimeZone, Utc};
 use igny8_domain::DomainEvent;
 use igny8_domain::billing::AccountEvent;
 use igny8_domain::jobs::{JobEvent, Phase};
-use igny8_domain::planner::{Intent, KeywordChange, KeywordData, SectorKeywordsEvent};
+use igny8_domain::planner::{
+    ClusterSummary, Intent, KeywordChange, KeywordData, SectorKeywordsEvent,
+};
 use igny8_domain::tenancy::{ApiKeyEvent, LoginEvent, Role, SessionEvent, TenantEvent, UserEvent};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -303,6 +305,23 @@ fn samples() -> Vec<Sample> {
         sample(
             "sector_keywords",
             SectorKeywordsEvent::KeywordsDeleted { ids: vec![id] },
+        ),
+        sample(
+            "sector_keywords",
+            SectorKeywordsEvent::ClustersAssigned {
+                run_id: id,
+                clusters: vec![ClusterSummary {
+                    cluster_id: id,
+                    name: s("best crm"),
+                    description: s("1 keywords around best crm"),
+                    keyword_ids: vec![id],
+                    total_volume: 10,
+                    avg_difficulty: 5.0,
+                    dominant_intent: None,
+                }],
+                chunk: 1,
+                chunks: 1,
+            },
         ),
         sample("api_key", ApiKeyEvent::ApiKeyRevoked {}),
     ]

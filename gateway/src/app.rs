@@ -3,7 +3,7 @@
 use crate::auth::{Keys, Limits};
 use crate::config::Settings;
 use crate::http::middleware;
-use crate::{automation, billing, openapi, planner, system, tenancy};
+use crate::{automation, billing, jobs, openapi, planner, system, tenancy};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
     let api = tenancy::routes(api);
     let api = automation::routes(api);
     let api = planner::routes(api);
+    let api = jobs::routes(api);
     let api = system::routes(api);
     Router::new()
         .merge(api)

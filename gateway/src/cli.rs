@@ -39,7 +39,8 @@ pub enum Command {
         #[command(subcommand)]
         command: ProjectionsCommand,
     },
-    /// Background workers (AI jobs, publishing: coming with the job framework).
+    /// Job workers (clustering now; AI writing and publishing next). With
+    /// NATS_URL they share a JetStream work queue; run as many as you like.
     Workers,
     /// Apply database migrations and exit.
     Migrate,
@@ -149,6 +150,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 runtime::spawn_relay(&mut tasks, &svc.db, &state.feed, client, &s, &rx);
             }
             runtime::spawn_projections(&mut tasks, &svc.db, &state.feed, &svc.nats, &s, &rx);
+            runtime::spawn_job_workers(&mut tasks, &state.bus, &svc.nats, &s, &rx);
             if s.is_embedded() {
                 println!(
                     "IGNY8 embedded mode: SQLite at {}, in-process event feed",
@@ -183,12 +185,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Projections { command } => projections(s, command).await,
         Command::Workers => {
-            let _svc = connect(&s).await?;
-            let (stop, _rx) = shutdown_signal();
-            tracing::info!(
-                "no worker kinds are registered yet (the job framework lands with the planner); idling until shutdown"
-            );
-            supervise(JoinSet::new(), stop, None).await
+            let svc = connect(&s).await?;
+            let bus = igny8_commands::CommandBus::new(svc.db.clone());
+            let (stop, rx) = shutdown_signal();
+            let mut tasks = JoinSet::new();
+            runtime::spawn_job_workers(&mut tasks, &bus, &svc.nats, &s, &rx);
+            let r = supervise(tasks, stop, None).await;
+            svc.db.close().await;
+            r
         }
         Command::Bench(args) => crate::bench::run(&s, args).await,
         Command::BenchClustering(args) => {

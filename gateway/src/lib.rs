@@ -15,6 +15,7 @@ pub mod billing;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod jobs;
 pub mod openapi;
 pub mod planner;
 pub mod runtime;

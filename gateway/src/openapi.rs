@@ -42,6 +42,8 @@ pub struct ErrorEnvelope {
         crate::automation::list, crate::automation::send,
         crate::planner::import_csv, crate::planner::list, crate::planner::export_csv, crate::planner::create,
         crate::planner::update, crate::planner::remove, crate::planner::bulk_delete,
+        crate::planner::auto_cluster, crate::planner::clusters,
+        crate::jobs::task_progress, crate::jobs::list, crate::jobs::cancel, crate::jobs::events,
     ),
     components(schemas(ErrorEnvelope, crate::http::command::CommandResult, crate::auth::tokens::TokenPair,
         crate::tenancy::auth::SignupBody, crate::tenancy::auth::LoginBody, crate::tenancy::auth::RefreshBody, crate::tenancy::auth::PasswordBody,
@@ -50,11 +52,11 @@ pub struct ErrorEnvelope {
         crate::tenancy::sites::CreateSectorBody, crate::tenancy::sites::UpdateSectorBody,
         crate::tenancy::api_keys::CreateKeyBody, crate::billing::GrantBody, crate::billing::Credits,
         crate::billing::Subscription, crate::automation::CreditsBody,
-        crate::planner::CreateKeywordBody, crate::planner::UpdateKeywordBody, crate::planner::BulkDeleteBody)),
+        crate::planner::CreateKeywordBody, crate::planner::UpdateKeywordBody, crate::planner::BulkDeleteBody, crate::planner::AutoClusterBody)),
     modifiers(&Bearer),
     tags((name = "auth", description = "Sign-up, login, tokens"), (name = "users", description = "Users and roles"),
          (name = "sites", description = "Sites and sectors"), (name = "api-keys", description = "API keys for automation"),
-         (name = "billing", description = "Credits, ledger, plans"), (name = "commands", description = "Generic command endpoint"), (name = "planner", description = "Keywords"),
+         (name = "billing", description = "Credits, ledger, plans"), (name = "commands", description = "Generic command endpoint"), (name = "planner", description = "Keywords and clusters"), (name = "jobs", description = "Long operations: progress, cancel, events"),
          (name = "system", description = "Health and operations"))
 )]
 pub struct ApiDoc;

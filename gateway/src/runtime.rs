@@ -105,6 +105,39 @@ pub fn spawn_projections(
     }
 }
 
+/// Job workers: JetStream work-queue consumers with NATS, else the
+/// embedded loop over unfinished jobs.
+pub fn spawn_job_workers(
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    bus: &igny8_commands::CommandBus,
+    nats: &Option<async_nats::Client>,
+    s: &Settings,
+    shutdown: &watch::Receiver<bool>,
+) {
+    let name = format!(
+        "{}-{}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "igny8".into()),
+        std::process::id()
+    );
+    let (bus, sd) = (bus.clone(), shutdown.clone());
+    match nats {
+        Some(client) => {
+            let js = async_nats::jetstream::new(client.clone());
+            tasks.spawn(igny8_workers::jobs::run_nats(
+                bus,
+                js,
+                s.stream_names(),
+                name,
+                std::time::Duration::from_secs(30),
+                sd,
+            ));
+        }
+        None => {
+            tasks.spawn(igny8_workers::jobs::run_embedded(bus, name, sd));
+        }
+    }
+}
+
 pub fn spawn_relay(
     tasks: &mut JoinSet<anyhow::Result<()>>,
     db: &Db,

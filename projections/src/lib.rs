@@ -9,6 +9,7 @@
 
 pub mod billing;
 pub mod checkpoint;
+pub mod jobs;
 pub mod planner;
 pub mod projection;
 pub mod rebuild;
@@ -28,6 +29,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(billing::AccountsProjection),
         Arc::new(tenancy::TenancyProjection),
         Arc::new(planner::PlannerProjection),
+        Arc::new(jobs::JobsProjection),
     ]
 }
 

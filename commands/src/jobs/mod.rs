@@ -53,27 +53,35 @@ pub async fn create(
     Ok((job_id, outcomes))
 }
 
-/// A worker takes the job (a new attempt if another worker had it).
+/// A worker takes the job (a new attempt if another worker had it); the
+/// attempt number, which its progress and ending must name.
 pub async fn start(
     bus: &CommandBus,
     job_id: Uuid,
     worker: &str,
     ctx: &CommandContext,
-) -> Result<CommandOutcome, CommandError> {
-    bus.execute::<Job>(
-        &job_id.to_string(),
-        JobCommand::Start {
-            worker: worker.to_string(),
-        },
-        ctx,
-    )
-    .await
+) -> Result<u32, CommandError> {
+    let out = bus
+        .execute::<Job>(
+            &job_id.to_string(),
+            JobCommand::Start {
+                worker: worker.to_string(),
+            },
+            ctx,
+        )
+        .await?;
+    out.events
+        .iter()
+        .find_map(|e| e.payload["attempt"].as_u64())
+        .map(|a| a as u32)
+        .ok_or_else(|| CommandError::Internal("JobStarted without an attempt".into()))
 }
 
 #[allow(clippy::too_many_arguments)]
 pub async fn progress(
     bus: &CommandBus,
     job_id: Uuid,
+    attempt: u32,
     phase: Phase,
     percentage: u8,
     message: &str,
@@ -84,6 +92,7 @@ pub async fn progress(
     bus.execute::<Job>(
         &job_id.to_string(),
         JobCommand::Progress {
+            attempt,
             phase,
             percentage,
             message: message.to_string(),
@@ -99,10 +108,13 @@ pub async fn progress(
 pub enum Ending {
     /// Capture `charged` milli-credits (≤ reserved); the rest returns.
     Succeeded {
+        attempt: u32,
         result: Value,
         charged: i64,
     },
+    /// `attempt: None`: whichever attempt runs.
     Failed {
+        attempt: Option<u32>,
         error: String,
     },
     Cancelled,
@@ -121,8 +133,13 @@ pub async fn finish(
         let job: Job = uow.state(&jid).await?;
         let account = job.account_id.map(|a| a.to_string()).unwrap_or_default();
         let (job_cmd, account_cmd) = match &ending {
-            Ending::Succeeded { result, charged } => (
+            Ending::Succeeded {
+                attempt,
+                result,
+                charged,
+            } => (
                 JobCommand::Succeed {
+                    attempt: *attempt,
                     result: result.clone(),
                     charged: *charged,
                 },
@@ -131,8 +148,9 @@ pub async fn finish(
                     amount: *charged,
                 },
             ),
-            Ending::Failed { error } => (
+            Ending::Failed { attempt, error } => (
                 JobCommand::Fail {
+                    attempt: *attempt,
                     error: error.clone(),
                 },
                 AccountCommand::Release {

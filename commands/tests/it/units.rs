@@ -342,12 +342,36 @@ async fn jobs_reserve_then_capture_or_release_exactly_once() {
             "{name}: no job without its reservation"
         );
         // A worker starts, dies, another starts: two attempts, one charge.
-        start(&bus, job, "w1", &c).await.unwrap();
-        start(&bus, job, "w2", &c).await.unwrap();
+        let first = start(&bus, job, "w1", &c).await.unwrap();
+        let second = start(&bus, job, "w2", &c).await.unwrap();
+        assert_eq!((first, second), (1, 2), "{name}");
+        // The first worker was only slow: its ending is refused, nothing settles.
+        let stale = finish(
+            &bus,
+            job,
+            Ending::Succeeded {
+                attempt: first,
+                result: serde_json::Value::Null,
+                charged: 7_000,
+            },
+            &c,
+        )
+        .await;
+        assert!(
+            matches!(
+                stale,
+                Err(CommandError::Domain {
+                    code: "JOB_SUPERSEDED",
+                    ..
+                })
+            ),
+            "{name}: {stale:?}"
+        );
         finish(
             &bus,
             job,
             Ending::Succeeded {
+                attempt: second,
                 result: serde_json::json!({"clusters": 3}),
                 charged: 7_000,
             },
@@ -359,6 +383,7 @@ async fn jobs_reserve_then_capture_or_release_exactly_once() {
             &bus,
             job,
             Ending::Succeeded {
+                attempt: second,
                 result: serde_json::Value::Null,
                 charged: 7_000,
             },
@@ -379,6 +404,7 @@ async fn jobs_reserve_then_capture_or_release_exactly_once() {
             &bus,
             job,
             Ending::Failed {
+                attempt: None,
                 error: "late".into(),
             },
             &c,
@@ -398,11 +424,12 @@ async fn jobs_reserve_then_capture_or_release_exactly_once() {
         let (j2, _) = create(&bus, acct, "auto_cluster", serde_json::json!({}), 5_000, &c)
             .await
             .unwrap();
-        start(&bus, j2, "w1", &c).await.unwrap();
+        let attempt = start(&bus, j2, "w1", &c).await.unwrap();
         finish(
             &bus,
             j2,
             Ending::Failed {
+                attempt: Some(attempt),
                 error: "provider 500".into(),
             },
             &c,

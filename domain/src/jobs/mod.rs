@@ -91,7 +91,9 @@ pub enum JobCommand {
     Start {
         worker: String,
     },
+    /// Progress of `attempt` (a superseded attempt is refused).
     Progress {
+        attempt: u32,
         phase: Phase,
         percentage: u8,
         message: String,
@@ -99,11 +101,14 @@ pub enum JobCommand {
         cost_usd_micros: i64,
     },
     Succeed {
+        attempt: u32,
         result: Value,
         /// Milli-credits to capture (at most the reservation).
         charged: i64,
     },
+    /// `attempt: None` fails whichever attempt runs (e.g. an operator).
     Fail {
+        attempt: Option<u32>,
         error: String,
     },
     Cancel,
@@ -166,6 +171,8 @@ pub enum JobError {
     InvalidProgress,
     #[error("the charge must be between 0 and the reservation")]
     InvalidCharge,
+    #[error("attempt {0} was superseded by a newer attempt")]
+    Superseded(u32),
 }
 
 impl DomainError for JobError {
@@ -177,14 +184,16 @@ impl DomainError for JobError {
             JobError::NotStarted => "JOB_NOT_STARTED",
             JobError::InvalidProgress => "INVALID_PROGRESS",
             JobError::InvalidCharge => "INVALID_CHARGE",
+            JobError::Superseded(_) => "JOB_SUPERSEDED",
         }
     }
     fn kind(&self) -> ErrorKind {
         match self {
             JobError::NotFound => ErrorKind::NotFound,
-            JobError::AlreadyExists | JobError::Finished(_) | JobError::NotStarted => {
-                ErrorKind::Conflict
-            }
+            JobError::AlreadyExists
+            | JobError::Finished(_)
+            | JobError::NotStarted
+            | JobError::Superseded(_) => ErrorKind::Conflict,
             _ => ErrorKind::Validation,
         }
     }
@@ -227,6 +236,7 @@ impl Aggregate for Job {
                 worker,
             }]),
             JobCommand::Progress {
+                attempt,
                 phase,
                 percentage,
                 message,
@@ -235,6 +245,9 @@ impl Aggregate for Job {
             } => {
                 if self.state != JobState::Progress {
                     return Err(JobError::NotStarted);
+                }
+                if attempt != self.attempt {
+                    return Err(JobError::Superseded(attempt));
                 }
                 let (lo, hi) = phase.range();
                 let back = self.phase.is_some_and(|p| phase < p) || percentage < self.percentage;
@@ -249,19 +262,33 @@ impl Aggregate for Job {
                     cost_usd_micros,
                 }])
             }
-            JobCommand::Succeed { result, charged } => {
+            JobCommand::Succeed {
+                attempt,
+                result,
+                charged,
+            } => {
                 if self.state != JobState::Progress {
                     return Err(JobError::NotStarted);
+                }
+                if attempt != self.attempt {
+                    return Err(JobError::Superseded(attempt));
                 }
                 if !(0..=self.reserved).contains(&charged) {
                     return Err(JobError::InvalidCharge);
                 }
                 Ok(vec![JobEvent::JobSucceeded { result, charged }])
             }
-            JobCommand::Fail { error } => Ok(vec![JobEvent::JobFailed {
-                error,
-                attempt: self.attempt,
-            }]),
+            JobCommand::Fail { attempt, error } => {
+                if let Some(a) = attempt
+                    && a != self.attempt
+                {
+                    return Err(JobError::Superseded(a));
+                }
+                Ok(vec![JobEvent::JobFailed {
+                    error,
+                    attempt: self.attempt,
+                }])
+            }
             JobCommand::Cancel => Ok(vec![JobEvent::JobCancelled {}]),
         }
     }
@@ -346,7 +373,12 @@ mod tests {
     }
 
     fn progress(phase: Phase, pct: u8) -> JobCommand {
+        progress_of(1, phase, pct)
+    }
+
+    fn progress_of(attempt: u32, phase: Phase, pct: u8) -> JobCommand {
         JobCommand::Progress {
+            attempt,
             phase,
             percentage: pct,
             message: String::new(),
@@ -384,26 +416,26 @@ mod tests {
         )
         .unwrap();
         assert_eq!((j.attempt, j.percentage), (2, 0));
-        run(&mut j, progress(Phase::Save, 85)).unwrap();
+        // The first worker, if it was only slow, is told it was superseded.
         assert_eq!(
-            run(
-                &mut j,
-                JobCommand::Succeed {
-                    result: Value::Null,
-                    charged: 10_001
-                }
-            )
-            .unwrap_err(),
+            run(&mut j, progress(Phase::Save, 85)).unwrap_err(),
+            JobError::Superseded(1)
+        );
+        let succeed = |attempt, charged| JobCommand::Succeed {
+            attempt,
+            result: Value::Null,
+            charged,
+        };
+        assert_eq!(
+            run(&mut j, succeed(1, 1)).unwrap_err(),
+            JobError::Superseded(1)
+        );
+        run(&mut j, progress_of(2, Phase::Save, 85)).unwrap();
+        assert_eq!(
+            run(&mut j, succeed(2, 10_001)).unwrap_err(),
             JobError::InvalidCharge
         );
-        run(
-            &mut j,
-            JobCommand::Succeed {
-                result: Value::Null,
-                charged: 10_000,
-            },
-        )
-        .unwrap();
+        run(&mut j, succeed(2, 10_000)).unwrap();
         assert_eq!((j.state, j.percentage), (JobState::Success, 100));
         // Finished: nothing starts, succeeds, fails or cancels it again.
         for c in [
@@ -411,10 +443,14 @@ mod tests {
                 worker: "w3".into(),
             },
             JobCommand::Succeed {
+                attempt: 2,
                 result: Value::Null,
                 charged: 0,
             },
-            JobCommand::Fail { error: "x".into() },
+            JobCommand::Fail {
+                attempt: None,
+                error: "x".into(),
+            },
             JobCommand::Cancel,
         ] {
             assert_eq!(

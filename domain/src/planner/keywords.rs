@@ -34,7 +34,7 @@ pub fn keyword_id(sector_id: Uuid, normalized: &str) -> Uuid {
     Uuid::new_v5(&sector_id, normalized.as_bytes())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Intent {
     Informational,

@@ -12,6 +12,7 @@
 mod keywords;
 
 pub use keywords::{
-    CHUNK, Intent, KeywordChange, KeywordData, MAX_KEYWORD_CHARS, MAX_VOLUME, PlannerError,
-    SectorKeywords, SectorKeywordsCommand, SectorKeywordsEvent, keyword_id, normalize,
+    CHUNK, ClusterSummary, Intent, KeywordChange, KeywordData, MAX_KEYWORD_CHARS, MAX_VOLUME,
+    PlannerError, SectorKeywords, SectorKeywordsCommand, SectorKeywordsEvent, keyword_id,
+    normalize,
 };

@@ -44,6 +44,12 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
         "/api/v1/planner/keywords/bulk_delete/",
         post(bulk_delete),
     );
+    let r = both_slashes(
+        r,
+        "/api/v1/planner/keywords/auto_cluster/",
+        post(auto_cluster),
+    );
+    let r = both_slashes(r, "/api/v1/planner/clusters/", get(clusters));
     both_slashes(
         r,
         "/api/v1/planner/keywords/{id}/",
@@ -562,5 +568,164 @@ pub async fn bulk_delete(
         json!({"sector_id": b.sector_id, "deleted": deleted}),
         &out,
         false,
+    ))
+}
+
+/// Credits a clustering run costs (the seeds: 10 credits per operation).
+pub const CLUSTER_COST_MILLI: i64 = 10 * igny8_domain::billing::MILLI;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AutoClusterBody {
+    /// Every keyword of this sector …
+    pub sector_id: Option<Uuid>,
+    /// … or these keywords (of one sector).
+    pub keyword_ids: Option<Vec<Uuid>>,
+    /// `offline` (default; no network). `embeddings` and `llm` are not available yet.
+    pub strategy: Option<String>,
+    /// Exactly this many clusters (1 to 1000); absent: chosen from the number of keywords.
+    pub num_clusters: Option<u64>,
+}
+
+fn unprocessable(code: &str, msg: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, msg)
+}
+
+/// Cluster keywords: answers 202 with the job id at once; follow it with
+/// `GET /api/v1/system/settings/task_progress/{job_id}/` or the job's event
+/// stream. Reserves the run's credits up front (402 when short); a failed or
+/// cancelled run releases them.
+#[utoipa::path(post, path = "/api/v1/planner/keywords/auto_cluster/", tag = "planner", request_body = AutoClusterBody, security(("bearer" = [])),
+    responses((status = 202, description = "job_id, state PENDING", body = Object), (status = 402, description = "INSUFFICIENT_CREDITS", body = crate::openapi::ErrorEnvelope),
+              (status = 404, description = "Unknown or invisible sector or keywords", body = crate::openapi::ErrorEnvelope),
+              (status = 422, description = "EMPTY_SELECTION, INVALID_STRATEGY, STRATEGY_UNAVAILABLE, INVALID_NUM_CLUSTERS", body = crate::openapi::ErrorEnvelope)))]
+pub async fn auto_cluster(
+    State(s): State<AppState>,
+    p: Principal,
+    body: ApiJson<AutoClusterBody>,
+) -> ApiResult<Response> {
+    p.require_write()?;
+    let b = body.value;
+    let strategy = b.strategy.as_deref().unwrap_or("offline");
+    match strategy {
+        "offline" => {}
+        "embeddings" | "llm" => {
+            return Err(unprocessable(
+                "STRATEGY_UNAVAILABLE",
+                format!("the {strategy} strategy is not available yet; use offline"),
+            ));
+        }
+        other => {
+            return Err(unprocessable(
+                "INVALID_STRATEGY",
+                format!("unknown strategy {other:?}: offline, embeddings or llm"),
+            ));
+        }
+    }
+    let account = p.account()?;
+    let (sector, selected) = match (&b.sector_id, &b.keyword_ids) {
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(unprocessable(
+                "VALIDATION_ERROR",
+                "give either sector_id or keyword_ids",
+            ));
+        }
+        (Some(sector), None) => {
+            sector_scope(&s, &p, *sector).await?;
+            let (state, _) = s.bus.load::<SectorKeywords>(&sector.to_string()).await?;
+            (*sector, state.ids.len())
+        }
+        (None, Some(ids)) => {
+            if ids.is_empty() {
+                return Err(unprocessable("EMPTY_SELECTION", "no keywords to cluster"));
+            }
+            let wanted: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+            let found = rm::keyword_places(&s.db, &account.to_string(), &wanted).await?;
+            let distinct: std::collections::BTreeSet<&str> =
+                wanted.iter().map(String::as_str).collect();
+            let sectors: std::collections::BTreeSet<&str> =
+                found.iter().map(|f| f.2.as_str()).collect();
+            if found.len() != distinct.len() {
+                return Err(ApiError::not_found("keyword"));
+            }
+            if sectors.len() != 1 {
+                return Err(unprocessable(
+                    "VALIDATION_ERROR",
+                    "the keywords must belong to one sector",
+                ));
+            }
+            let sector = Uuid::parse_str(found[0].2.as_str()).map_err(ApiError::internal)?;
+            sector_scope(&s, &p, sector)
+                .await
+                .map_err(|_| ApiError::not_found("keyword"))?;
+            (sector, distinct.len())
+        }
+    };
+    if selected == 0 {
+        return Err(unprocessable("EMPTY_SELECTION", "no keywords to cluster"));
+    }
+    if let Some(k) = b.num_clusters
+        && (k == 0 || k > 1000 || k as usize > selected)
+    {
+        return Err(unprocessable(
+            "INVALID_NUM_CLUSTERS",
+            format!("num_clusters must be 1 to {}", selected.min(1000)),
+        ));
+    }
+    let input = json!({"sector_id": sector, "keyword_ids": b.keyword_ids, "num_clusters": b.num_clusters, "strategy": strategy});
+    let (job_id, outs) = igny8_commands::jobs::create(
+        &s.bus,
+        account,
+        "auto_cluster",
+        input,
+        CLUSTER_COST_MILLI,
+        &p.context(),
+    )
+    .await?;
+    let position = outs.iter().filter_map(|o| o.position).max();
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(crate::http::envelope::success_body(
+            json!({"job_id": job_id, "task_id": job_id, "state": "PENDING", "keywords": selected, "position": position,
+                   "progress_url": format!("/api/v1/system/settings/task_progress/{job_id}/")}),
+            Some("clustering started"),
+        )),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ClusterParams {
+    pub sector_id: Option<Uuid>,
+    pub min_position: Option<i64>,
+}
+
+/// The current clusters (those keywords point to), biggest volume first.
+#[utoipa::path(get, path = "/api/v1/planner/clusters/", tag = "planner", params(ClusterParams), security(("bearer" = [])),
+    responses((status = 200, description = "Clusters", body = Object)))]
+pub async fn clusters(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<ClusterParams>,
+) -> ApiResult<ApiOk<Vec<rm::ClusterRow>>> {
+    let account = p.account()?;
+    if let Some(sector) = q.sector_id {
+        sector_scope(&s, &p, sector).await?;
+    }
+    read_your_writes(&s, rm::NAME, q.min_position).await?;
+    let sites: Option<Vec<String>> = p
+        .sites
+        .as_ref()
+        .map(|v| v.iter().map(Uuid::to_string).collect());
+    let sector = q.sector_id.map(|x| x.to_string());
+    Ok(ApiOk(
+        rm::list_clusters(
+            &s.db,
+            &account.to_string(),
+            sector.as_deref(),
+            sites.as_deref(),
+        )
+        .await?,
     ))
 }

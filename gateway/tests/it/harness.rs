@@ -77,6 +77,13 @@ impl TestApp {
                     None,
                 ))
             })
+            .chain(std::iter::once(tokio::spawn(
+                igny8_workers::jobs::run_embedded(
+                    state.bus.clone(),
+                    "test-worker".into(),
+                    rx.clone(),
+                ),
+            )))
             .collect();
         TestApp {
             mode: "embedded",
@@ -127,6 +134,14 @@ impl TestApp {
                 None,
             )));
         }
+        tasks.push(tokio::spawn(igny8_workers::jobs::run_nats(
+            state.bus.clone(),
+            js.clone(),
+            names.clone(),
+            "test-worker".into(),
+            std::time::Duration::from_secs(3),
+            rx.clone(),
+        )));
         TestApp {
             mode: "postgres+nats",
             router: router(state.clone()),

@@ -5,6 +5,7 @@ mod bad_input;
 mod binary;
 mod harness;
 mod http_api;
+mod jobs;
 mod matrix;
 mod planner;
 mod tenancy;

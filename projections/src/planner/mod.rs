@@ -43,7 +43,21 @@ const TABLES: &[Table] = &[
             Index { name: "rm_keywords_sector_volume_idx", columns: "sector_id, volume" },
             Index { name: "rm_keywords_account_idx", columns: "account_id, site_id" },
             Index { name: "rm_keywords_sector_norm_idx", columns: "sector_id, normalized" },
+            Index { name: "rm_keywords_cluster_idx", columns: "cluster_id" },
         ],
+    },
+    Table {
+        name: "rm_clusters",
+        postgres: "CREATE TABLE IF NOT EXISTS {t} (cluster_id text COLLATE \"C\" PRIMARY KEY,
+            account_id text COLLATE \"C\" NOT NULL, site_id text COLLATE \"C\" NOT NULL,
+            sector_id text COLLATE \"C\" NOT NULL, run_id text COLLATE \"C\" NOT NULL, name text NOT NULL,
+            description text NOT NULL, keyword_count bigint NOT NULL, total_volume bigint NOT NULL,
+            avg_difficulty double precision NOT NULL, dominant_intent text, created_at timestamptz NOT NULL)",
+        sqlite: "CREATE TABLE IF NOT EXISTS {t} (cluster_id TEXT PRIMARY KEY, account_id TEXT NOT NULL,
+            site_id TEXT NOT NULL, sector_id TEXT NOT NULL, run_id TEXT NOT NULL, name TEXT NOT NULL,
+            description TEXT NOT NULL, keyword_count INTEGER NOT NULL, total_volume INTEGER NOT NULL,
+            avg_difficulty REAL NOT NULL, dominant_intent TEXT, created_at TEXT NOT NULL)",
+        indexes: &[Index { name: "rm_clusters_sector_idx", columns: "sector_id, run_id" }],
     },
 ];
 
@@ -233,6 +247,40 @@ impl Projection for PlannerProjection {
                     }
                     q.execute(&mut *c).await.map(|_| ())
                 })?;
+            }
+            "ClustersAssigned" => {
+                let run = s(b, "run_id");
+                let insert = format!(
+                    "INSERT INTO rm_clusters{sfx} (cluster_id, account_id, site_id, sector_id, run_id, name, description, \
+                     keyword_count, total_volume, avg_difficulty, dominant_intent, created_at) \
+                     SELECT $2, s.account_id, s.site_id, s.sector_id, $3, $4, $5, $6, $7, $8, $9, $10 \
+                     FROM rm_keyword_sets{sfx} s WHERE s.sector_id = $1 ON CONFLICT (cluster_id) DO NOTHING"
+                );
+                let assign = format!(
+                    "UPDATE rm_keywords{sfx} SET cluster_id = $2, cluster_name = $3, updated_at = $4 WHERE keyword_id = $1"
+                );
+                for c in b["clusters"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                {
+                    let ids: Vec<&str> = c["keyword_ids"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
+                    let (cid, name) = (s(c, "cluster_id"), s(c, "name"));
+                    on_tx!(tx, x => {
+                        sqlx::query(&insert)
+                            .bind(sector).bind(&cid).bind(&run).bind(&name).bind(s(c, "description"))
+                            .bind(ids.len() as i64).bind(c["total_volume"].as_i64().unwrap_or(0))
+                            .bind(c["avg_difficulty"].as_f64().unwrap_or(0.0)).bind(s(c, "dominant_intent")).bind(at)
+                            .execute(&mut *x).await?;
+                        for id in &ids {
+                            sqlx::query(&assign).bind(*id).bind(&cid).bind(&name).bind(at).execute(&mut *x).await?;
+                        }
+                        Ok::<(), sqlx::Error>(())
+                    })?;
+                }
             }
             "KeywordsDeleted" => {
                 let ids: Vec<String> = b["ids"]

@@ -248,3 +248,71 @@ pub async fn get_keyword(
         format!("SELECT {COLUMNS} FROM rm_keywords WHERE account_id = $1 AND keyword_id = $2");
     on_db!(db, p => sqlx::query_as(&sql).bind(account_id).bind(keyword_id).fetch_optional(p).await)
 }
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ClusterRow {
+    #[serde(rename = "id")]
+    pub cluster_id: String,
+    pub account_id: String,
+    pub site_id: String,
+    pub sector_id: String,
+    /// The clustering job that made it.
+    pub run_id: String,
+    pub name: String,
+    pub description: String,
+    /// Keywords in the cluster now.
+    pub keyword_count: i64,
+    pub total_volume: i64,
+    pub avg_difficulty: f64,
+    pub dominant_intent: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The clusters keywords point to now (earlier runs stay in the log and in
+/// `rm_clusters`, but are not listed once no keyword points to them).
+pub async fn list_clusters(
+    db: &Db,
+    account_id: &str,
+    sector_id: Option<&str>,
+    site_in: Option<&[String]>,
+) -> Result<Vec<ClusterRow>, sqlx::Error> {
+    let sql = "SELECT c.cluster_id, c.account_id, c.site_id, c.sector_id, c.run_id, c.name, c.description, \
+               k.n AS keyword_count, c.total_volume, c.avg_difficulty, c.dominant_intent, c.created_at \
+               FROM rm_clusters c JOIN (SELECT cluster_id, count(*) AS n FROM rm_keywords \
+               WHERE account_id = $1 AND cluster_id IS NOT NULL GROUP BY cluster_id) k ON k.cluster_id = c.cluster_id \
+               WHERE c.account_id = $1 AND ($2 IS NULL OR c.sector_id = $2) ORDER BY c.total_volume DESC, c.cluster_id";
+    let rows: Vec<ClusterRow> =
+        on_db!(db, p => sqlx::query_as(sql).bind(account_id).bind(sector_id).fetch_all(p).await?);
+    Ok(match site_in {
+        None => rows,
+        Some(sites) => rows
+            .into_iter()
+            .filter(|r| sites.contains(&r.site_id))
+            .collect(),
+    })
+}
+
+/// (keyword id, site id, sector id) of those of `ids` in this account.
+pub async fn keyword_places(
+    db: &Db,
+    account_id: &str,
+    ids: &[String],
+) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+    let mut out = vec![];
+    for chunk in ids.chunks(500) {
+        let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT keyword_id, site_id, sector_id FROM rm_keywords WHERE account_id = $1 AND keyword_id IN ({})",
+            marks.join(", ")
+        );
+        let rows: Vec<(String, String, String)> = on_db!(db, p => {
+            let mut q = sqlx::query_as(&sql).bind(account_id);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            q.fetch_all(p).await?
+        });
+        out.extend(rows);
+    }
+    Ok(out)
+}

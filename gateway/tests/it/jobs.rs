@@ -1,0 +1,420 @@
+//! The clustering job end to end, in both run modes: 202 and a job id,
+//! progress in the seeds' shape, credits reserved then captured once,
+//! clusters saved once even when two workers run the same job, cancel,
+//! the job's event stream, and the bad requests.
+
+use crate::harness::{Owner, Resp, TestApp};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+async fn setup(app: &TestApp, o: &Owner) -> String {
+    let r = app
+        .req(
+            &o.token,
+            "POST",
+            "/api/v1/auth/sites/",
+            Some(json!({"name": "Blog"})),
+        )
+        .await;
+    let site = r.data()["id"].as_str().unwrap().to_string();
+    let r = app
+        .req(
+            &o.token,
+            "POST",
+            &format!("/api/v1/auth/sites/{site}/sectors/"),
+            Some(json!({"name": "Mixed"})),
+        )
+        .await;
+    let sector = r.data()["id"].as_str().unwrap().to_string();
+    let mut csv = String::from("keyword,volume\n");
+    for (topic, words) in [
+        (
+            "running shoes",
+            [
+                "best",
+                "cheap",
+                "trail",
+                "women's",
+                "men's",
+                "waterproof",
+                "lightweight",
+                "wide",
+                "kids",
+                "sale",
+            ],
+        ),
+        (
+            "chocolate cake recipe",
+            [
+                "easy",
+                "vegan",
+                "moist",
+                "best",
+                "quick",
+                "gluten free",
+                "simple",
+                "homemade",
+                "rich",
+                "classic",
+            ],
+        ),
+        (
+            "flights to paris",
+            [
+                "cheap",
+                "last minute",
+                "direct",
+                "business class",
+                "budget",
+                "one way",
+                "return",
+                "weekend",
+                "summer",
+                "best",
+            ],
+        ),
+    ] {
+        for (i, w) in words.iter().enumerate() {
+            csv.push_str(&format!("{w} {topic},{}\n", 100 + i * 10));
+        }
+    }
+    let req = Request::post(format!(
+        "/api/v1/planner/keywords/import_csv/?sector_id={sector}"
+    ))
+    .header("authorization", format!("Bearer {}", o.token))
+    .header("content-type", "text/csv")
+    .body(Body::from(csv))
+    .unwrap();
+    let r = app.raw(req).await;
+    assert_eq!(r.data()["imported"], 30, "{}", r.body);
+    sector
+}
+
+async fn wait_done(app: &TestApp, token: &str, job: &str) -> Resp {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let r = app
+            .req(
+                token,
+                "GET",
+                &format!("/api/v1/system/settings/task_progress/{job}/"),
+                None,
+            )
+            .await;
+        let state = r.data()["state"].as_str().unwrap_or("").to_string();
+        if ["SUCCESS", "FAILURE", "CANCELLED"].contains(&state.as_str())
+            || Instant::now() > deadline
+        {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn auto_cluster_runs_as_a_job_and_charges_once() {
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let o = app.signup("Jobs").await;
+        let sector = setup(&app, &o).await;
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/planner/keywords/auto_cluster/",
+                Some(json!({"sector_id": sector, "num_clusters": 3})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{m}: {}", r.body);
+        let job = r.data()["job_id"].as_str().unwrap().to_string();
+        let r = wait_done(&app, &o.token, &job).await;
+        assert_eq!(r.data()["state"], "SUCCESS", "{m}: {}", r.body);
+        assert_eq!(
+            (
+                r.data()["meta"]["phase"].as_str(),
+                r.data()["meta"]["percentage"].as_i64()
+            ),
+            (Some("DONE"), Some(100)),
+            "{m}"
+        );
+        assert_eq!(
+            r.data()["result"]["result"]["clusters"],
+            3,
+            "{m}: {}",
+            r.body
+        );
+        // 10 credits reserved at once, captured once.
+        let r = app
+            .req(&o.token, "GET", "/api/v1/billing/credits/", None)
+            .await;
+        assert_eq!(
+            (r.data()["balance"].as_i64(), r.data()["reserved"].as_i64()),
+            (Some(240), Some(0)),
+            "{m}"
+        );
+        // The clusters: the three topics, every keyword in one.
+        let head = app.state.feed.head().await.unwrap();
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/planner/clusters/?sector_id={sector}&min_position={head}"),
+                None,
+            )
+            .await;
+        let clusters = r.data().as_array().unwrap().clone();
+        assert_eq!(clusters.len(), 3, "{m}: {}", r.body);
+        let mut names: Vec<String> = clusters
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        assert!(
+            names.iter().any(|n| n.contains("paris"))
+                && names.iter().any(|n| n.contains("cake"))
+                && names.iter().any(|n| n.contains("shoes")),
+            "{m}: {names:?}"
+        );
+        assert_eq!(
+            clusters
+                .iter()
+                .map(|c| c["keyword_count"].as_i64().unwrap())
+                .sum::<i64>(),
+            30,
+            "{m}"
+        );
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/planner/keywords/?sector_id={sector}&unclustered=true"),
+                None,
+            )
+            .await;
+        assert_eq!(r.data()["count"], 0, "{m}: every keyword clustered");
+        // The job list, cancel of a finished job, and the event stream.
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/jobs/?min_position={head}"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (
+                r.data()["count"].as_i64(),
+                r.data()["results"][0]["state"].as_str()
+            ),
+            (Some(1), Some("SUCCESS")),
+            "{m}"
+        );
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                &format!("/api/v1/jobs/{job}/cancel/"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::CONFLICT, "JOB_FINISHED"),
+            "{m}"
+        );
+        let req = Request::get(format!("/api/v1/jobs/{job}/events/"))
+            .header("authorization", format!("Bearer {}", o.token))
+            .body(Body::empty())
+            .unwrap();
+        let res = tower::ServiceExt::oneshot(app.router.clone(), req)
+            .await
+            .unwrap();
+        assert_eq!(res.headers()["content-type"], "text/event-stream", "{m}");
+        let text = String::from_utf8(
+            http_body_util::BodyExt::collect(res.into_body())
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec(),
+        )
+        .unwrap();
+        assert!(
+            text.contains("event: progress") && text.contains("SUCCESS"),
+            "{m}: {text}"
+        );
+        // Running the finished job again (a redelivery) changes nothing.
+        let id: uuid::Uuid = job.parse().unwrap();
+        let before = app.state.feed.head().await.unwrap();
+        igny8_workers::jobs::run_job(&app.state.bus, id, "late-worker")
+            .await
+            .unwrap();
+        assert_eq!(
+            app.state.feed.head().await.unwrap(),
+            before,
+            "{m}: a finished job writes nothing"
+        );
+        // Another account's job is 404.
+        let other = app.signup("Other").await;
+        let r = app
+            .req(
+                &other.token,
+                "GET",
+                &format!("/api/v1/system/settings/task_progress/{job}/"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{m}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn two_workers_on_one_job_save_and_charge_once() {
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let o = app.signup("Twice").await;
+        let sector = setup(&app, &o).await;
+        let account: uuid::Uuid = o.account_id.parse().unwrap();
+        let ctx = igny8_commands::CommandContext {
+            account_id: Some(o.account_id.clone()),
+            actor: "test".into(),
+            ..Default::default()
+        };
+        // A job whose first worker started it and died (attempt 1 never finishes) …
+        let (job, _) = igny8_commands::jobs::create(
+            &app.state.bus,
+            account,
+            "auto_cluster",
+            json!({"sector_id": sector, "num_clusters": 3}),
+            10_000,
+            &ctx,
+        )
+        .await
+        .unwrap();
+        igny8_commands::jobs::start(&app.state.bus, job, "dead-worker", &ctx)
+            .await
+            .ok();
+        // … is run by two workers at once (redelivery racing the running worker).
+        let (a, b) = tokio::join!(
+            igny8_workers::jobs::run_job(&app.state.bus, job, "w-a"),
+            igny8_workers::jobs::run_job(&app.state.bus, job, "w-b"),
+        );
+        assert!(a.is_ok() || b.is_ok(), "{m}: {a:?} {b:?}");
+        let r = wait_done(&app, &o.token, &job.to_string()).await;
+        assert_eq!(r.data()["state"], "SUCCESS", "{m}: {}", r.body);
+        assert!(
+            r.data()["meta"]["attempt"].as_i64().unwrap() >= 2,
+            "{m}: a new attempt after the lost worker"
+        );
+        let r = app
+            .req(&o.token, "GET", "/api/v1/billing/credits/", None)
+            .await;
+        assert_eq!(
+            (r.data()["balance"].as_i64(), r.data()["reserved"].as_i64()),
+            (Some(240), Some(0)),
+            "{m}: charged once"
+        );
+        let runs: i64 = igny8_commands::on_db!(app.state.bus.db(), p => sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE event_type = 'ClustersAssigned' AND aggregate_id = $1").bind(&sector).fetch_one(p).await.unwrap());
+        assert_eq!(runs, 1, "{m}: the clusters were saved once");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn bad_cluster_requests() {
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let o = app.signup("Bad").await;
+        let sector = setup(&app, &o).await;
+        let post = |body: Value| {
+            app.req(
+                &o.token,
+                "POST",
+                "/api/v1/planner/keywords/auto_cluster/",
+                Some(body),
+            )
+        };
+        assert_eq!(
+            post(json!({"sector_id": sector, "strategy": "embeddings"}))
+                .await
+                .code(),
+            "STRATEGY_UNAVAILABLE",
+            "{m}"
+        );
+        assert_eq!(
+            post(json!({"sector_id": sector, "strategy": "magic"}))
+                .await
+                .code(),
+            "INVALID_STRATEGY",
+            "{m}"
+        );
+        assert_eq!(
+            post(json!({"sector_id": sector, "num_clusters": 0}))
+                .await
+                .code(),
+            "INVALID_NUM_CLUSTERS",
+            "{m}"
+        );
+        assert_eq!(
+            post(json!({"sector_id": sector, "num_clusters": 31}))
+                .await
+                .code(),
+            "INVALID_NUM_CLUSTERS",
+            "{m}"
+        );
+        assert_eq!(
+            post(json!({"keyword_ids": []})).await.code(),
+            "EMPTY_SELECTION",
+            "{m}"
+        );
+        assert_eq!(post(json!({})).await.code(), "VALIDATION_ERROR", "{m}");
+        // An empty sector; another account's keywords; a stranger's sector.
+        let r = app.req(&o.token, "GET", "/api/v1/auth/sites/", None).await;
+        let _ = r;
+        let other = app.signup("Other").await;
+        let osector = setup(&app, &other).await;
+        let head = app.state.feed.head().await.unwrap();
+        let r = app
+            .req(
+                &other.token,
+                "GET",
+                &format!("/api/v1/planner/keywords/?sector_id={osector}&min_position={head}"),
+                None,
+            )
+            .await;
+        let theirs: Vec<Value> = r.data()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["id"].clone())
+            .collect();
+        let r = post(json!({"keyword_ids": theirs})).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{m}: {}", r.body);
+        let r = post(json!({"sector_id": osector})).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{m}");
+        // Short of credits: 402, no job, nothing reserved.
+        app.req(
+            &o.token,
+            "POST",
+            "/api/v1/commands/SpendCredits",
+            Some(json!({"amount": 245})),
+        )
+        .await;
+        let before = app.state.feed.head().await.unwrap();
+        let r = post(json!({"sector_id": sector})).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::PAYMENT_REQUIRED, "INSUFFICIENT_CREDITS"),
+            "{m}"
+        );
+        assert_eq!(
+            app.state.feed.head().await.unwrap(),
+            before,
+            "{m}: nothing written"
+        );
+        app.stop().await;
+    }
+}

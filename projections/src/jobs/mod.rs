@@ -1,0 +1,133 @@
+//! Jobs read model: `rm_jobs`, one row per job with its state, phase,
+//! percentage, message, tokens, cost and credits (lists and progress pages).
+
+use crate::projection::{Index, Projection, Table};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use igny8_commands::db::{Db, DbTx};
+use igny8_commands::{StoredEvent, on_db, on_tx};
+use serde::Serialize;
+
+pub struct JobsProjection;
+
+pub const NAME: &str = "jobs";
+
+const TABLES: &[Table] = &[Table {
+    name: "rm_jobs",
+    postgres: "CREATE TABLE IF NOT EXISTS {t} (job_id text COLLATE \"C\" PRIMARY KEY,
+        account_id text COLLATE \"C\" NOT NULL, kind text NOT NULL, state text NOT NULL, phase text NOT NULL,
+        percentage bigint NOT NULL DEFAULT 0, message text NOT NULL DEFAULT '', attempt bigint NOT NULL DEFAULT 0,
+        tokens bigint NOT NULL DEFAULT 0, cost_usd_micros bigint NOT NULL DEFAULT 0,
+        reserved bigint NOT NULL DEFAULT 0, charged bigint NOT NULL DEFAULT 0, input text NOT NULL DEFAULT '{}',
+        result text, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL)",
+    sqlite: "CREATE TABLE IF NOT EXISTS {t} (job_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, kind TEXT NOT NULL,
+        state TEXT NOT NULL, phase TEXT NOT NULL, percentage INTEGER NOT NULL DEFAULT 0, message TEXT NOT NULL DEFAULT '',
+        attempt INTEGER NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT 0, cost_usd_micros INTEGER NOT NULL DEFAULT 0,
+        reserved INTEGER NOT NULL DEFAULT 0, charged INTEGER NOT NULL DEFAULT 0, input TEXT NOT NULL DEFAULT '{}',
+        result TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
+    indexes: &[Index { name: "rm_jobs_account_idx", columns: "account_id, created_at" }],
+}];
+
+#[async_trait]
+impl Projection for JobsProjection {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn tables(&self) -> &'static [Table] {
+        TABLES
+    }
+
+    async fn apply(&self, tx: &mut DbTx, sfx: &str, ev: &StoredEvent) -> anyhow::Result<()> {
+        if ev.aggregate_type != "job" {
+            return Ok(());
+        }
+        let b = ev.body();
+        let id = ev.aggregate_id.as_str();
+        let at = ev.recorded_at;
+        let set = |cols: &str| {
+            format!("UPDATE rm_jobs{sfx} SET {cols}, updated_at = $2 WHERE job_id = $1")
+        };
+        match ev.event_type.as_str() {
+            "JobCreated" => {
+                let sql = format!(
+                    "INSERT INTO rm_jobs{sfx} (job_id, account_id, kind, state, phase, message, reserved, input, created_at, updated_at) \
+                     VALUES ($1, $2, $3, 'PENDING', 'INIT', 'queued', $4, $5, $6, $6) ON CONFLICT (job_id) DO NOTHING"
+                );
+                on_tx!(tx, c => sqlx::query(&sql).bind(id).bind(b["account_id"].as_str()).bind(b["kind"].as_str())
+                    .bind(b["reserved"].as_i64().unwrap_or(0)).bind(b["input"].to_string()).bind(at)
+                    .execute(&mut *c).await.map(|_| ()))?;
+            }
+            "JobStarted" => {
+                let sql = set("state = 'PROGRESS', phase = 'INIT', percentage = 0, attempt = $3");
+                on_tx!(tx, c => sqlx::query(&sql).bind(id).bind(at).bind(b["attempt"].as_i64().unwrap_or(1))
+                    .execute(&mut *c).await.map(|_| ()))?;
+            }
+            "JobProgressed" => {
+                let sql = set(
+                    "phase = $3, percentage = $4, message = $5, tokens = $6, cost_usd_micros = $7",
+                );
+                on_tx!(tx, c => sqlx::query(&sql).bind(id).bind(at).bind(b["phase"].as_str())
+                    .bind(b["percentage"].as_i64().unwrap_or(0)).bind(b["message"].as_str().unwrap_or(""))
+                    .bind(b["tokens"].as_i64().unwrap_or(0)).bind(b["cost_usd_micros"].as_i64().unwrap_or(0))
+                    .execute(&mut *c).await.map(|_| ()))?;
+            }
+            "JobSucceeded" => {
+                let sql = set(
+                    "state = 'SUCCESS', phase = 'DONE', percentage = 100, message = 'done', charged = $3, result = $4",
+                );
+                on_tx!(tx, c => sqlx::query(&sql).bind(id).bind(at).bind(b["charged"].as_i64().unwrap_or(0))
+                    .bind(b["result"].to_string()).execute(&mut *c).await.map(|_| ()))?;
+            }
+            "JobFailed" => {
+                let sql = set("state = 'FAILURE', message = $3");
+                on_tx!(tx, c => sqlx::query(&sql).bind(id).bind(at).bind(b["error"].as_str().unwrap_or(""))
+                    .execute(&mut *c).await.map(|_| ()))?;
+            }
+            "JobCancelled" => {
+                let sql = set("state = 'CANCELLED', message = 'cancelled'");
+                on_tx!(tx, c => sqlx::query(&sql).bind(id).bind(at).execute(&mut *c).await.map(|_| ()))?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct JobRow {
+    #[serde(rename = "id")]
+    pub job_id: String,
+    pub account_id: String,
+    pub kind: String,
+    pub state: String,
+    pub phase: String,
+    pub percentage: i64,
+    pub message: String,
+    pub attempt: i64,
+    pub tokens: i64,
+    pub cost_usd_micros: i64,
+    /// Milli-credits.
+    pub reserved: i64,
+    pub charged: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn list_jobs(
+    db: &Db,
+    account_id: &str,
+    state: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<JobRow>, i64), sqlx::Error> {
+    let (count,): (i64,) = on_db!(db, p => sqlx::query_as(
+        "SELECT count(*) FROM rm_jobs WHERE account_id = $1 AND ($2 IS NULL OR state = $2)")
+        .bind(account_id).bind(state).fetch_one(p).await?);
+    let rows = on_db!(db, p => sqlx::query_as(
+        "SELECT job_id, account_id, kind, state, phase, percentage, message, attempt, tokens, cost_usd_micros, reserved, \
+         charged, created_at, updated_at FROM rm_jobs WHERE account_id = $1 AND ($2 IS NULL OR state = $2) \
+         ORDER BY created_at DESC, job_id LIMIT $3 OFFSET $4")
+        .bind(account_id).bind(state).bind(limit).bind(offset).fetch_all(p).await?);
+    Ok((rows, count))
+}

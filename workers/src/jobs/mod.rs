@@ -1,0 +1,235 @@
+//! Job workers. A job is taken by one worker at a time: in scale-out mode
+//! through a durable JetStream consumer shared by every `igny8 workers`
+//! process (a work queue: each `JobCreated` goes to one of them; a worker
+//! that dies stops acknowledging and the job is redelivered to another
+//! after the ack wait); in the embedded mode by a loop over the jobs the
+//! store says are unfinished. Either way a job that is already finished is
+//! skipped, a new attempt starts the work over, and the job's last event
+//! settles its credits in the same commit (`igny8_commands::jobs`), so a
+//! retry never charges twice; a clustering run is saved once per job.
+
+pub mod cluster;
+
+use igny8_commands::jobs::{self as jobcmd, Ending};
+use igny8_commands::{CommandBus, CommandContext, CommandError, StreamNames};
+use igny8_domain::jobs::Job;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// The context of a worker's commands (caused by the job).
+pub fn context(job: &Job, job_id: Uuid, worker: &str) -> CommandContext {
+    CommandContext {
+        account_id: job.account_id.map(|a| a.to_string()),
+        actor: format!("worker:{worker}"),
+        request_id: Uuid::new_v4().to_string(),
+        correlation_id: job_id.to_string(),
+        causation_id: Some(job_id.to_string()),
+        ..CommandContext::default()
+    }
+}
+
+/// Run one job to its end (or skip it when it has finished). Errors are
+/// infrastructure failures (the job stays unfinished and is retried);
+/// failures of the work itself end the job as failed, credits released.
+pub async fn run_job(bus: &CommandBus, job_id: Uuid, worker: &str) -> Result<(), CommandError> {
+    let (job, _) = bus.load::<Job>(&job_id.to_string()).await?;
+    if !job.created || job.state.finished() {
+        return Ok(());
+    }
+    let ctx = context(&job, job_id, worker);
+    let attempt = match jobcmd::start(bus, job_id, worker, &ctx).await {
+        Ok(a) => a,
+        // Finished meanwhile (another worker, or a cancel).
+        Err(CommandError::Domain {
+            code: "JOB_FINISHED",
+            ..
+        }) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let input = first_input(bus, job_id).await?;
+    let outcome = match job.kind.as_str() {
+        "auto_cluster" => cluster::run(bus, job_id, attempt, &input, &ctx).await,
+        other => Err(cluster::JobFailure::Failed(format!(
+            "unknown job kind {other:?}"
+        ))),
+    };
+    let ending = match outcome {
+        Ok(result) => Ending::Succeeded {
+            attempt,
+            result,
+            charged: job.reserved,
+        },
+        Err(cluster::JobFailure::Failed(error)) => Ending::Failed {
+            attempt: Some(attempt),
+            error,
+        },
+        // A newer attempt owns the job now.
+        Err(cluster::JobFailure::Superseded) => return Ok(()),
+    };
+    match jobcmd::finish(bus, job_id, ending, &ctx).await {
+        // Cancelled, finished or taken over meanwhile: nothing to settle here.
+        Err(CommandError::Domain {
+            code: "JOB_FINISHED" | "JOB_SUPERSEDED",
+            ..
+        }) => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
+
+/// The job's input, from its first event.
+async fn first_input(bus: &CommandBus, job_id: Uuid) -> Result<serde_json::Value, CommandError> {
+    let events = bus
+        .feed()
+        .aggregate_events("job", &job_id.to_string(), 1, 1)
+        .await
+        .map_err(|e| CommandError::Internal(e.to_string()))?;
+    Ok(events
+        .first()
+        .map(|e| e.body()["input"].clone())
+        .unwrap_or_default())
+}
+
+/// Jobs the store says are unfinished (created, not succeeded, failed or cancelled).
+async fn unfinished(bus: &CommandBus) -> Result<Vec<Uuid>, sqlx::Error> {
+    let sql = "SELECT aggregate_id FROM events WHERE aggregate_type = 'job' GROUP BY aggregate_id \
+               HAVING SUM(CASE WHEN event_type IN ('JobSucceeded', 'JobFailed', 'JobCancelled') THEN 1 ELSE 0 END) = 0";
+    let ids: Vec<String> =
+        igny8_commands::on_db!(bus.db(), p => sqlx::query_scalar(sql).fetch_all(p).await?);
+    Ok(ids.iter().filter_map(|i| Uuid::parse_str(i).ok()).collect())
+}
+
+/// Embedded mode: run unfinished jobs as they appear (woken by local commits).
+pub async fn run_embedded(
+    bus: CommandBus,
+    worker: String,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let running: Arc<Mutex<HashSet<Uuid>>> = Arc::default();
+    let notify = bus.feed().notify.clone();
+    loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        match unfinished(&bus).await {
+            Ok(ids) => {
+                for id in ids {
+                    let fresh = running.lock().map(|mut r| r.insert(id)).unwrap_or(false);
+                    if !fresh {
+                        continue;
+                    }
+                    let (bus, worker, running) = (bus.clone(), worker.clone(), running.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = run_job(&bus, id, &worker).await {
+                            tracing::warn!(job = %id, error = %e, "job attempt failed; it will be retried");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                        if let Ok(mut r) = running.lock() {
+                            r.remove(&id);
+                        }
+                    });
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot list unfinished jobs"),
+        }
+        tokio::select! {
+            _ = notify.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// The durable consumer every worker process shares.
+pub const CONSUMER: &str = "igny8_jobs";
+
+/// Scale-out mode: take `JobCreated` events from the stream's work queue.
+/// While a job runs the message is kept alive with progress acks; a worker
+/// that dies stops them and JetStream hands the job to another worker.
+pub async fn run_nats(
+    bus: CommandBus,
+    js: async_nats::jetstream::Context,
+    names: StreamNames,
+    worker: String,
+    ack_wait: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    use async_nats::jetstream::{AckKind, consumer};
+    use futures::StreamExt;
+    let stream = names
+        .ensure_stream(&js)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let consumer: consumer::PullConsumer = stream
+        .get_or_create_consumer(
+            CONSUMER,
+            consumer::pull::Config {
+                durable_name: Some(CONSUMER.into()),
+                filter_subject: format!("{}.events.*.job.JobCreated", names.prefix),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait,
+                max_deliver: -1,
+                ..Default::default()
+            },
+        )
+        .await?;
+    loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let mut batch = consumer
+            .fetch()
+            .max_messages(1)
+            .expires(Duration::from_secs(1))
+            .messages()
+            .await?;
+        while let Some(msg) = batch.next().await {
+            let msg = msg.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let event: igny8_commands::StoredEvent = match serde_json::from_slice(&msg.payload) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!(error = %e, "unreadable JobCreated message; dropped");
+                    let _ = msg.ack_with(AckKind::Term).await;
+                    continue;
+                }
+            };
+            let Ok(job_id) = Uuid::parse_str(&event.aggregate_id) else {
+                let _ = msg.ack_with(AckKind::Term).await;
+                continue;
+            };
+            // Keep the message ours while the job runs.
+            let keepalive = {
+                let msg = msg.clone();
+                let every = ack_wait / 3;
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(every).await;
+                        if msg.ack_with(AckKind::Progress).await.is_err() {
+                            return;
+                        }
+                    }
+                })
+            };
+            let result = tokio::select! {
+                r = run_job(&bus, job_id, &worker) => Some(r),
+                _ = stop.changed() => None,
+            };
+            keepalive.abort();
+            match result {
+                Some(Ok(())) => {
+                    let _ = msg.double_ack().await;
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(job = %job_id, error = %e, "job attempt failed; redelivered later");
+                    let _ = msg
+                        .ack_with(AckKind::Nak(Some(Duration::from_secs(2))))
+                        .await;
+                }
+                // Shutting down mid-job: leave it to another worker.
+                None => return Ok(()),
+            }
+        }
+    }
+}
