@@ -38,7 +38,7 @@ pub struct ErrorEnvelope {
         crate::tenancy::sites::create_sector, crate::tenancy::sites::update_sector, crate::tenancy::sites::remove_sector,
         crate::tenancy::api_keys::list, crate::tenancy::api_keys::create, crate::tenancy::api_keys::revoke,
         crate::billing::credits, crate::billing::grant_credits, crate::billing::transactions,
-        crate::billing::plans, crate::billing::subscription, crate::billing::account_events,
+        crate::billing::plans, crate::billing::subscription, crate::billing::account_events, crate::billing::usage,
         crate::automation::list, crate::automation::send,
         crate::planner::import_csv, crate::planner::list, crate::planner::export_csv, crate::planner::create,
         crate::planner::update, crate::planner::remove, crate::planner::bulk_delete,

@@ -31,6 +31,7 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
     let r = both_slashes(r, "/api/v1/billing/transactions/", get(transactions));
     let r = both_slashes(r, "/api/v1/billing/plans/", get(plans));
     let r = both_slashes(r, "/api/v1/billing/subscription/", get(subscription));
+    let r = both_slashes(r, "/api/v1/billing/usage/", get(usage));
     both_slashes(r, "/api/v1/billing/events/", get(account_events))
 }
 
@@ -291,4 +292,52 @@ pub async fn account_events(
         .aggregate_events("account", &account_id.to_string(), from, limit)
         .await?;
     Ok(ApiOk(events))
+}
+
+/// One unit of work that used credits.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Usage {
+    pub job_id: String,
+    /// e.g. auto_cluster.
+    pub operation: String,
+    #[schema(value_type = f64)]
+    pub credits: CreditAmount,
+    pub tokens: i64,
+    pub cost_usd: f64,
+    /// The strategy or model used (`offline` needs no provider).
+    pub model: String,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// The usage log: finished work, credits, tokens, provider cost, model (owners and admins).
+#[utoipa::path(get, path = "/api/v1/billing/usage/", tag = "billing", params(crate::http::PageParams), security(("bearer" = [])),
+    responses((status = 200, description = "A page of usage rows", body = Object), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope)))]
+pub async fn usage(
+    State(s): State<AppState>,
+    p: Principal,
+    uri: Uri,
+    ApiQuery(q): ApiQuery<crate::http::PageParams>,
+) -> ApiResult<ApiOk<Page<Usage>>> {
+    p.require_billing()?;
+    let account = p.account()?;
+    let (page, size, offset) = q.window()?;
+    read_your_writes(&s, igny8_projections::jobs::NAME, q.min_position).await?;
+    let (rows, count) =
+        igny8_projections::jobs::list_usage(&s.db, &account.to_string(), offset, size).await?;
+    let rows = rows
+        .into_iter()
+        .map(|r| {
+            let input: serde_json::Value = serde_json::from_str(&r.input).unwrap_or_default();
+            Usage {
+                job_id: r.job_id,
+                operation: r.kind,
+                credits: CreditAmount(r.charged),
+                tokens: r.tokens,
+                cost_usd: r.cost_usd_micros as f64 / 1_000_000.0,
+                model: input["strategy"].as_str().unwrap_or("offline").to_string(),
+                finished_at: r.updated_at,
+            }
+        })
+        .collect();
+    Ok(ApiOk(Page::new(rows, count, page, size, uri.path())))
 }

@@ -606,22 +606,6 @@ pub async fn auto_cluster(
 ) -> ApiResult<Response> {
     p.require_write()?;
     let b = body.value;
-    let strategy = b.strategy.as_deref().unwrap_or("offline");
-    match strategy {
-        "offline" => {}
-        "embeddings" | "llm" => {
-            return Err(unprocessable(
-                "STRATEGY_UNAVAILABLE",
-                format!("the {strategy} strategy is not available yet; use offline"),
-            ));
-        }
-        other => {
-            return Err(unprocessable(
-                "INVALID_STRATEGY",
-                format!("unknown strategy {other:?}: offline, embeddings or llm"),
-            ));
-        }
-    }
     let account = p.account()?;
     let (sector, selected) = match (&b.sector_id, &b.keyword_ids) {
         (Some(_), Some(_)) | (None, None) => {
@@ -661,6 +645,23 @@ pub async fn auto_cluster(
             (sector, distinct.len())
         }
     };
+    // Input checks come after the ids resolved (another account's ids answer 404 first).
+    let strategy = b.strategy.as_deref().unwrap_or("offline");
+    match strategy {
+        "offline" => {}
+        "embeddings" | "llm" => {
+            return Err(unprocessable(
+                "STRATEGY_UNAVAILABLE",
+                format!("the {strategy} strategy is not available yet; use offline"),
+            ));
+        }
+        other => {
+            return Err(unprocessable(
+                "INVALID_STRATEGY",
+                format!("unknown strategy {other:?}: offline, embeddings or llm"),
+            ));
+        }
+    }
     if selected == 0 {
         return Err(unprocessable("EMPTY_SELECTION", "no keywords to cluster"));
     }

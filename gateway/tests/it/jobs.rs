@@ -194,6 +194,26 @@ async fn auto_cluster_runs_as_a_job_and_charges_once() {
             )
             .await;
         assert_eq!(r.data()["count"], 0, "{m}: every keyword clustered");
+        // The usage log.
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/billing/usage/?min_position={head}"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (
+                r.data()["count"].as_i64(),
+                r.data()["results"][0]["operation"].as_str(),
+                r.data()["results"][0]["credits"].as_i64()
+            ),
+            (Some(1), Some("auto_cluster"), Some(10)),
+            "{m}: {}",
+            r.body
+        );
+        assert_eq!(r.data()["results"][0]["model"], "offline", "{m}");
         // The job list, cancel of a finished job, and the event stream.
         let r = app
             .req(

@@ -357,6 +357,25 @@ fn rows() -> Vec<Row> {
         ),
         (
             "GET",
+            "/api/v1/billing/usage/",
+            None,
+            [200, 403, 403, 403, 200, 200],
+        ),
+        ("GET", "/api/v1/jobs/", None, [200, 200, 200, 200, 200, 200]),
+        (
+            "GET",
+            "/api/v1/planner/clusters/?sector_id={X1}",
+            None,
+            [404, 200, 404, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/planner/keywords/auto_cluster/",
+            Some(json!({"sector_id": "{X1}", "strategy": "llm"})),
+            [404, 403, 404, 422, 422, 422],
+        ),
+        (
+            "GET",
             "/api/v1/planner/keywords/?sector_id={X1}&min_position={HEAD}",
             None,
             [404, 200, 404, 200, 200, 200],

@@ -131,3 +131,31 @@ pub async fn list_jobs(
         .bind(account_id).bind(state).bind(limit).bind(offset).fetch_all(p).await?);
     Ok((rows, count))
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UsageRow {
+    pub job_id: String,
+    pub kind: String,
+    pub charged: i64,
+    pub tokens: i64,
+    pub cost_usd_micros: i64,
+    pub input: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Finished work that used credits, newest first (the usage log).
+pub async fn list_usage(
+    db: &Db,
+    account_id: &str,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<UsageRow>, i64), sqlx::Error> {
+    let (count,): (i64,) = on_db!(db, p => sqlx::query_as(
+        "SELECT count(*) FROM rm_jobs WHERE account_id = $1 AND state = 'SUCCESS'")
+        .bind(account_id).fetch_one(p).await?);
+    let rows = on_db!(db, p => sqlx::query_as(
+        "SELECT job_id, kind, charged, tokens, cost_usd_micros, input, updated_at FROM rm_jobs \
+         WHERE account_id = $1 AND state = 'SUCCESS' ORDER BY updated_at DESC, job_id LIMIT $2 OFFSET $3")
+        .bind(account_id).bind(limit).bind(offset).fetch_all(p).await?);
+    Ok((rows, count))
+}
