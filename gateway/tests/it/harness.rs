@@ -278,6 +278,40 @@ impl TestApp {
         r.data()["access_token"].as_str().unwrap().to_string()
     }
 
+    /// A site and a sector of the owner's account: (site_id, sector_id).
+    pub async fn site_and_sector(&self, o: &Owner) -> (String, String) {
+        let r = self
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/auth/sites/",
+                Some(serde_json::json!({"name": "Blog"})),
+            )
+            .await;
+        let site = r.data()["id"].as_str().unwrap().to_string();
+        let r = self
+            .req(
+                &o.token,
+                "POST",
+                &format!("/api/v1/auth/sites/{site}/sectors/"),
+                Some(serde_json::json!({"name": "Travel"})),
+            )
+            .await;
+        (site, r.data()["id"].as_str().unwrap().to_string())
+    }
+
+    /// `POST import_csv` with a raw CSV body.
+    pub async fn import_csv(&self, token: &str, sector: &str, csv: impl Into<Vec<u8>>) -> Resp {
+        let req = Request::post(format!(
+            "/api/v1/planner/keywords/import_csv/?sector_id={sector}"
+        ))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "text/csv")
+        .body(Body::from(csv.into()))
+        .unwrap();
+        self.raw(req).await
+    }
+
     pub async fn stop(self) {
         self.stop.send(true).unwrap();
         for t in self.tasks {

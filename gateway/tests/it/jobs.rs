@@ -10,24 +10,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 async fn setup(app: &TestApp, o: &Owner) -> String {
-    let r = app
-        .req(
-            &o.token,
-            "POST",
-            "/api/v1/auth/sites/",
-            Some(json!({"name": "Blog"})),
-        )
-        .await;
-    let site = r.data()["id"].as_str().unwrap().to_string();
-    let r = app
-        .req(
-            &o.token,
-            "POST",
-            &format!("/api/v1/auth/sites/{site}/sectors/"),
-            Some(json!({"name": "Mixed"})),
-        )
-        .await;
-    let sector = r.data()["id"].as_str().unwrap().to_string();
+    let (_, sector) = app.site_and_sector(o).await;
     let mut csv = String::from("keyword,volume\n");
     for (topic, words) in [
         (
@@ -80,14 +63,7 @@ async fn setup(app: &TestApp, o: &Owner) -> String {
             csv.push_str(&format!("{w} {topic},{}\n", 100 + i * 10));
         }
     }
-    let req = Request::post(format!(
-        "/api/v1/planner/keywords/import_csv/?sector_id={sector}"
-    ))
-    .header("authorization", format!("Bearer {}", o.token))
-    .header("content-type", "text/csv")
-    .body(Body::from(csv))
-    .unwrap();
-    let r = app.raw(req).await;
+    let r = app.import_csv(&o.token, &sector, csv).await;
     assert_eq!(r.data()["imported"], 30, "{}", r.body);
     sector
 }

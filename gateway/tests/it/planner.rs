@@ -7,37 +7,12 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::json;
 
-/// A site and a sector of the owner's account: (site_id, sector_id).
 async fn sector(app: &TestApp, o: &Owner) -> (String, String) {
-    let r = app
-        .req(
-            &o.token,
-            "POST",
-            "/api/v1/auth/sites/",
-            Some(json!({"name": "Blog"})),
-        )
-        .await;
-    let site = r.data()["id"].as_str().unwrap().to_string();
-    let r = app
-        .req(
-            &o.token,
-            "POST",
-            &format!("/api/v1/auth/sites/{site}/sectors/"),
-            Some(json!({"name": "Travel"})),
-        )
-        .await;
-    (site, r.data()["id"].as_str().unwrap().to_string())
+    app.site_and_sector(o).await
 }
 
 async fn import(app: &TestApp, token: &str, sector: &str, csv: impl Into<Vec<u8>>) -> Resp {
-    let req = Request::post(format!(
-        "/api/v1/planner/keywords/import_csv/?sector_id={sector}"
-    ))
-    .header("authorization", format!("Bearer {token}"))
-    .header("content-type", "text/csv")
-    .body(Body::from(csv.into()))
-    .unwrap();
-    app.raw(req).await
+    app.import_csv(token, sector, csv).await
 }
 
 #[tokio::test]
