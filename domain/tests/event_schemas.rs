@@ -308,6 +308,40 @@ fn samples() -> Vec<Sample> {
         ),
         sample(
             "sector_keywords",
+            SectorKeywordsEvent::ClusterRenamed {
+                cluster_id: id,
+                name: s("n"),
+            },
+        ),
+        sample(
+            "sector_keywords",
+            SectorKeywordsEvent::ClustersMerged {
+                into: id,
+                from: vec![id],
+            },
+        ),
+        sample(
+            "sector_keywords",
+            SectorKeywordsEvent::KeywordsMoved {
+                keyword_ids: vec![id],
+                cluster_id: None,
+            },
+        ),
+        sample(
+            "sector_keywords",
+            SectorKeywordsEvent::ClusterSplit {
+                from: id,
+                new_cluster_id: id,
+                name: s("n"),
+                keyword_ids: vec![id],
+            },
+        ),
+        sample(
+            "sector_keywords",
+            SectorKeywordsEvent::ClusterDeleted { cluster_id: id },
+        ),
+        sample(
+            "sector_keywords",
             SectorKeywordsEvent::ClustersAssigned {
                 run_id: id,
                 clusters: vec![ClusterSummary {

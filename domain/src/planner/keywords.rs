@@ -108,6 +108,10 @@ pub enum PlannerError {
     WrongSite,
     #[error("nothing to change")]
     Empty,
+    #[error("name must be 1 to {MAX_KEYWORD_CHARS} characters")]
+    InvalidName,
+    #[error("at most 100000 keywords at once")]
+    TooMany,
 }
 
 impl DomainError for PlannerError {
@@ -121,6 +125,8 @@ impl DomainError for PlannerError {
             PlannerError::InvalidStatus => "INVALID_STATUS",
             PlannerError::WrongSite => "VALIDATION_ERROR",
             PlannerError::Empty => "VALIDATION_ERROR",
+            PlannerError::InvalidName => "INVALID_NAME",
+            PlannerError::TooMany => "VALIDATION_ERROR",
         }
     }
     fn kind(&self) -> ErrorKind {
@@ -198,6 +204,9 @@ pub struct SectorKeywords {
     /// Clustering runs already saved (a retried job saves nothing twice).
     #[serde(default)]
     pub runs: BTreeSet<Uuid>,
+    /// The clusters that exist (id → name).
+    #[serde(default)]
+    pub clusters: std::collections::BTreeMap<Uuid, String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -221,6 +230,31 @@ pub enum SectorKeywordsCommand {
     AssignClusters {
         run_id: Uuid,
         clusters: Vec<ClusterSummary>,
+    },
+    RenameCluster {
+        cluster_id: Uuid,
+        name: String,
+    },
+    /// The keywords of `from` move into `into`; `from` clusters are gone.
+    MergeClusters {
+        into: Uuid,
+        from: Vec<Uuid>,
+    },
+    /// Keywords move to a cluster (`None`: no cluster).
+    MoveKeywords {
+        keyword_ids: Vec<Uuid>,
+        cluster_id: Option<Uuid>,
+    },
+    /// A new cluster takes these keywords out of theirs.
+    SplitCluster {
+        from: Uuid,
+        new_cluster_id: Uuid,
+        name: String,
+        keyword_ids: Vec<Uuid>,
+    },
+    /// The cluster is gone; its keywords have no cluster.
+    DeleteCluster {
+        cluster_id: Uuid,
     },
 }
 
@@ -252,6 +286,27 @@ pub enum SectorKeywordsEvent {
         chunk: u32,
         chunks: u32,
     },
+    ClusterRenamed {
+        cluster_id: Uuid,
+        name: String,
+    },
+    ClustersMerged {
+        into: Uuid,
+        from: Vec<Uuid>,
+    },
+    KeywordsMoved {
+        keyword_ids: Vec<Uuid>,
+        cluster_id: Option<Uuid>,
+    },
+    ClusterSplit {
+        from: Uuid,
+        new_cluster_id: Uuid,
+        name: String,
+        keyword_ids: Vec<Uuid>,
+    },
+    ClusterDeleted {
+        cluster_id: Uuid,
+    },
 }
 
 impl DomainEvent for SectorKeywordsEvent {
@@ -262,7 +317,28 @@ impl DomainEvent for SectorKeywordsEvent {
             SectorKeywordsEvent::KeywordUpdated { .. } => "KeywordUpdated",
             SectorKeywordsEvent::KeywordsDeleted { .. } => "KeywordsDeleted",
             SectorKeywordsEvent::ClustersAssigned { .. } => "ClustersAssigned",
+            SectorKeywordsEvent::ClusterRenamed { .. } => "ClusterRenamed",
+            SectorKeywordsEvent::ClustersMerged { .. } => "ClustersMerged",
+            SectorKeywordsEvent::KeywordsMoved { .. } => "KeywordsMoved",
+            SectorKeywordsEvent::ClusterSplit { .. } => "ClusterSplit",
+            SectorKeywordsEvent::ClusterDeleted { .. } => "ClusterDeleted",
         }
+    }
+}
+
+impl SectorKeywords {
+    /// The sector's keywords among `ids` (sorted, unique); none → not found.
+    fn known(&self, ids: Vec<Uuid>) -> Result<Vec<Uuid>, PlannerError> {
+        if ids.len() > 100_000 {
+            return Err(PlannerError::TooMany);
+        }
+        let mut ids: Vec<Uuid> = ids.into_iter().filter(|i| self.ids.contains(i)).collect();
+        ids.sort();
+        ids.dedup();
+        if ids.is_empty() {
+            return Err(PlannerError::NotFound("keyword"));
+        }
+        Ok(ids)
     }
 }
 
@@ -377,6 +453,81 @@ impl Aggregate for SectorKeywords {
                     })
                     .collect())
             }
+            SectorKeywordsCommand::RenameCluster { cluster_id, name } => {
+                let current = self
+                    .clusters
+                    .get(&cluster_id)
+                    .ok_or(PlannerError::NotFound("cluster"))?;
+                let name = name.trim().to_string();
+                if name.is_empty() || name.chars().count() > MAX_KEYWORD_CHARS {
+                    return Err(PlannerError::InvalidName);
+                }
+                if *current == name {
+                    return Ok(vec![]);
+                }
+                Ok(vec![SectorKeywordsEvent::ClusterRenamed {
+                    cluster_id,
+                    name,
+                }])
+            }
+            SectorKeywordsCommand::MergeClusters { into, from } => {
+                if !self.clusters.contains_key(&into) {
+                    return Err(PlannerError::NotFound("cluster"));
+                }
+                let mut from: Vec<Uuid> = from.into_iter().filter(|f| *f != into).collect();
+                from.sort();
+                from.dedup();
+                if from.is_empty() {
+                    return Err(PlannerError::Empty);
+                }
+                if from.iter().any(|f| !self.clusters.contains_key(f)) {
+                    return Err(PlannerError::NotFound("cluster"));
+                }
+                Ok(vec![SectorKeywordsEvent::ClustersMerged { into, from }])
+            }
+            SectorKeywordsCommand::MoveKeywords {
+                keyword_ids,
+                cluster_id,
+            } => {
+                if cluster_id.is_some_and(|c| !self.clusters.contains_key(&c)) {
+                    return Err(PlannerError::NotFound("cluster"));
+                }
+                let ids = self.known(keyword_ids)?;
+                Ok(vec![SectorKeywordsEvent::KeywordsMoved {
+                    keyword_ids: ids,
+                    cluster_id,
+                }])
+            }
+            SectorKeywordsCommand::SplitCluster {
+                from,
+                new_cluster_id,
+                name,
+                keyword_ids,
+            } => {
+                if !self.clusters.contains_key(&from) {
+                    return Err(PlannerError::NotFound("cluster"));
+                }
+                if self.clusters.contains_key(&new_cluster_id) {
+                    return Ok(vec![]);
+                }
+                let name = name.trim().to_string();
+                if name.is_empty() || name.chars().count() > MAX_KEYWORD_CHARS {
+                    return Err(PlannerError::InvalidName);
+                }
+                let ids = self.known(keyword_ids)?;
+                Ok(vec![SectorKeywordsEvent::ClusterSplit {
+                    from,
+                    new_cluster_id,
+                    name,
+                    keyword_ids: ids,
+                }])
+            }
+            SectorKeywordsCommand::DeleteCluster { cluster_id } => {
+                if !self.clusters.contains_key(&cluster_id) {
+                    return Err(PlannerError::NotFound("cluster"));
+                }
+                Ok(vec![SectorKeywordsEvent::ClusterDeleted { cluster_id }])
+            }
             SectorKeywordsCommand::Delete { ids } => {
                 let mut present: Vec<Uuid> =
                     ids.into_iter().filter(|i| self.ids.contains(i)).collect();
@@ -407,8 +558,32 @@ impl Aggregate for SectorKeywords {
                 self.ids.extend(keywords.iter().map(|k| k.id));
             }
             SectorKeywordsEvent::KeywordUpdated { .. } => {}
-            SectorKeywordsEvent::ClustersAssigned { run_id, .. } => {
+            SectorKeywordsEvent::ClustersAssigned {
+                run_id, clusters, ..
+            } => {
                 self.runs.insert(*run_id);
+                for c in clusters {
+                    self.clusters.insert(c.cluster_id, c.name.clone());
+                }
+            }
+            SectorKeywordsEvent::ClusterRenamed { cluster_id, name } => {
+                self.clusters.insert(*cluster_id, name.clone());
+            }
+            SectorKeywordsEvent::ClustersMerged { from, .. } => {
+                for f in from {
+                    self.clusters.remove(f);
+                }
+            }
+            SectorKeywordsEvent::KeywordsMoved { .. } => {}
+            SectorKeywordsEvent::ClusterSplit {
+                new_cluster_id,
+                name,
+                ..
+            } => {
+                self.clusters.insert(*new_cluster_id, name.clone());
+            }
+            SectorKeywordsEvent::ClusterDeleted { cluster_id } => {
+                self.clusters.remove(cluster_id);
             }
             SectorKeywordsEvent::KeywordsDeleted { ids } => {
                 for i in ids {

@@ -50,6 +50,22 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
         post(auto_cluster),
     );
     let r = both_slashes(r, "/api/v1/planner/clusters/", get(clusters));
+    let r = both_slashes(r, "/api/v1/planner/clusters/merge/", post(merge_clusters));
+    let r = both_slashes(
+        r,
+        "/api/v1/planner/clusters/move_keywords/",
+        post(move_keywords),
+    );
+    let r = both_slashes(
+        r,
+        "/api/v1/planner/clusters/{id}/split/",
+        post(split_cluster),
+    );
+    let r = both_slashes(
+        r,
+        "/api/v1/planner/clusters/{id}/",
+        patch(rename_cluster).delete(delete_cluster),
+    );
     both_slashes(
         r,
         "/api/v1/planner/keywords/{id}/",
@@ -729,4 +745,202 @@ pub async fn clusters(
         )
         .await?,
     ))
+}
+
+/// The sector of a cluster the caller may see (else 404).
+async fn cluster_scope(s: &AppState, p: &Principal, cluster: Uuid) -> ApiResult<Uuid> {
+    let account = p.account()?;
+    let (site, sector) = rm::cluster_sector(&s.db, &account.to_string(), &cluster.to_string())
+        .await?
+        .ok_or_else(|| ApiError::not_found("cluster"))?;
+    match (Uuid::parse_str(&site), Uuid::parse_str(&sector)) {
+        (Ok(site), Ok(sector)) if p.can_see_site(site) => Ok(sector),
+        _ => Err(ApiError::not_found("cluster")),
+    }
+}
+
+async fn cluster_command(
+    s: &AppState,
+    p: &Principal,
+    sector: Uuid,
+    command: SectorKeywordsCommand,
+    answer: serde_json::Value,
+) -> ApiResult<Response> {
+    p.require_write()?;
+    let out = s
+        .bus
+        .execute::<SectorKeywords>(&sector.to_string(), command, &p.context())
+        .await?;
+    Ok(resource(answer, &out, false))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameClusterBody {
+    pub name: String,
+}
+
+/// Rename a cluster.
+#[utoipa::path(patch, path = "/api/v1/planner/clusters/{id}/", tag = "planner", request_body = RenameClusterBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "Renamed", body = Object), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+pub async fn rename_cluster(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+    body: ApiJson<RenameClusterBody>,
+) -> ApiResult<Response> {
+    let sector = cluster_scope(&s, &p, id).await?;
+    let name = body.value.name;
+    cluster_command(
+        &s,
+        &p,
+        sector,
+        SectorKeywordsCommand::RenameCluster {
+            cluster_id: id,
+            name: name.clone(),
+        },
+        json!({"id": id, "name": name.trim()}),
+    )
+    .await
+}
+
+/// Delete a cluster: its keywords have no cluster any more.
+#[utoipa::path(delete, path = "/api/v1/planner/clusters/{id}/", tag = "planner", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "Deleted", body = Object), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+pub async fn delete_cluster(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Response> {
+    let sector = cluster_scope(&s, &p, id).await?;
+    cluster_command(
+        &s,
+        &p,
+        sector,
+        SectorKeywordsCommand::DeleteCluster { cluster_id: id },
+        json!({"id": id, "deleted": true}),
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeBody {
+    /// The cluster that stays.
+    pub into: Uuid,
+    /// Clusters whose keywords move into it (they disappear).
+    pub from: Vec<Uuid>,
+}
+
+/// Merge clusters of one sector.
+#[utoipa::path(post, path = "/api/v1/planner/clusters/merge/", tag = "planner", request_body = MergeBody, security(("bearer" = [])),
+    responses((status = 200, description = "Merged", body = Object), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope),
+              (status = 422, description = "Nothing to merge, or clusters of different sectors", body = crate::openapi::ErrorEnvelope)))]
+pub async fn merge_clusters(
+    State(s): State<AppState>,
+    p: Principal,
+    body: ApiJson<MergeBody>,
+) -> ApiResult<Response> {
+    let b = body.value;
+    let sector = cluster_scope(&s, &p, b.into).await?;
+    for f in &b.from {
+        if cluster_scope(&s, &p, *f).await? != sector {
+            return Err(unprocessable(
+                "VALIDATION_ERROR",
+                "clusters of one sector only",
+            ));
+        }
+    }
+    cluster_command(
+        &s,
+        &p,
+        sector,
+        SectorKeywordsCommand::MergeClusters {
+            into: b.into,
+            from: b.from.clone(),
+        },
+        json!({"id": b.into, "merged": b.from}),
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveBody {
+    /// Keywords of one sector.
+    pub keyword_ids: Vec<Uuid>,
+    /// Their new cluster (same sector); `null`: no cluster.
+    pub cluster_id: Option<Uuid>,
+}
+
+/// Move keywords to another cluster (or out of any).
+#[utoipa::path(post, path = "/api/v1/planner/clusters/move_keywords/", tag = "planner", request_body = MoveBody, security(("bearer" = [])),
+    responses((status = 200, description = "Moved", body = Object), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+pub async fn move_keywords(
+    State(s): State<AppState>,
+    p: Principal,
+    body: ApiJson<MoveBody>,
+) -> ApiResult<Response> {
+    let b = body.value;
+    let first = b
+        .keyword_ids
+        .first()
+        .ok_or_else(|| unprocessable("EMPTY_SELECTION", "no keywords to move"))?;
+    let row = visible_keyword(&s, &p, *first).await?;
+    let sector = Uuid::parse_str(&row.sector_id).map_err(ApiError::internal)?;
+    if let Some(c) = b.cluster_id
+        && cluster_scope(&s, &p, c).await? != sector
+    {
+        return Err(unprocessable(
+            "VALIDATION_ERROR",
+            "the cluster belongs to another sector",
+        ));
+    }
+    let n = b.keyword_ids.len();
+    cluster_command(
+        &s,
+        &p,
+        sector,
+        SectorKeywordsCommand::MoveKeywords {
+            keyword_ids: b.keyword_ids,
+            cluster_id: b.cluster_id,
+        },
+        json!({"cluster_id": b.cluster_id, "requested": n}),
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SplitBody {
+    /// Keywords that leave for the new cluster.
+    pub keyword_ids: Vec<Uuid>,
+    pub name: String,
+}
+
+/// Split a cluster: a new cluster takes the given keywords.
+#[utoipa::path(post, path = "/api/v1/planner/clusters/{id}/split/", tag = "planner", request_body = SplitBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "The new cluster's id", body = Object), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+pub async fn split_cluster(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+    body: ApiJson<SplitBody>,
+) -> ApiResult<Response> {
+    let sector = cluster_scope(&s, &p, id).await?;
+    let b = body.value;
+    let new_id = Uuid::now_v7();
+    cluster_command(
+        &s,
+        &p,
+        sector,
+        SectorKeywordsCommand::SplitCluster {
+            from: id,
+            new_cluster_id: new_id,
+            name: b.name.clone(),
+            keyword_ids: b.keyword_ids,
+        },
+        json!({"id": new_id, "from": id, "name": b.name.trim()}),
+    )
+    .await
 }

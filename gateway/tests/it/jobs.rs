@@ -414,3 +414,175 @@ async fn bad_cluster_requests() {
         app.stop().await;
     }
 }
+
+async fn clusters(app: &TestApp, token: &str, sector: &str) -> Vec<Value> {
+    let head = app.state.feed.head().await.unwrap();
+    let r = app
+        .req(
+            token,
+            "GET",
+            &format!("/api/v1/planner/clusters/?sector_id={sector}&min_position={head}"),
+            None,
+        )
+        .await;
+    r.data().as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn clusters_rename_split_move_merge_and_delete() {
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let o = app.signup("Edits").await;
+        let sector = setup(&app, &o).await;
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/planner/keywords/auto_cluster/",
+                Some(json!({"sector_id": sector, "num_clusters": 3})),
+            )
+            .await;
+        let job = r.data()["job_id"].as_str().unwrap().to_string();
+        assert_eq!(
+            wait_done(&app, &o.token, &job).await.data()["state"],
+            "SUCCESS",
+            "{m}"
+        );
+        let cs = clusters(&app, &o.token, &sector).await;
+        assert_eq!(cs.len(), 3, "{m}");
+        let (a, b) = (
+            cs[0]["id"].as_str().unwrap().to_string(),
+            cs[1]["id"].as_str().unwrap().to_string(),
+        );
+        // Rename.
+        let r = app
+            .req(
+                &o.token,
+                "PATCH",
+                &format!("/api/v1/planner/clusters/{a}/"),
+                Some(json!({"name": "Group A"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
+        assert_eq!(
+            app.req(
+                &o.token,
+                "PATCH",
+                &format!("/api/v1/planner/clusters/{a}/"),
+                Some(json!({"name": " "}))
+            )
+            .await
+            .code(),
+            "INVALID_NAME",
+            "{m}"
+        );
+        let cs = clusters(&app, &o.token, &sector).await;
+        assert!(cs.iter().any(|c| c["name"] == "Group A"), "{m}");
+        // Split two keywords of A into a new cluster.
+        let head = app.state.feed.head().await.unwrap();
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/planner/keywords/?cluster_id={a}&min_position={head}"),
+                None,
+            )
+            .await;
+        let ka: Vec<String> = r.data()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(r.data()["results"][0]["cluster_name"], "Group A", "{m}");
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                &format!("/api/v1/planner/clusters/{a}/split/"),
+                Some(json!({"keyword_ids": &ka[..2], "name": "Split off"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
+        let c = r.data()["id"].as_str().unwrap().to_string();
+        let cs = clusters(&app, &o.token, &sector).await;
+        assert_eq!(cs.len(), 4, "{m}");
+        assert_eq!(
+            cs.iter().find(|x| x["id"] == c.as_str()).unwrap()["keyword_count"],
+            2,
+            "{m}"
+        );
+        // Move one keyword to B; merge the new cluster into B; delete A.
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/planner/clusters/move_keywords/",
+                Some(json!({"keyword_ids": [&ka[2]], "cluster_id": b})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/planner/clusters/merge/",
+                Some(json!({"into": b, "from": [c]})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
+        let r = app
+            .req(
+                &o.token,
+                "DELETE",
+                &format!("/api/v1/planner/clusters/{a}/"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{m}");
+        let cs = clusters(&app, &o.token, &sector).await;
+        assert_eq!(cs.len(), 2, "{m}: {cs:?}");
+        assert_eq!(
+            cs.iter().find(|x| x["id"] == b.as_str()).unwrap()["keyword_count"],
+            13,
+            "{m}: 10 + 1 moved + 2 merged"
+        );
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/planner/keywords/?sector_id={sector}&unclustered=true"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            r.data()["count"],
+            7,
+            "{m}: A's remaining keywords have no cluster"
+        );
+        // Unknown and foreign clusters are 404; a viewer may not edit.
+        let other = app.signup("Other").await;
+        assert_eq!(
+            app.req(
+                &other.token,
+                "DELETE",
+                &format!("/api/v1/planner/clusters/{b}/"),
+                None
+            )
+            .await
+            .status,
+            StatusCode::NOT_FOUND,
+            "{m}"
+        );
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/planner/clusters/merge/",
+                Some(json!({"into": b, "from": [a]})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{m}: a deleted cluster");
+        app.stop().await;
+    }
+}

@@ -282,6 +282,64 @@ impl Projection for PlannerProjection {
                     })?;
                 }
             }
+            "ClusterRenamed" => {
+                let (cid, name) = (s(b, "cluster_id"), s(b, "name"));
+                let a = format!("UPDATE rm_clusters{sfx} SET name = $2 WHERE cluster_id = $1");
+                let k = format!(
+                    "UPDATE rm_keywords{sfx} SET cluster_name = $2, updated_at = $3 WHERE cluster_id = $1"
+                );
+                on_tx!(tx, x => {
+                    sqlx::query(&a).bind(&cid).bind(&name).execute(&mut *x).await?;
+                    sqlx::query(&k).bind(&cid).bind(&name).bind(at).execute(&mut *x).await.map(|_| ())
+                })?;
+            }
+            "ClustersMerged" => {
+                let into = s(b, "into");
+                let sql = format!(
+                    "UPDATE rm_keywords{sfx} SET cluster_id = $2, \
+                     cluster_name = (SELECT name FROM rm_clusters{sfx} WHERE cluster_id = $2), updated_at = $3 \
+                     WHERE cluster_id = $1"
+                );
+                for f in b["from"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                    let from = f.as_str().map(str::to_string);
+                    on_tx!(tx, x => sqlx::query(&sql).bind(&from).bind(&into).bind(at).execute(&mut *x).await.map(|_| ()))?;
+                }
+            }
+            "KeywordsMoved" | "ClusterSplit" => {
+                let target = if ev.event_type == "ClusterSplit" {
+                    let (from, new, name) = (s(b, "from"), s(b, "new_cluster_id"), s(b, "name"));
+                    let sql = format!(
+                        "INSERT INTO rm_clusters{sfx} (cluster_id, account_id, site_id, sector_id, run_id, name, description, \
+                         keyword_count, total_volume, avg_difficulty, dominant_intent, created_at) \
+                         SELECT $2, c.account_id, c.site_id, c.sector_id, c.run_id, $3, $3, 0, 0, 0, NULL, $4 \
+                         FROM rm_clusters{sfx} c WHERE c.cluster_id = $1 ON CONFLICT (cluster_id) DO NOTHING"
+                    );
+                    on_tx!(tx, x => sqlx::query(&sql).bind(&from).bind(&new).bind(&name).bind(at)
+                        .execute(&mut *x).await.map(|_| ()))?;
+                    new
+                } else {
+                    s(b, "cluster_id")
+                };
+                let sql = format!(
+                    "UPDATE rm_keywords{sfx} SET cluster_id = $2, \
+                     cluster_name = (SELECT name FROM rm_clusters{sfx} WHERE cluster_id = $2), updated_at = $3 \
+                     WHERE keyword_id = $1"
+                );
+                for id in b["keyword_ids"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                {
+                    let id = id.as_str().map(str::to_string);
+                    on_tx!(tx, x => sqlx::query(&sql).bind(&id).bind(&target).bind(at).execute(&mut *x).await.map(|_| ()))?;
+                }
+            }
+            "ClusterDeleted" => {
+                let sql = format!(
+                    "UPDATE rm_keywords{sfx} SET cluster_id = NULL, cluster_name = NULL, updated_at = $2 WHERE cluster_id = $1"
+                );
+                on_tx!(tx, x => sqlx::query(&sql).bind(s(b, "cluster_id")).bind(at).execute(&mut *x).await.map(|_| ()))?;
+            }
             "KeywordsDeleted" => {
                 let ids: Vec<String> = b["ids"]
                     .as_array()

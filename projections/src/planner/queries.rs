@@ -277,8 +277,9 @@ pub async fn list_clusters(
     site_in: Option<&[String]>,
 ) -> Result<Vec<ClusterRow>, sqlx::Error> {
     let sql = "SELECT c.cluster_id, c.account_id, c.site_id, c.sector_id, c.run_id, c.name, c.description, \
-               k.n AS keyword_count, c.total_volume, c.avg_difficulty, c.dominant_intent, c.created_at \
-               FROM rm_clusters c JOIN (SELECT cluster_id, count(*) AS n FROM rm_keywords \
+               k.n AS keyword_count, k.vol AS total_volume, k.diff AS avg_difficulty, c.dominant_intent, c.created_at \
+               FROM rm_clusters c JOIN (SELECT cluster_id, count(*) AS n, CAST(sum(volume) AS BIGINT) AS vol, \
+               CAST(avg(difficulty) AS DOUBLE PRECISION) AS diff FROM rm_keywords \
                WHERE account_id = $1 AND cluster_id IS NOT NULL GROUP BY cluster_id) k ON k.cluster_id = c.cluster_id \
                WHERE c.account_id = $1 AND ($2 IS NULL OR c.sector_id = $2) ORDER BY c.total_volume DESC, c.cluster_id";
     let rows: Vec<ClusterRow> =
@@ -315,4 +316,15 @@ pub async fn keyword_places(
         out.extend(rows);
     }
     Ok(out)
+}
+
+/// The sector of a cluster of this account.
+pub async fn cluster_sector(
+    db: &Db,
+    account_id: &str,
+    cluster_id: &str,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_as(
+        "SELECT site_id, sector_id FROM rm_clusters WHERE account_id = $1 AND cluster_id = $2")
+        .bind(account_id).bind(cluster_id).fetch_optional(p).await)
 }
