@@ -2,9 +2,7 @@
 //! several aggregates commit together or not at all, emails are unique
 //! under concurrent sign-ups, and reservations never overdraw.
 
-use igny8_commands::billing::{
-    capture_credits, grant_credits, open_account, release_credits, reserve_credits,
-};
+use igny8_commands::billing::{account, grant_credits, open_account};
 use igny8_commands::secrets::Keyring;
 use igny8_commands::testkit::{pg_db, sqlite_db};
 use igny8_commands::{CommandBus, CommandContext, CommandError, Db};
@@ -12,6 +10,65 @@ use igny8_domain::billing::{Account, AccountCommand};
 use igny8_domain::tenancy::{Login, User};
 use std::sync::Arc;
 use uuid::Uuid;
+
+async fn reserve_credits(
+    bus: &CommandBus,
+    id: Uuid,
+    reservation_id: String,
+    amount: i64,
+    reason: String,
+    ctx: &CommandContext,
+) -> Result<igny8_commands::CommandOutcome, CommandError> {
+    account(
+        bus,
+        id,
+        AccountCommand::Reserve {
+            reservation_id,
+            amount,
+            reason,
+        },
+        ctx,
+    )
+    .await
+}
+
+async fn capture_credits(
+    bus: &CommandBus,
+    id: Uuid,
+    reservation_id: String,
+    amount: i64,
+    ctx: &CommandContext,
+) -> Result<igny8_commands::CommandOutcome, CommandError> {
+    account(
+        bus,
+        id,
+        AccountCommand::Capture {
+            reservation_id,
+            amount,
+        },
+        ctx,
+    )
+    .await
+}
+
+async fn release_credits(
+    bus: &CommandBus,
+    id: Uuid,
+    reservation_id: String,
+    reason: String,
+    ctx: &CommandContext,
+) -> Result<igny8_commands::CommandOutcome, CommandError> {
+    account(
+        bus,
+        id,
+        AccountCommand::Release {
+            reservation_id,
+            reason,
+        },
+        ctx,
+    )
+    .await
+}
 
 async fn both() -> Vec<(&'static str, Db)> {
     vec![

@@ -58,3 +58,62 @@ pub async fn expected_balances(bus: &CommandBus, ids: &[Uuid]) -> Vec<(String, i
     out.sort();
     out
 }
+
+pub async fn reserve_credits(
+    bus: &CommandBus,
+    id: Uuid,
+    reservation_id: String,
+    amount: i64,
+    reason: String,
+    ctx: &CommandContext,
+) -> Result<igny8_commands::CommandOutcome, igny8_commands::CommandError> {
+    igny8_commands::billing::account(
+        bus,
+        id,
+        igny8_domain::billing::AccountCommand::Reserve {
+            reservation_id,
+            amount,
+            reason,
+        },
+        ctx,
+    )
+    .await
+}
+
+pub async fn capture_credits(
+    bus: &CommandBus,
+    id: Uuid,
+    reservation_id: String,
+    amount: i64,
+    ctx: &CommandContext,
+) -> Result<igny8_commands::CommandOutcome, igny8_commands::CommandError> {
+    igny8_commands::billing::account(
+        bus,
+        id,
+        igny8_domain::billing::AccountCommand::Capture {
+            reservation_id,
+            amount,
+        },
+        ctx,
+    )
+    .await
+}
+
+pub async fn release_credits(
+    bus: &CommandBus,
+    id: Uuid,
+    reservation_id: String,
+    reason: String,
+    ctx: &CommandContext,
+) -> Result<igny8_commands::CommandOutcome, igny8_commands::CommandError> {
+    igny8_commands::billing::account(
+        bus,
+        id,
+        igny8_domain::billing::AccountCommand::Release {
+            reservation_id,
+            reason,
+        },
+        ctx,
+    )
+    .await
+}

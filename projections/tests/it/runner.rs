@@ -186,7 +186,6 @@ async fn live_runner_follows_and_rebuild_swaps_without_downtime() {
 /// produces the same ledger.
 #[tokio::test]
 async fn ledger_rows_for_every_movement_sum_to_the_balance() {
-    use igny8_commands::billing::{capture_credits, release_credits, reserve_credits};
     for (name, db) in both().await {
         let bus = CommandBus::new(db.clone());
         create_live_tables(&db).await;
