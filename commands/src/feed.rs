@@ -97,6 +97,25 @@ impl Feed {
         )
     }
 
+    /// Final events of one aggregate type strictly after `after`, in feed
+    /// order (readers that care about one kind of event, e.g. job workers).
+    pub async fn type_after(
+        &self,
+        aggregate_type: &str,
+        after: Position,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, sqlx::Error> {
+        let sql = self.after_sql("aggregate_type = $4 AND ");
+        fetch_events!(
+            &self.db,
+            &sql,
+            after.tx_id,
+            after.global_position,
+            limit,
+            aggregate_type
+        )
+    }
+
     /// Events in `(after, upto]` in feed order, without the xmin guard.
     /// Only for ranges already delivered by [`Feed::read_after`] (rebuild catch-up).
     pub async fn read_range(

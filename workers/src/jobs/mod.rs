@@ -11,7 +11,7 @@
 pub mod cluster;
 
 use igny8_commands::jobs::{self as jobcmd, Ending};
-use igny8_commands::{CommandBus, CommandContext, CommandError, StreamNames};
+use igny8_commands::{CommandBus, CommandContext, CommandError, Position, StreamNames};
 use igny8_domain::jobs::Job;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -101,38 +101,73 @@ async fn unfinished(bus: &CommandBus) -> Result<Vec<Uuid>, sqlx::Error> {
     Ok(ids.iter().filter_map(|i| Uuid::parse_str(i).ok()).collect())
 }
 
-/// Embedded mode: run unfinished jobs as they appear (woken by local commits).
+/// How often the embedded workers look for every unfinished job (jobs a
+/// crash interrupted, attempts that hit an infrastructure error); new jobs
+/// are picked up at once from the feed.
+const RESCAN: Duration = Duration::from_secs(30);
+
+/// Run `id` unless this process runs it already.
+fn spawn_job(bus: &CommandBus, worker: &str, running: &Arc<Mutex<HashSet<Uuid>>>, id: Uuid) {
+    let fresh = running.lock().map(|mut r| r.insert(id)).unwrap_or(false);
+    if !fresh {
+        return;
+    }
+    let (bus, worker, running) = (bus.clone(), worker.to_string(), running.clone());
+    tokio::spawn(async move {
+        if let Err(e) = run_job(&bus, id, &worker).await {
+            tracing::warn!(job = %id, error = %e, "job attempt failed; retried at the next scan");
+        }
+        if let Ok(mut r) = running.lock() {
+            r.remove(&id);
+        }
+    });
+}
+
+/// Embedded mode: new jobs come from the feed as they are committed (woken
+/// by local commits); a scan of the unfinished ones at start and every
+/// [`RESCAN`] picks up the rest.
 pub async fn run_embedded(
     bus: CommandBus,
     worker: String,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let running: Arc<Mutex<HashSet<Uuid>>> = Arc::default();
-    let notify = bus.feed().notify.clone();
+    let feed = bus.feed();
+    let notify = feed.notify.clone();
+    let head = feed.head().await?;
+    let mut pos = feed.position_of(head).await?.unwrap_or(Position::START);
+    let mut next_scan = tokio::time::Instant::now();
     loop {
         if *stop.borrow() {
             return Ok(());
         }
-        match unfinished(&bus).await {
-            Ok(ids) => {
-                for id in ids {
-                    let fresh = running.lock().map(|mut r| r.insert(id)).unwrap_or(false);
-                    if !fresh {
-                        continue;
-                    }
-                    let (bus, worker, running) = (bus.clone(), worker.clone(), running.clone());
-                    tokio::spawn(async move {
-                        if let Err(e) = run_job(&bus, id, &worker).await {
-                            tracing::warn!(job = %id, error = %e, "job attempt failed; it will be retried");
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                        if let Ok(mut r) = running.lock() {
-                            r.remove(&id);
-                        }
-                    });
+        if tokio::time::Instant::now() >= next_scan {
+            match unfinished(&bus).await {
+                Ok(ids) => ids
+                    .into_iter()
+                    .for_each(|id| spawn_job(&bus, &worker, &running, id)),
+                Err(e) => tracing::warn!(error = %e, "cannot list unfinished jobs"),
+            }
+            next_scan = tokio::time::Instant::now() + RESCAN;
+        }
+        loop {
+            let events = match feed.type_after("job", pos, 1000).await {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the feed");
+                    break;
+                }
+            };
+            let Some(last) = events.last() else { break };
+            pos = last.position();
+            for e in events
+                .iter()
+                .filter(|e| e.aggregate_type == "job" && e.event_type == "JobCreated")
+            {
+                if let Ok(id) = Uuid::parse_str(&e.aggregate_id) {
+                    spawn_job(&bus, &worker, &running, id);
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "cannot list unfinished jobs"),
         }
         tokio::select! {
             _ = notify.notified() => {}
