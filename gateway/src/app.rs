@@ -88,6 +88,13 @@ pub fn router(state: AppState) -> Router {
         .fallback(middleware::not_found)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), per_address_limit))
+        // A bug must not drop the connection: a panic answers 500 in the envelope.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                use axum::response::IntoResponse;
+                crate::http::ApiError::internal("a request handler panicked").into_response()
+            },
+        ))
         .layer(axum::middleware::from_fn(middleware::request_context))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

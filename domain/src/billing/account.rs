@@ -155,7 +155,7 @@ pub enum AccountError {
     InvalidName,
     #[error("amount must be at least 0.001 and at most 1000000000000 credits")]
     InvalidAmount,
-    #[error("reason must be at most {MAX_REASON} characters")]
+    #[error("reason must be at most {MAX_REASON} characters, without control characters")]
     InvalidReason,
     #[error("insufficient credits: {} available, {} requested", credits(*available), credits(*requested))]
     InsufficientCredits { available: i64, requested: i64 },
@@ -216,7 +216,10 @@ fn check_reservation_id(id: &str) -> Result<(), AccountError> {
 }
 
 fn check_reason(reason: &str) -> Result<(), AccountError> {
-    if reason.chars().count() <= MAX_REASON {
+    let printable = !reason
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'));
+    if reason.chars().count() <= MAX_REASON && printable {
         Ok(())
     } else {
         Err(AccountError::InvalidReason)

@@ -29,6 +29,13 @@ pub fn normalize(raw: &str) -> String {
     out
 }
 
+/// 1 to [`MAX_KEYWORD_CHARS`] characters once normalised, no control characters.
+fn valid_text(raw: &str, norm: &str) -> bool {
+    !norm.is_empty()
+        && norm.chars().count() <= MAX_KEYWORD_CHARS
+        && !raw.chars().any(|c| c.is_control() && c != ' ')
+}
+
 /// The id of a keyword in a sector: UUIDv5 of the sector and its normal form.
 pub fn keyword_id(sector_id: Uuid, normalized: &str) -> Uuid {
     Uuid::new_v5(&sector_id, normalized.as_bytes())
@@ -94,7 +101,7 @@ pub struct KeywordChange {
 pub enum PlannerError {
     #[error("{0} not found")]
     NotFound(&'static str),
-    #[error("keyword must be 1 to {MAX_KEYWORD_CHARS} characters")]
+    #[error("keyword must be 1 to {MAX_KEYWORD_CHARS} characters, without control characters")]
     InvalidKeyword,
     #[error("volume must be a whole number from 0 to {MAX_VOLUME}")]
     InvalidVolume,
@@ -108,7 +115,7 @@ pub enum PlannerError {
     WrongSite,
     #[error("nothing to change")]
     Empty,
-    #[error("name must be 1 to {MAX_KEYWORD_CHARS} characters")]
+    #[error("name must be 1 to {MAX_KEYWORD_CHARS} characters, without control characters")]
     InvalidName,
     #[error("at most 100000 keywords at once")]
     TooMany,
@@ -149,7 +156,7 @@ impl KeywordData {
     ) -> Result<KeywordData, PlannerError> {
         let keyword = keyword.trim();
         let norm = normalize(keyword);
-        if norm.is_empty() || norm.chars().count() > MAX_KEYWORD_CHARS {
+        if !valid_text(keyword, &norm) {
             return Err(PlannerError::InvalidKeyword);
         }
         check_figures(Some(volume), Some(difficulty), cpc)?;
@@ -374,9 +381,7 @@ impl Aggregate for SectorKeywords {
                     .filter(|k| !self.ids.contains(&k.id) && seen.insert(k.id))
                     .collect();
                 for k in &fresh {
-                    if normalize(&k.keyword).is_empty()
-                        || k.keyword.chars().count() > MAX_KEYWORD_CHARS
-                    {
+                    if !valid_text(&k.keyword, &normalize(&k.keyword)) {
                         return Err(PlannerError::InvalidKeyword);
                     }
                     check_figures(Some(k.volume), Some(k.difficulty), k.cpc)?;
@@ -459,7 +464,7 @@ impl Aggregate for SectorKeywords {
                     .get(&cluster_id)
                     .ok_or(PlannerError::NotFound("cluster"))?;
                 let name = name.trim().to_string();
-                if name.is_empty() || name.chars().count() > MAX_KEYWORD_CHARS {
+                if !valid_text(&name, &normalize(&name)) {
                     return Err(PlannerError::InvalidName);
                 }
                 if *current == name {
@@ -511,7 +516,7 @@ impl Aggregate for SectorKeywords {
                     return Ok(vec![]);
                 }
                 let name = name.trim().to_string();
-                if name.is_empty() || name.chars().count() > MAX_KEYWORD_CHARS {
+                if !valid_text(&name, &normalize(&name)) {
                     return Err(PlannerError::InvalidName);
                 }
                 let ids = self.known(keyword_ids)?;
@@ -645,6 +650,7 @@ mod tests {
         assert!(KeywordData::new(sector, "   ", 0, 1, None, None).is_err());
         assert!(KeywordData::new(sector, &"x".repeat(201), 0, 1, None, None).is_err());
         assert!(KeywordData::new(sector, "x", 0, 1, None, Some(f64::NAN)).is_err());
+        assert!(KeywordData::new(sector, "nul\0byte", 0, 1, None, None).is_err());
         assert_eq!(Intent::parse("T"), Some(Intent::Transactional));
     }
 }

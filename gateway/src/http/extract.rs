@@ -53,6 +53,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         })?;
         let canonical: Value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::bad_request("MALFORMED_JSON", format!("malformed JSON: {e}")))?;
+        if has_nul(&canonical) {
+            // PostgreSQL text and jsonb cannot hold U+0000: refuse it here, for every route.
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "VALIDATION_ERROR",
+                "text must not contain NUL (U+0000) characters",
+            ));
+        }
         let value = T::deserialize(&canonical).map_err(|e| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -61,6 +69,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             )
         })?;
         Ok(ApiJson { value, canonical })
+    }
+}
+
+/// Whether any key or string in `v` contains U+0000.
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
     }
 }
 
@@ -81,6 +99,13 @@ pub struct ApiQuery<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let raw = parts.uri.query().unwrap_or_default();
+        if raw.to_ascii_lowercase().contains("%00") {
+            return Err(ApiError::bad_request(
+                "INVALID_QUERY",
+                "query parameters must not contain NUL (%00)",
+            ));
+        }
         Query::<T>::try_from_uri(&parts.uri)
             .map(|q| ApiQuery(q.0))
             .map_err(|e| ApiError::bad_request("INVALID_QUERY", e.body_text()))

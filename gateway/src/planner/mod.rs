@@ -243,6 +243,15 @@ async fn filter(
             "intent must be informational, navigational, commercial or transactional",
         ));
     }
+    if let Some(st) = &q.status
+        && st != "active"
+        && st != "inactive"
+    {
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            "status must be active or inactive",
+        ));
+    }
     if let Some(o) = &q.ordering
         && !ORDERINGS.contains(&o.trim_start_matches('-'))
     {

@@ -310,6 +310,82 @@ async fn bad_files_write_nothing_and_other_accounts_see_nothing() {
             (Some(0), Some(2)),
             "{m}"
         );
+        // NUL characters (PostgreSQL cannot store them) are refused, never a 500:
+        // in a CSV line, in a JSON body, in a query string.
+        assert_eq!(
+            app.state.feed.head().await.unwrap(),
+            head,
+            "{m}: bad files and bad lines wrote nothing"
+        );
+        // (A NUL in the first 8 KB makes the file binary, above; later, one line.)
+        let mut csv = String::from("keyword\n");
+        for i in 0..1000 {
+            csv.push_str(&format!("good keyword {i}\n"));
+        }
+        csv.push_str("nul\u{0}byte\n");
+        let nul = import(&app, &o.token, &sec, csv).await;
+        assert_eq!(
+            (
+                nul.data()["imported"].as_i64(),
+                nul.data()["rejected_count"].as_i64()
+            ),
+            (Some(1000), Some(1)),
+            "{m}: {}",
+            nul.body
+        );
+        let head = app.state.feed.head().await.unwrap();
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/planner/keywords/",
+                Some(json!({"sector_id": sec, "keyword": "a\u{0}b"})),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR"),
+            "{m}"
+        );
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/commands/SpendCredits",
+                Some(json!({"amount": 1, "reason": "x\u{0}"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{m}");
+        for q in ["search=a%00b", "status=%00", "status=archived"] {
+            let r = app
+                .req(
+                    &o.token,
+                    "GET",
+                    &format!("/api/v1/planner/keywords/?sector_id={sec}&{q}"),
+                    None,
+                )
+                .await;
+            assert_eq!(
+                (r.status, r.code()),
+                (StatusCode::BAD_REQUEST, "INVALID_QUERY"),
+                "{m}: {q}"
+            );
+        }
+        // A page far beyond the end is an empty page, not an overflow.
+        let r = app
+            .req(&o.token, "GET", &format!("/api/v1/planner/keywords/?sector_id={sec}&page=9223372036854775807&page_size=500"), None)
+            .await;
+        assert_eq!(
+            (r.status, r.data()["results"].as_array().map(Vec::len)),
+            (StatusCode::OK, Some(0)),
+            "{m}: {}",
+            r.body
+        );
+        assert_eq!(
+            app.state.feed.head().await.unwrap(),
+            head,
+            "{m}: none of the above wrote anything"
+        );
         // A 10 MB field is one rejected line.
         let big = format!(
             "keyword,volume\n{},1\nfine,2\n",

@@ -182,12 +182,16 @@ pub async fn page_keywords(
 ) -> Result<KeywordPage, sqlx::Error> {
     let (wh, params) = clause(f);
     let limit = f.limit.unwrap_or(50);
-    let cap = f.offset.saturating_add(limit).max(COUNT_CAP);
+    let cap = f
+        .offset
+        .saturating_add(limit)
+        .max(COUNT_CAP)
+        .min(i64::MAX - 1);
     let n = params.len() + 2;
     let count_sql =
         format!("SELECT count(*) FROM (SELECT 1 FROM rm_keywords WHERE {wh} LIMIT ${n}) t");
     let (count,): (i64,) = on_db!(db, p => {
-        bind_all!(sqlx::query_as(&count_sql).bind(account_id), &params).bind(cap + 1).fetch_one(p).await?
+        bind_all!(sqlx::query_as(&count_sql).bind(account_id), &params).bind(cap.saturating_add(1)).fetch_one(p).await?
     });
     let sql = format!(
         "SELECT {COLUMNS} FROM rm_keywords WHERE {wh} ORDER BY {} LIMIT ${n} OFFSET ${}",
@@ -195,7 +199,7 @@ pub async fn page_keywords(
         n + 1
     );
     let mut rows: Vec<KeywordRow> = on_db!(db, p => {
-        bind_all!(sqlx::query_as(&sql).bind(account_id), &params).bind(limit + 1).bind(f.offset).fetch_all(p).await?
+        bind_all!(sqlx::query_as(&sql).bind(account_id), &params).bind(limit.saturating_add(1)).bind(f.offset).fetch_all(p).await?
     });
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
