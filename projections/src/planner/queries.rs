@@ -185,8 +185,7 @@ pub async fn page_keywords(
     let cap = f
         .offset
         .saturating_add(limit)
-        .max(COUNT_CAP)
-        .min(i64::MAX - 1);
+        .clamp(COUNT_CAP, i64::MAX - 1);
     let n = params.len() + 2;
     let count_sql =
         format!("SELECT count(*) FROM (SELECT 1 FROM rm_keywords WHERE {wh} LIMIT ${n}) t");
