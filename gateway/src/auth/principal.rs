@@ -265,8 +265,9 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
-/// The client's address: the TCP peer, or the first `X-Forwarded-For`
-/// entry when `IGNY8_TRUST_FORWARDED_FOR` is set.
+/// The client's address: the TCP peer, or the last `X-Forwarded-For`
+/// entry (the one the trusted proxy appended) when
+/// `IGNY8_TRUST_FORWARDED_FOR` is set.
 pub struct ClientAddr(pub Option<std::net::IpAddr>);
 
 impl FromRequestParts<AppState> for ClientAddr {
@@ -277,7 +278,9 @@ impl FromRequestParts<AppState> for ClientAddr {
                 .headers
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
+                // The proxy appends the address it saw: the last entry is
+                // the one a client cannot choose.
+                .and_then(|v| v.rsplit(',').next())
                 .and_then(|v| v.trim().parse().ok())
         {
             return Ok(ClientAddr(Some(ip)));

@@ -290,7 +290,10 @@ pub async fn account_events(
     let events = s
         .feed
         .aggregate_events("account", &account_id.to_string(), from, limit)
-        .await?;
+        .await?
+        .into_iter()
+        .map(crate::system::redact)
+        .collect();
     Ok(ApiOk(events))
 }
 

@@ -648,10 +648,13 @@ pub async fn auto_cluster(
             if ids.is_empty() {
                 return Err(unprocessable("EMPTY_SELECTION", "no keywords to cluster"));
             }
-            let wanted: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-            let found = rm::keyword_places(&s.db, &account.to_string(), &wanted).await?;
-            let distinct: std::collections::BTreeSet<&str> =
-                wanted.iter().map(String::as_str).collect();
+            let distinct: Vec<String> = ids
+                .iter()
+                .map(Uuid::to_string)
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let found = rm::keyword_places(&s.db, &account.to_string(), &distinct).await?;
             let sectors: std::collections::BTreeSet<&str> =
                 found.iter().map(|f| f.2.as_str()).collect();
             if found.len() != distinct.len() {

@@ -97,5 +97,25 @@ pub async fn audit_events(
     let next = (events.len() as i64 == limit)
         .then(|| events.last().map(|e| e.position().to_string()))
         .flatten();
+    let events: Vec<igny8_commands::StoredEvent> = events.into_iter().map(redact).collect();
     Ok(ApiOk(json!({"results": events, "next_after": next})))
+}
+
+/// Fields that hold sealed secrets or secret hashes: never served, even
+/// sealed (the event stream for operators still carries them).
+const SECRET_FIELDS: &[&str] = &["credential", "wp_credential", "secret_hash"];
+
+/// An event as auditors see it over HTTP: secret fields replaced.
+pub fn redact(mut e: igny8_commands::StoredEvent) -> igny8_commands::StoredEvent {
+    let t = e.event_type.clone();
+    if let Some(Value::Object(body)) = e.payload.get_mut(&t) {
+        for f in SECRET_FIELDS {
+            if let Some(v) = body.get_mut(*f)
+                && !v.is_null()
+            {
+                *v = Value::String("[redacted]".into());
+            }
+        }
+    }
+    e
 }

@@ -62,6 +62,14 @@ pub async fn create(
     let account = p.account()?;
     let b = body.value;
     let role = parse_role(&b.role)?;
+    if role.account_wide() && !b.site_ids.is_empty() {
+        // An admin key manages users and keys: a site list would not hold it.
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_ERROR",
+            "site restrictions apply to editor and viewer keys; an admin key sees every site",
+        ));
+    }
     check_sites_exist(&s, account, &b.site_ids).await?;
     // Random (v4), so the displayed prefix tells keys apart.
     let key_id = Uuid::new_v4();

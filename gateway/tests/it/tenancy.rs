@@ -492,6 +492,21 @@ async fn api_keys_shown_once_hashed_revocable_with_last_use() {
             )
             .await;
         assert_eq!(r.code(), "UNKNOWN_SITE", "{m}");
+        // A site list cannot hold an admin key (it manages users and keys).
+        let (site, _) = app.site_and_sector(&o).await;
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/auth/api-keys/",
+                Some(json!({"name": "x", "role": "admin", "site_ids": [site]})),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR"),
+            "{m}"
+        );
         app.stop().await;
     }
 }
@@ -782,7 +797,7 @@ async fn requests_are_rate_limited_per_user_and_per_address() {
     let app = TestApp::embedded_with(s).await;
     for _ in 0..2 {
         assert_eq!(
-            app.raw(get("/api/v1/billing/plans/", Some("10.9.9.9, 10.0.0.1")))
+            app.raw(get("/api/v1/billing/plans/", Some("1.1.1.1, 10.9.9.9")))
                 .await
                 .status,
             StatusCode::OK
@@ -1024,6 +1039,12 @@ async fn auditors_page_through_the_account_history() {
                     "{m}: only this account"
                 );
                 seen.push(e["event_type"].as_str().unwrap().to_string());
+                if e["event_type"] == "UserRegistered" {
+                    assert_eq!(
+                        e["payload"]["UserRegistered"]["credential"], "[redacted]",
+                        "{m}: sealed secrets are not served"
+                    );
+                }
             }
             match r.data()["next_after"].as_str() {
                 Some(n) => after = Some(n.to_string()),
