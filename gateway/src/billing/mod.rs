@@ -200,18 +200,7 @@ pub async fn transactions(
     };
     let (rows, count) = rm::list_ledger(&s.db, &account_id.to_string(), &f).await?;
     let rows: Vec<LedgerEntry> = rows.into_iter().map(LedgerEntry::from).collect();
-    let mut base = uri.path().to_string();
-    let mut sep = '?';
-    for (k, v) in [
-        ("entry_type", q.entry_type.clone()),
-        ("since", q.since.map(|t| t.to_rfc3339())),
-        ("until", q.until.map(|t| t.to_rfc3339())),
-    ] {
-        if let Some(v) = v {
-            base.push_str(&format!("{sep}{k}={}", v.replace('+', "%2B")));
-            sep = '&';
-        }
-    }
+    let base = crate::http::envelope::page_base(&uri);
     Ok(ApiOk(Page::new(rows, count, page, size, &base)))
 }
 
@@ -342,5 +331,11 @@ pub async fn usage(
             }
         })
         .collect();
-    Ok(ApiOk(Page::new(rows, count, page, size, uri.path())))
+    Ok(ApiOk(Page::new(
+        rows,
+        count,
+        page,
+        size,
+        &crate::http::envelope::page_base(&uri),
+    )))
 }

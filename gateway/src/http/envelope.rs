@@ -83,6 +83,22 @@ pub struct Page<T> {
     pub results: Vec<T>,
 }
 
+/// The request's path and query without `page` and `page_size`: the base of
+/// a list's `next` and `previous` links, keeping every filter.
+pub fn page_base(uri: &axum::http::Uri) -> String {
+    let kept: Vec<&str> = uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|kv| !kv.is_empty() && !kv.starts_with("page=") && !kv.starts_with("page_size="))
+        .collect();
+    if kept.is_empty() {
+        uri.path().to_string()
+    } else {
+        format!("{}?{}", uri.path(), kept.join("&"))
+    }
+}
+
 impl<T> Page<T> {
     /// `base` is the path and the query without `page`.
     pub fn new(results: Vec<T>, count: i64, page: i64, page_size: i64, base: &str) -> Self {
@@ -237,5 +253,28 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_links_keep_every_filter() {
+        let uri: axum::http::Uri = "/api/v1/jobs/?state=SUCCESS&page=2&page_size=1&min_position=5"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            page_base(&uri),
+            "/api/v1/jobs/?state=SUCCESS&min_position=5"
+        );
+        let p = Page::new(vec![1], 3, 2, 1, &page_base(&uri));
+        assert_eq!(
+            p.next.as_deref(),
+            Some("/api/v1/jobs/?state=SUCCESS&min_position=5&page=3&page_size=1")
+        );
+        let bare: axum::http::Uri = "/api/v1/jobs/?page=1".parse().unwrap();
+        assert_eq!(page_base(&bare), "/api/v1/jobs/");
     }
 }

@@ -39,6 +39,20 @@ async fn own_job(s: &AppState, p: &Principal, id: Uuid) -> ApiResult<(Job, u64)>
     if !job.created || job.account_id != Some(account) {
         return Err(ApiError::not_found("job"));
     }
+    if p.sites.is_some() {
+        // Callers limited to granted sites see the jobs of those sites only.
+        let first = s
+            .feed
+            .aggregate_events("job", &id.to_string(), 1, 1)
+            .await?;
+        let site = first
+            .first()
+            .and_then(|e| e.body()["input"]["site_id"].as_str())
+            .and_then(|v| Uuid::parse_str(v).ok());
+        if !site.is_some_and(|site| p.can_see_site(site)) {
+            return Err(ApiError::not_found("job"));
+        }
+    }
     Ok((job, version))
 }
 
@@ -119,15 +133,26 @@ pub async fn list(
         ));
     }
     read_your_writes(&s, rm::NAME, q.min_position).await?;
+    let sites: Option<Vec<String>> = p
+        .sites
+        .as_ref()
+        .map(|v| v.iter().map(Uuid::to_string).collect());
     let (rows, count) = rm::list_jobs(
         &s.db,
         &account.to_string(),
         q.state.as_deref(),
+        sites.as_deref(),
         offset,
         size,
     )
     .await?;
-    Ok(ApiOk(Page::new(rows, count, page, size, uri.path())))
+    Ok(ApiOk(Page::new(
+        rows,
+        count,
+        page,
+        size,
+        &crate::http::envelope::page_base(&uri),
+    )))
 }
 
 /// Cancel a job that has not finished; its credits are released in the same commit.

@@ -312,20 +312,7 @@ pub async fn list(
     f.offset = offset;
     f.limit = Some(size);
     let pg = rm::page_keywords(&s.db, &account.to_string(), &f).await?;
-    let base = match uri.query() {
-        Some(qs) => {
-            let kept: Vec<&str> = qs
-                .split('&')
-                .filter(|kv| !kv.starts_with("page=") && !kv.starts_with("page_size="))
-                .collect();
-            if kept.is_empty() {
-                uri.path().to_string()
-            } else {
-                format!("{}?{}", uri.path(), kept.join("&"))
-            }
-        }
-        None => uri.path().to_string(),
-    };
+    let base = crate::http::envelope::page_base(&uri);
     Ok(ApiOk(Page::capped(
         pg.rows, pg.count, pg.capped, pg.more, page, size, &base,
     )))
@@ -632,7 +619,7 @@ pub async fn auto_cluster(
     p.require_write()?;
     let b = body.value;
     let account = p.account()?;
-    let (sector, selected) = match (&b.sector_id, &b.keyword_ids) {
+    let (sector, site, selected) = match (&b.sector_id, &b.keyword_ids) {
         (Some(_), Some(_)) | (None, None) => {
             return Err(unprocessable(
                 "VALIDATION_ERROR",
@@ -640,9 +627,9 @@ pub async fn auto_cluster(
             ));
         }
         (Some(sector), None) => {
-            sector_scope(&s, &p, *sector).await?;
+            let (_, site) = sector_scope(&s, &p, *sector).await?;
             let (state, _) = s.bus.load::<SectorKeywords>(&sector.to_string()).await?;
-            (*sector, state.ids.len())
+            (*sector, site, state.ids.len())
         }
         (None, Some(ids)) => {
             if ids.is_empty() {
@@ -667,10 +654,10 @@ pub async fn auto_cluster(
                 ));
             }
             let sector = Uuid::parse_str(found[0].2.as_str()).map_err(ApiError::internal)?;
-            sector_scope(&s, &p, sector)
+            let (_, site) = sector_scope(&s, &p, sector)
                 .await
                 .map_err(|_| ApiError::not_found("keyword"))?;
-            (sector, distinct.len())
+            (sector, site, distinct.len())
         }
     };
     // Input checks come after the ids resolved (another account's ids answer 404 first).
@@ -701,7 +688,7 @@ pub async fn auto_cluster(
             format!("num_clusters must be 1 to {}", selected.min(1000)),
         ));
     }
-    let input = json!({"sector_id": sector, "keyword_ids": b.keyword_ids, "num_clusters": b.num_clusters, "strategy": strategy});
+    let input = json!({"sector_id": sector, "site_id": site, "keyword_ids": b.keyword_ids, "num_clusters": b.num_clusters, "strategy": strategy});
     let (job_id, outs) = igny8_commands::jobs::create(
         &s.bus,
         account,

@@ -46,7 +46,13 @@ pub async fn list(
     let (page, size, offset) = q.window()?;
     read_your_writes(&s, rm::NAME, q.min_position).await?;
     let (rows, count) = rm::list_api_keys(&s.db, &account.to_string(), offset, size).await?;
-    Ok(ApiOk(Page::new(rows, count, page, size, uri.path())))
+    Ok(ApiOk(Page::new(
+        rows,
+        count,
+        page,
+        size,
+        &crate::http::envelope::page_base(&uri),
+    )))
 }
 
 /// Create a key. The answer's `key` is the only time the secret is shown.

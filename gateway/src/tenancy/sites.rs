@@ -310,7 +310,13 @@ pub async fn list(
         .skip(offset as usize)
         .take(size as usize)
         .collect();
-    Ok(ApiOk(Page::new(rows, count, page, size, uri.path())))
+    Ok(ApiOk(Page::new(
+        rows,
+        count,
+        page,
+        size,
+        &crate::http::envelope::page_base(&uri),
+    )))
 }
 
 /// Create a site (owners and admins; the plan limits how many).

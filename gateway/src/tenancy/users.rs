@@ -96,7 +96,13 @@ pub async fn list(
     let (page, size, offset) = q.window()?;
     read_your_writes(&s, rm::NAME, q.min_position).await?;
     let (rows, count) = rm::list_users(&s.db, &account.to_string(), offset, size).await?;
-    Ok(ApiOk(Page::new(rows, count, page, size, uri.path())))
+    Ok(ApiOk(Page::new(
+        rows,
+        count,
+        page,
+        size,
+        &crate::http::envelope::page_base(&uri),
+    )))
 }
 
 /// Add a user to the account.

@@ -251,6 +251,50 @@ async fn auto_cluster_runs_as_a_job_and_charges_once() {
             before,
             "{m}: a finished job writes nothing"
         );
+        // An editor without a grant on the job's site sees neither the job nor its progress.
+        let email = format!("ed-{}@example.com", &o.account_id[..8]);
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/auth/users/",
+                Some(json!({"email": email, "password": "password1", "role": "editor"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{m}: {}", r.body);
+        let editor = app.login(&email, "password1").await;
+        let r = app
+            .req(
+                &editor,
+                "GET",
+                &format!("/api/v1/system/settings/task_progress/{job}/"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{m}");
+        let r = app
+            .req(
+                &editor,
+                "GET",
+                &format!("/api/v1/jobs/?min_position={head}"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.data()["count"].as_i64()),
+            (StatusCode::OK, Some(0)),
+            "{m}"
+        );
+        // The list filters by state.
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/jobs/?state=SUCCESS&page_size=1&min_position={head}"),
+                None,
+            )
+            .await;
+        assert_eq!(r.data()["count"], 1, "{m}");
         // Another account's job is 404.
         let other = app.signup("Other").await;
         let r = app

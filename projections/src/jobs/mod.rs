@@ -15,12 +15,12 @@ pub const NAME: &str = "jobs";
 const TABLES: &[Table] = &[Table {
     name: "rm_jobs",
     postgres: "CREATE TABLE IF NOT EXISTS {t} (job_id text COLLATE \"C\" PRIMARY KEY,
-        account_id text COLLATE \"C\" NOT NULL, kind text NOT NULL, state text NOT NULL, phase text NOT NULL,
+        account_id text COLLATE \"C\" NOT NULL, site_id text COLLATE \"C\", kind text NOT NULL, state text NOT NULL, phase text NOT NULL,
         percentage bigint NOT NULL DEFAULT 0, message text NOT NULL DEFAULT '', attempt bigint NOT NULL DEFAULT 0,
         tokens bigint NOT NULL DEFAULT 0, cost_usd_micros bigint NOT NULL DEFAULT 0,
         reserved bigint NOT NULL DEFAULT 0, charged bigint NOT NULL DEFAULT 0, input text NOT NULL DEFAULT '{}',
         result text, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL)",
-    sqlite: "CREATE TABLE IF NOT EXISTS {t} (job_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, kind TEXT NOT NULL,
+    sqlite: "CREATE TABLE IF NOT EXISTS {t} (job_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, site_id TEXT, kind TEXT NOT NULL,
         state TEXT NOT NULL, phase TEXT NOT NULL, percentage INTEGER NOT NULL DEFAULT 0, message TEXT NOT NULL DEFAULT '',
         attempt INTEGER NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT 0, cost_usd_micros INTEGER NOT NULL DEFAULT 0,
         reserved INTEGER NOT NULL DEFAULT 0, charged INTEGER NOT NULL DEFAULT 0, input TEXT NOT NULL DEFAULT '{}',
@@ -51,11 +51,12 @@ impl Projection for JobsProjection {
         match ev.event_type.as_str() {
             "JobCreated" => {
                 let sql = format!(
-                    "INSERT INTO rm_jobs{sfx} (job_id, account_id, kind, state, phase, message, reserved, input, created_at, updated_at) \
-                     VALUES ($1, $2, $3, 'PENDING', 'INIT', 'queued', $4, $5, $6, $6) ON CONFLICT (job_id) DO NOTHING"
+                    "INSERT INTO rm_jobs{sfx} (job_id, account_id, kind, state, phase, message, reserved, input, created_at, updated_at, site_id) \
+                     VALUES ($1, $2, $3, 'PENDING', 'INIT', 'queued', $4, $5, $6, $6, $7) ON CONFLICT (job_id) DO NOTHING"
                 );
                 on_tx!(tx, c => sqlx::query(&sql).bind(id).bind(b["account_id"].as_str()).bind(b["kind"].as_str())
                     .bind(b["reserved"].as_i64().unwrap_or(0)).bind(b["input"].to_string()).bind(at)
+                    .bind(b["input"]["site_id"].as_str())
                     .execute(&mut *c).await.map(|_| ()))?;
             }
             "JobStarted" => {
@@ -114,21 +115,46 @@ pub struct JobRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A page of the account's jobs, newest first; `site_in`: only jobs on
+/// these sites (callers limited to granted sites).
 pub async fn list_jobs(
     db: &Db,
     account_id: &str,
     state: Option<&str>,
+    site_in: Option<&[String]>,
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<JobRow>, i64), sqlx::Error> {
-    let (count,): (i64,) = on_db!(db, p => sqlx::query_as(
-        "SELECT count(*) FROM rm_jobs WHERE account_id = $1 AND ($2 IS NULL OR state = $2)")
-        .bind(account_id).bind(state).fetch_one(p).await?);
-    let rows = on_db!(db, p => sqlx::query_as(
-        "SELECT job_id, account_id, kind, state, phase, percentage, message, attempt, tokens, cost_usd_micros, reserved, \
-         charged, created_at, updated_at FROM rm_jobs WHERE account_id = $1 AND ($2 IS NULL OR state = $2) \
-         ORDER BY created_at DESC, job_id LIMIT $3 OFFSET $4")
-        .bind(account_id).bind(state).bind(limit).bind(offset).fetch_all(p).await?);
+    let mut wh = String::from("account_id = $1 AND ($2 IS NULL OR state = $2)");
+    let sites = site_in.unwrap_or_default();
+    if site_in.is_some() {
+        let marks: Vec<String> = (0..sites.len()).map(|i| format!("${}", i + 5)).collect();
+        if marks.is_empty() {
+            wh.push_str(" AND 1 = 0");
+        } else {
+            wh.push_str(&format!(" AND site_id IN ({})", marks.join(", ")));
+        }
+    }
+    let count_sql = format!("SELECT count(*) FROM rm_jobs WHERE {wh} AND $3 >= 0 AND $4 >= 0");
+    let sql = format!(
+        "SELECT job_id, account_id, kind, state, phase, percentage, message, attempt, tokens, cost_usd_micros, \
+         reserved, charged, created_at, updated_at FROM rm_jobs WHERE {wh} \
+         ORDER BY created_at DESC, job_id LIMIT $3 OFFSET $4"
+    );
+    let (count,): (i64,) = on_db!(db, p => {
+        let mut q = sqlx::query_as(&count_sql).bind(account_id).bind(state).bind(limit).bind(offset);
+        for site in sites {
+            q = q.bind(site);
+        }
+        q.fetch_one(p).await?
+    });
+    let rows = on_db!(db, p => {
+        let mut q = sqlx::query_as(&sql).bind(account_id).bind(state).bind(limit).bind(offset);
+        for site in sites {
+            q = q.bind(site);
+        }
+        q.fetch_all(p).await?
+    });
     Ok((rows, count))
 }
 
