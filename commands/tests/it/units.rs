@@ -163,6 +163,7 @@ async fn a_unit_of_work_commits_all_or_nothing() {
             "{name}"
         );
         // A refusal anywhere in the unit stops it before anything is written.
+        let before = count(&db).await;
         let mut uow = bus.unit(&c);
         uow.execute::<Account>(
             &a.to_string(),
@@ -191,6 +192,17 @@ async fn a_unit_of_work_commits_all_or_nothing() {
                 })
             ),
             "{name}"
+        );
+        drop(uow);
+        assert_eq!(
+            count(&db).await,
+            before,
+            "{name}: the refused unit wrote nothing"
+        );
+        assert_eq!(
+            bus.load::<Account>(&a.to_string()).await.unwrap().0.balance,
+            3,
+            "{name}: the grant staged before the refusal was not applied"
         );
     }
 }
@@ -238,7 +250,7 @@ async fn concurrent_signups_with_one_email_create_one_account() {
         );
         let (user, _) = bus.load::<User>(&won[0].user_id.to_string()).await.unwrap();
         assert!(
-            !user.credential.contains("argon2"),
+            user.credential.starts_with("v1.k.") && !user.credential.contains("argon2"),
             "{name}: the hash is sealed, not in clear"
         );
         let who = igny8_commands::tenancy::authenticate(
@@ -261,8 +273,6 @@ async fn concurrent_signups_with_one_email_create_one_account() {
         .await
         .unwrap();
         assert!(nobody.is_none(), "{name}");
-        let (claim, _) = bus.load::<Login>("other@example.com").await.unwrap();
-        assert!(claim.user_id.is_none());
     }
 }
 

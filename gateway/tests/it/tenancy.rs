@@ -897,7 +897,14 @@ async fn retries_replays_and_atomic_updates() {
         let r = app
             .req(&o.token, "GET", &format!("/api/v1/auth/users/{uid}/"), None)
             .await;
-        assert_ne!(r.data()["name"], "New Name", "{m}: nothing half-applied");
+        assert_eq!(
+            (r.status, r.data()["name"].as_str()),
+            (
+                StatusCode::OK,
+                Some(format!("ed-{}", &o.account_id[..8]).as_str())
+            ),
+            "{m}: nothing half-applied"
+        );
         let r = app
             .req(
                 &o.token,
