@@ -430,6 +430,36 @@ async fn bad_files_write_nothing_and_other_accounts_see_nothing() {
             .await;
         let r = import(&app, &viewer, &sec, "keyword\nx\n").await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{m}");
+        // Deleting the sector takes its keywords out of every list.
+        let head = app.state.feed.head().await.unwrap();
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/planner/keywords/?min_position={head}"),
+                None,
+            )
+            .await;
+        assert_eq!(r.data()["count"], 1001, "{m}");
+        let r = app
+            .req(
+                &o.token,
+                "DELETE",
+                &format!("/api/v1/auth/sectors/{sec}/"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{m}");
+        let pos = r.data()["position"].as_i64().unwrap();
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/planner/keywords/?min_position={pos}"),
+                None,
+            )
+            .await;
+        assert_eq!(r.data()["count"], 0, "{m}: {}", r.body);
         app.stop().await;
     }
 }

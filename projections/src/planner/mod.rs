@@ -102,6 +102,28 @@ impl Projection for PlannerProjection {
     }
 
     async fn apply(&self, tx: &mut DbTx, sfx: &str, ev: &StoredEvent) -> anyhow::Result<()> {
+        if ev.aggregate_type == "tenant" {
+            // A deleted site or sector takes its keywords and clusters with it.
+            let sectors: Vec<String> = match ev.event_type.as_str() {
+                "SectorDeleted" => s(ev.body(), "sector_id").into_iter().collect(),
+                "SiteDeleted" => ev.body()["sector_ids"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                _ => vec![],
+            };
+            for sector in &sectors {
+                for table in ["rm_keywords", "rm_clusters", "rm_keyword_sets"] {
+                    let sql = format!("DELETE FROM {table}{sfx} WHERE sector_id = $1");
+                    on_tx!(tx, x => sqlx::query(&sql).bind(sector).execute(&mut *x).await.map(|_| ()))?;
+                }
+            }
+            return Ok(());
+        }
         if ev.aggregate_type != "sector_keywords" {
             return Ok(());
         }

@@ -284,7 +284,7 @@ pub async fn list_clusters(
                FROM rm_clusters c JOIN (SELECT cluster_id, count(*) AS n, CAST(sum(volume) AS BIGINT) AS vol, \
                CAST(avg(difficulty) AS DOUBLE PRECISION) AS diff FROM rm_keywords \
                WHERE account_id = $1 AND cluster_id IS NOT NULL GROUP BY cluster_id) k ON k.cluster_id = c.cluster_id \
-               WHERE c.account_id = $1 AND ($2 IS NULL OR c.sector_id = $2) ORDER BY c.total_volume DESC, c.cluster_id";
+               WHERE c.account_id = $1 AND ($2 IS NULL OR c.sector_id = $2) ORDER BY k.vol DESC, c.cluster_id";
     let rows: Vec<ClusterRow> =
         on_db!(db, p => sqlx::query_as(sql).bind(account_id).bind(sector_id).fetch_all(p).await?);
     Ok(match site_in {
