@@ -9,6 +9,7 @@ use crate::bus::{CommandBus, CommandContext, CommandError, CommandOutcome};
 use crate::uow::retry;
 use igny8_domain::billing::{Account, AccountCommand};
 use igny8_domain::jobs::{Job, JobCommand, Phase};
+use igny8_domain::planner::{ClusterSummary, SectorKeywords, SectorKeywordsCommand};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -104,6 +105,12 @@ pub async fn progress(
     .await
 }
 
+/// A clustering run to save with the job's success.
+pub struct SaveClusters {
+    pub sector_id: Uuid,
+    pub clusters: Vec<ClusterSummary>,
+}
+
 /// How a job ends, and what happens to its reservation with it.
 pub enum Ending {
     /// Capture `charged` milli-credits (≤ reserved); the rest returns.
@@ -111,6 +118,9 @@ pub enum Ending {
         attempt: u32,
         result: Value,
         charged: i64,
+        /// What the job produced, saved in the same commit (so a cancelled,
+        /// failed or superseded attempt saves nothing).
+        save: Option<SaveClusters>,
     },
     /// `attempt: None`: whichever attempt runs.
     Failed {
@@ -137,6 +147,7 @@ pub async fn finish(
                 attempt,
                 result,
                 charged,
+                ..
             } => (
                 JobCommand::Succeed {
                     attempt: *attempt,
@@ -167,6 +178,19 @@ pub async fn finish(
             ),
         };
         uow.execute::<Job>(&jid, job_cmd).await?;
+        if let Ending::Succeeded {
+            save: Some(save), ..
+        } = &ending
+        {
+            uow.execute::<SectorKeywords>(
+                &save.sector_id.to_string(),
+                SectorKeywordsCommand::AssignClusters {
+                    run_id: job_id,
+                    clusters: save.clusters.clone(),
+                },
+            )
+            .await?;
+        }
         if job.reserved > 0 {
             uow.execute::<Account>(&account, account_cmd).await?;
         }

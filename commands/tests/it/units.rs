@@ -417,6 +417,7 @@ async fn jobs_reserve_then_capture_or_release_exactly_once() {
             &bus,
             job,
             Ending::Succeeded {
+                save: None,
                 attempt: first,
                 result: serde_json::Value::Null,
                 charged: 7_000,
@@ -438,6 +439,7 @@ async fn jobs_reserve_then_capture_or_release_exactly_once() {
             &bus,
             job,
             Ending::Succeeded {
+                save: None,
                 attempt: second,
                 result: serde_json::json!({"clusters": 3}),
                 charged: 7_000,
@@ -450,6 +452,7 @@ async fn jobs_reserve_then_capture_or_release_exactly_once() {
             &bus,
             job,
             Ending::Succeeded {
+                save: None,
                 attempt: second,
                 result: serde_json::Value::Null,
                 charged: 7_000,
@@ -520,5 +523,81 @@ async fn jobs_reserve_then_capture_or_release_exactly_once() {
         );
         let (a, _) = bus.load::<Account>(&acct.to_string()).await.unwrap();
         assert_eq!((a.balance, a.reserved()), (18_000, 0), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_cancelled_job_saves_no_clusters() {
+    use igny8_commands::jobs::{Ending, SaveClusters, create, finish, start};
+    use igny8_domain::planner::{ClusterSummary, KeywordData};
+    for (name, db) in both().await {
+        let bus = CommandBus::new(db.clone());
+        let c = ctx();
+        let (acct, site, sector) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        open_account(&bus, acct, "Jobs".into(), &c).await.unwrap();
+        grant_credits(&bus, acct, 10_000, "plan".into(), &c)
+            .await
+            .unwrap();
+        let kw = KeywordData::new(sector, "best crm", 10, 5, None, None).unwrap();
+        let kid = kw.id;
+        igny8_commands::planner::add_keywords(&bus, acct, site, sector, vec![kw], "manual", &c)
+            .await
+            .unwrap();
+        let (job, _) = create(
+            &bus,
+            acct,
+            "auto_cluster",
+            serde_json::json!({}),
+            10_000,
+            &c,
+        )
+        .await
+        .unwrap();
+        let attempt = start(&bus, job, "w1", &c).await.unwrap();
+        // Cancelled while the worker clusters …
+        finish(&bus, job, Ending::Cancelled, &c).await.unwrap();
+        // … the worker's success (with its clusters) is refused as a whole.
+        let late = finish(
+            &bus,
+            job,
+            Ending::Succeeded {
+                attempt,
+                result: serde_json::Value::Null,
+                charged: 10_000,
+                save: Some(SaveClusters {
+                    sector_id: sector,
+                    clusters: vec![ClusterSummary {
+                        cluster_id: Uuid::new_v4(),
+                        name: "best crm".into(),
+                        description: String::new(),
+                        keyword_ids: vec![kid],
+                        total_volume: 10,
+                        avg_difficulty: 5.0,
+                        dominant_intent: None,
+                    }],
+                }),
+            },
+            &c,
+        )
+        .await;
+        assert!(
+            matches!(
+                late,
+                Err(CommandError::Domain {
+                    code: "JOB_FINISHED",
+                    ..
+                })
+            ),
+            "{name}"
+        );
+        let saved: i64 = igny8_commands::on_db!(&db, p => sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE event_type = 'ClustersAssigned'").fetch_one(p).await.unwrap());
+        assert_eq!(saved, 0, "{name}: no clusters without the job's success");
+        let (a, _) = bus.load::<Account>(&acct.to_string()).await.unwrap();
+        assert_eq!(
+            (a.balance, a.reserved()),
+            (10_000, 0),
+            "{name}: nothing charged"
+        );
     }
 }

@@ -5,7 +5,7 @@ use crate::planner::clustering::{OfflineOptions, cluster_offline};
 use igny8_commands::jobs as jobcmd;
 use igny8_commands::{CommandBus, CommandContext};
 use igny8_domain::jobs::Phase;
-use igny8_domain::planner::{ClusterSummary, Intent, SectorKeywords, SectorKeywordsCommand};
+use igny8_domain::planner::{ClusterSummary, Intent, SectorKeywords};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
@@ -128,7 +128,7 @@ pub async fn run(
     attempt: u32,
     input: &Value,
     ctx: &CommandContext,
-) -> Result<Value, JobFailure> {
+) -> Result<(Value, Option<jobcmd::SaveClusters>), JobFailure> {
     let sector: Uuid = input["sector_id"]
         .as_str()
         .and_then(|s| Uuid::parse_str(s).ok())
@@ -241,14 +241,12 @@ pub async fn run(
         ctx,
     )
     .await?;
-    bus.execute::<SectorKeywords>(
-        &sector.to_string(),
-        SectorKeywordsCommand::AssignClusters {
-            run_id: job_id,
+    // Saved by the job's success, in the same commit (see `jobs::finish`).
+    Ok((
+        json!({"sector_id": sector, "keywords": n, "clusters": count, "strategy": "offline"}),
+        Some(jobcmd::SaveClusters {
+            sector_id: sector,
             clusters,
-        },
-        ctx,
-    )
-    .await?;
-    Ok(json!({"sector_id": sector, "keywords": n, "clusters": count, "strategy": "offline"}))
+        }),
+    ))
 }

@@ -57,7 +57,8 @@ pub async fn run_job(bus: &CommandBus, job_id: Uuid, worker: &str) -> Result<(),
         ))),
     };
     let ending = match outcome {
-        Ok(result) => Ending::Succeeded {
+        Ok((result, save)) => Ending::Succeeded {
+            save,
             attempt,
             result,
             charged: job.reserved,
