@@ -48,6 +48,19 @@ pub async fn run(db: &Db, rows: usize, page_rows: i64) -> anyhow::Result<String>
         rx,
         None,
     ));
+    // A live projection is caught up: let it read past the events of the
+    // earlier parts before the clock starts.
+    let head = bus.feed().head().await?;
+    if head > 0 {
+        igny8_projections::wait_for(
+            db,
+            &bus.feed(),
+            igny8_projections::planner::NAME,
+            head,
+            Duration::from_secs(600),
+        )
+        .await?;
+    }
     let mut csv = String::from("Keyword,Search Volume,KD %,Intent,CPC\n");
     for i in 0..rows {
         let intent = [
