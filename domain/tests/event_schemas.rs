@@ -9,7 +9,9 @@ use igny8_domain::jobs::{JobEvent, Phase};
 use igny8_domain::planner::{
     ClusterSummary, Intent, KeywordChange, KeywordData, SectorKeywordsEvent,
 };
-use igny8_domain::tenancy::{ApiKeyEvent, LoginEvent, Role, SessionEvent, TenantEvent, UserEvent};
+use igny8_domain::tenancy::{
+    ApiKeyEvent, IntegrationEvent, LoginEvent, Role, SessionEvent, TenantEvent, UserEvent,
+};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -228,6 +230,19 @@ fn samples() -> Vec<Sample> {
             },
         ),
         sample("api_key", ApiKeyEvent::ApiKeyUsed { at }),
+        sample(
+            "integration",
+            IntegrationEvent::IntegrationConfigured {
+                account_id: id,
+                provider: s("openai"),
+                base_url: s("https://api.openai.com/v1"),
+                embedding_model: s("text-embedding-3-small"),
+                chat_model: s("gpt-4o-mini"),
+                api_key_sealed: Some(s("k1:00:00")),
+                key_hint: Some(s("abcd")),
+            },
+        ),
+        sample("integration", IntegrationEvent::IntegrationRemoved {}),
         sample(
             "job",
             JobEvent::JobCreated {

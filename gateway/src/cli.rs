@@ -150,7 +150,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 runtime::spawn_relay(&mut tasks, &svc.db, &state.feed, client, &s, &rx);
             }
             runtime::spawn_projections(&mut tasks, &svc.db, &state.feed, &svc.nats, &s, &rx);
-            runtime::spawn_job_workers(&mut tasks, &state.bus, &svc.nats, &s, &rx);
+            runtime::spawn_job_workers(
+                &mut tasks,
+                &state.bus,
+                &state.keys.secrets,
+                &svc.nats,
+                &s,
+                &rx,
+            );
             if s.is_embedded() {
                 println!(
                     "IGNY8 embedded mode: SQLite at {}, in-process event feed",
@@ -187,9 +194,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Workers => {
             let svc = connect(&s).await?;
             let bus = igny8_commands::CommandBus::new(svc.db.clone());
+            let keys = crate::auth::keys::Keys::load(&s)?;
             let (stop, rx) = shutdown_signal();
             let mut tasks = JoinSet::new();
-            runtime::spawn_job_workers(&mut tasks, &bus, &svc.nats, &s, &rx);
+            runtime::spawn_job_workers(&mut tasks, &bus, &keys.secrets, &svc.nats, &s, &rx);
             let r = supervise(tasks, stop, None).await;
             svc.db.close().await;
             r

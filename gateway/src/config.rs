@@ -112,6 +112,47 @@ pub struct Settings {
         global = true
     )]
     pub login_per_minute: u32,
+    /// Longest one AI provider request may take (milliseconds).
+    #[arg(
+        long,
+        env = "IGNY8_AI_TIMEOUT_MS",
+        default_value_t = 60_000,
+        global = true
+    )]
+    pub ai_timeout_ms: u64,
+    /// Tries per AI provider request (429, 5xx and timeouts are retried).
+    #[arg(
+        long,
+        env = "IGNY8_AI_MAX_ATTEMPTS",
+        default_value_t = 4,
+        global = true
+    )]
+    pub ai_max_attempts: u32,
+    /// Longest wait between tries, `Retry-After` included (milliseconds).
+    #[arg(
+        long,
+        env = "IGNY8_AI_MAX_RETRY_WAIT_MS",
+        default_value_t = 30_000,
+        global = true
+    )]
+    pub ai_max_retry_wait_ms: u64,
+    /// Keywords per `/embeddings` request.
+    #[arg(
+        long,
+        env = "IGNY8_AI_EMBED_BATCH",
+        default_value_t = 512,
+        global = true
+    )]
+    pub ai_embed_batch: usize,
+    /// How long a job message stays with a silent worker before JetStream
+    /// gives it to another (seconds; running workers renew it).
+    #[arg(
+        long,
+        env = "IGNY8_JOB_ACK_WAIT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub job_ack_wait_secs: u64,
     /// Log format: text or json.
     #[arg(long, env = "IGNY8_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: String,
@@ -129,6 +170,16 @@ impl Settings {
         igny8_commands::StreamNames {
             stream: self.nats_stream.clone(),
             prefix: self.nats_prefix.clone(),
+        }
+    }
+
+    pub fn ai_options(&self) -> igny8_workers::ai::AiOptions {
+        use std::time::Duration;
+        igny8_workers::ai::AiOptions {
+            timeout: Duration::from_millis(self.ai_timeout_ms.max(1)),
+            max_attempts: self.ai_max_attempts.max(1),
+            max_retry_wait: Duration::from_millis(self.ai_max_retry_wait_ms),
+            embed_batch: self.ai_embed_batch.clamp(1, 2048),
         }
     }
 
@@ -159,6 +210,11 @@ impl Default for Settings {
             rate_per_minute: 600,
             login_per_minute: 10,
             trust_forwarded_for: false,
+            ai_timeout_ms: 60_000,
+            ai_max_attempts: 4,
+            ai_max_retry_wait_ms: 30_000,
+            ai_embed_batch: 512,
+            job_ack_wait_secs: 30,
         }
     }
 }

@@ -110,6 +110,7 @@ pub fn spawn_projections(
 pub fn spawn_job_workers(
     tasks: &mut JoinSet<anyhow::Result<()>>,
     bus: &igny8_commands::CommandBus,
+    secrets: &igny8_commands::secrets::Keyring,
     nats: &Option<async_nats::Client>,
     s: &Settings,
     shutdown: &watch::Receiver<bool>,
@@ -119,21 +120,22 @@ pub fn spawn_job_workers(
         std::env::var("HOSTNAME").unwrap_or_else(|_| "igny8".into()),
         std::process::id()
     );
-    let (bus, sd) = (bus.clone(), shutdown.clone());
+    let env = igny8_workers::jobs::JobEnv::new(bus.clone(), secrets.clone(), s.ai_options());
+    let sd = shutdown.clone();
     match nats {
         Some(client) => {
             let js = async_nats::jetstream::new(client.clone());
             tasks.spawn(igny8_workers::jobs::run_nats(
-                bus,
+                env,
                 js,
                 s.stream_names(),
                 name,
-                std::time::Duration::from_secs(30),
+                std::time::Duration::from_secs(s.job_ack_wait_secs.max(1)),
                 sd,
             ));
         }
         None => {
-            tasks.spawn(igny8_workers::jobs::run_embedded(bus, name, sd));
+            tasks.spawn(igny8_workers::jobs::run_embedded(env, name, sd));
         }
     }
 }

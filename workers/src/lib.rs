@@ -1,7 +1,9 @@
-//! IGNY8 workers. For now: the relay, which carries committed events from the
-//! store to NATS JetStream. AI workers, the WordPress publisher and the
-//! scheduler join here as JetStream work-queue consumers.
+//! IGNY8 workers: the relay, which carries committed events from the store
+//! to NATS JetStream, and the job workers (JetStream work-queue consumers,
+//! or an in-process loop in the embedded mode) with the AI provider client
+//! (`ai`) they call. The WordPress publisher and the scheduler join here.
 
+pub mod ai;
 pub mod jobs;
 pub mod planner;
 pub mod relay;

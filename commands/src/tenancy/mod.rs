@@ -35,6 +35,21 @@ pub fn seal_credential(keyring: &Keyring, user_id: Uuid, phc: &str) -> String {
     keyring.seal(phc.as_bytes(), user_id.as_bytes())
 }
 
+/// The sealed form of a provider API key, bound to its integration.
+pub fn seal_api_key(keyring: &Keyring, integration_id: Uuid, key: &str) -> String {
+    keyring.seal(key.as_bytes(), integration_id.as_bytes())
+}
+
+/// The provider API key in clear (workers, at the moment of the call).
+pub fn open_api_key(
+    keyring: &Keyring,
+    integration_id: Uuid,
+    sealed: &str,
+) -> Result<String, crate::secrets::SecretError> {
+    let bytes = keyring.open(sealed, integration_id.as_bytes())?;
+    String::from_utf8(bytes).map_err(|_| crate::secrets::SecretError::Corrupt)
+}
+
 /// Start a period on `plan` and grant its included credits (in `uow`).
 async fn start_plan(
     uow: &mut UnitOfWork<'_>,

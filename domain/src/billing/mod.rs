@@ -13,4 +13,4 @@ mod plans;
 pub use account::{
     Account, AccountCommand, AccountError, AccountEvent, MAX_AMOUNT, MILLI, credits,
 };
-pub use plans::{DEFAULT_PLAN, PLANS, Plan, plan};
+pub use plans::{CreditCosts, DEFAULT_PLAN, PLANS, Plan, SEED_COSTS, clustering_cost_milli, plan};

@@ -11,7 +11,20 @@ pub struct Plan {
     pub included_credits: i64,
     /// `None`: unlimited.
     pub max_sites: Option<u32>,
+    /// Whole credits per operation on this plan.
+    pub credit_costs: CreditCosts,
 }
+
+/// What each operation costs, in whole credits (the seeds' table; a plan
+/// may price them differently).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CreditCosts {
+    /// One keyword clustering run (any strategy).
+    pub clustering: i64,
+}
+
+/// The seeds' costs.
+pub const SEED_COSTS: CreditCosts = CreditCosts { clustering: 10 };
 
 pub const DEFAULT_PLAN: &str = "free";
 
@@ -22,6 +35,7 @@ pub const PLANS: &[Plan] = &[
         price_usd_cents: 0,
         included_credits: 250,
         max_sites: Some(1),
+        credit_costs: SEED_COSTS,
     },
     Plan {
         id: "starter",
@@ -29,6 +43,7 @@ pub const PLANS: &[Plan] = &[
         price_usd_cents: 2900,
         included_credits: 2_000,
         max_sites: Some(3),
+        credit_costs: SEED_COSTS,
     },
     Plan {
         id: "growth",
@@ -36,6 +51,7 @@ pub const PLANS: &[Plan] = &[
         price_usd_cents: 9900,
         included_credits: 10_000,
         max_sites: Some(10),
+        credit_costs: SEED_COSTS,
     },
     Plan {
         id: "scale",
@@ -43,6 +59,8 @@ pub const PLANS: &[Plan] = &[
         price_usd_cents: 29900,
         included_credits: 50_000,
         max_sites: None,
+        // Volume discount: the largest plan clusters for less.
+        credit_costs: CreditCosts { clustering: 8 },
     },
 ];
 
@@ -53,6 +71,38 @@ impl Plan {
     }
 }
 
+/// Milli-credits a clustering run costs an account on `plan` (the default
+/// plan's price when the plan is unknown).
+pub fn clustering_cost_milli(plan_id: Option<&str>) -> i64 {
+    plan_id
+        .and_then(plan)
+        .or_else(|| plan(DEFAULT_PLAN))
+        .map_or(SEED_COSTS.clustering, |p| p.credit_costs.clustering)
+        * super::MILLI
+}
+
 pub fn plan(id: &str) -> Option<&'static Plan> {
     PLANS.iter().find(|p| p.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clustering_is_priced_by_the_plan() {
+        assert_eq!(
+            clustering_cost_milli(Some("free")),
+            10 * super::super::MILLI
+        );
+        assert_eq!(
+            clustering_cost_milli(Some("scale")),
+            8 * super::super::MILLI
+        );
+        assert_eq!(clustering_cost_milli(None), 10 * super::super::MILLI);
+        assert_eq!(
+            clustering_cost_milli(Some("gone")),
+            10 * super::super::MILLI
+        );
+    }
 }

@@ -7,17 +7,20 @@
 //!   (at most [`MAX_SECTORS_PER_SITE`] per site; slugs unique per account).
 //! - [`Session`]: a refresh-token family; rotation and theft detection.
 //! - [`ApiKey`]: a key for external automation (only its hash is kept).
+//! - [`Integration`]: the account's AI provider settings (its key sealed).
 //!
 //! Secrets never reach this crate in clear: password hashes arrive already
 //! hashed (Argon2id) and sealed (AES-GCM) by the application layer.
 
 mod api_key;
+mod integration;
 mod login;
 mod session;
 mod tenant;
 mod user;
 
 pub use api_key::{ApiKey, ApiKeyCommand, ApiKeyEvent, USE_RECORD_EVERY_SECS};
+pub use integration::{Integration, IntegrationCommand, IntegrationEvent, KeyChange, PROVIDERS};
 pub use login::{Login, LoginCommand, LoginEvent};
 pub use session::{REUSE_DETECTED, Session, SessionCommand, SessionEvent};
 pub use tenant::{

@@ -296,7 +296,7 @@ pub struct Usage {
     pub credits: CreditAmount,
     pub tokens: i64,
     pub cost_usd: f64,
-    /// The strategy or model used (`offline` needs no provider).
+    /// The provider's model, or `offline` (no provider).
     pub model: String,
     pub finished_at: DateTime<Utc>,
 }
@@ -320,13 +320,22 @@ pub async fn usage(
         .into_iter()
         .map(|r| {
             let input: serde_json::Value = serde_json::from_str(&r.input).unwrap_or_default();
+            let result: serde_json::Value = r
+                .result
+                .as_deref()
+                .and_then(|t| serde_json::from_str(t).ok())
+                .unwrap_or_default();
             Usage {
                 job_id: r.job_id,
                 operation: r.kind,
                 credits: CreditAmount(r.charged),
                 tokens: r.tokens,
                 cost_usd: r.cost_usd_micros as f64 / 1_000_000.0,
-                model: input["strategy"].as_str().unwrap_or("offline").to_string(),
+                model: result["model"]
+                    .as_str()
+                    .or(input["strategy"].as_str())
+                    .unwrap_or("offline")
+                    .to_string(),
                 finished_at: r.updated_at,
             }
         })

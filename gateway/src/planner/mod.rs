@@ -17,11 +17,13 @@ use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use igny8_commands::planner::{self as cmd, import};
+use igny8_domain::billing::{Account, clustering_cost_milli};
 use igny8_domain::planner::{
     Intent, KeywordChange, KeywordData, SectorKeywords, SectorKeywordsCommand,
 };
 use igny8_domain::tenancy::Tenant;
 use igny8_projections::planner::{self as rm, KeywordFilter, KeywordRow, ORDERINGS};
+use igny8_workers::planner::strategy::MAX_LLM_KEYWORDS;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -583,9 +585,6 @@ pub async fn bulk_delete(
     ))
 }
 
-/// Credits a clustering run costs (the seeds: 10 credits per operation).
-pub const CLUSTER_COST_MILLI: i64 = 10 * igny8_domain::billing::MILLI;
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AutoClusterBody {
@@ -593,7 +592,9 @@ pub struct AutoClusterBody {
     pub sector_id: Option<Uuid>,
     /// … or these keywords (of one sector).
     pub keyword_ids: Option<Vec<Uuid>>,
-    /// `offline` (default; no network). `embeddings` and `llm` are not available yet.
+    /// `offline` (default; no network), `embeddings` or `llm` (both need the
+    /// account's provider settings: `PUT /api/v1/system/settings/integrations/openai/`;
+    /// `llm` takes at most 300 keywords).
     pub strategy: Option<String>,
     /// Exactly this many clusters (1 to 1000); absent: chosen from the number of keywords.
     pub num_clusters: Option<u64>,
@@ -610,7 +611,7 @@ fn unprocessable(code: &str, msg: impl Into<String>) -> ApiError {
 #[utoipa::path(post, path = "/api/v1/planner/keywords/auto_cluster/", tag = "planner", request_body = AutoClusterBody, security(("bearer" = [])),
     responses((status = 202, description = "job_id, state PENDING", body = Object), (status = 402, description = "INSUFFICIENT_CREDITS", body = crate::openapi::ErrorEnvelope),
               (status = 404, description = "Unknown or invisible sector or keywords", body = crate::openapi::ErrorEnvelope),
-              (status = 422, description = "EMPTY_SELECTION, INVALID_STRATEGY, STRATEGY_UNAVAILABLE, INVALID_NUM_CLUSTERS", body = crate::openapi::ErrorEnvelope)))]
+              (status = 422, description = "EMPTY_SELECTION, INVALID_STRATEGY, STRATEGY_UNAVAILABLE, TOO_MANY_KEYWORDS, INVALID_NUM_CLUSTERS", body = crate::openapi::ErrorEnvelope)))]
 pub async fn auto_cluster(
     State(s): State<AppState>,
     p: Principal,
@@ -665,10 +666,25 @@ pub async fn auto_cluster(
     match strategy {
         "offline" => {}
         "embeddings" | "llm" => {
-            return Err(unprocessable(
-                "STRATEGY_UNAVAILABLE",
-                format!("the {strategy} strategy is not available yet; use offline"),
-            ));
+            if crate::tenancy::integrations::configured(&s, account)
+                .await?
+                .is_none()
+            {
+                return Err(unprocessable(
+                    "STRATEGY_UNAVAILABLE",
+                    format!(
+                        "the {strategy} strategy needs the account's AI provider: PUT /api/v1/system/settings/integrations/openai/"
+                    ),
+                ));
+            }
+            if strategy == "llm" && selected > MAX_LLM_KEYWORDS {
+                return Err(unprocessable(
+                    "TOO_MANY_KEYWORDS",
+                    format!(
+                        "the llm strategy takes at most {MAX_LLM_KEYWORDS} keywords ({selected} selected); use embeddings or offline"
+                    ),
+                ));
+            }
         }
         other => {
             return Err(unprocessable(
@@ -688,16 +704,13 @@ pub async fn auto_cluster(
             format!("num_clusters must be 1 to {}", selected.min(1000)),
         ));
     }
+    // The account's plan prices the run.
+    let (acct, _) = s.bus.load::<Account>(&account.to_string()).await?;
+    let cost = clustering_cost_milli(acct.plan.as_deref());
     let input = json!({"sector_id": sector, "site_id": site, "keyword_ids": b.keyword_ids, "num_clusters": b.num_clusters, "strategy": strategy});
-    let (job_id, outs) = igny8_commands::jobs::create(
-        &s.bus,
-        account,
-        "auto_cluster",
-        input,
-        CLUSTER_COST_MILLI,
-        &p.context(),
-    )
-    .await?;
+    let (job_id, outs) =
+        igny8_commands::jobs::create(&s.bus, account, "auto_cluster", input, cost, &p.context())
+            .await?;
     let position = outs.iter().filter_map(|o| o.position).max();
     Ok((
         StatusCode::ACCEPTED,

@@ -103,7 +103,12 @@ pub async fn audit_events(
 
 /// Fields that hold sealed secrets or secret hashes: never served, even
 /// sealed (the event stream for operators still carries them).
-const SECRET_FIELDS: &[&str] = &["credential", "wp_credential", "secret_hash"];
+const SECRET_FIELDS: &[&str] = &[
+    "credential",
+    "wp_credential",
+    "secret_hash",
+    "api_key_sealed",
+];
 
 /// An event as auditors see it over HTTP: secret fields replaced.
 pub fn redact(mut e: igny8_commands::StoredEvent) -> igny8_commands::StoredEvent {

@@ -1,11 +1,12 @@
 //! Tenancy over HTTP: sign-up and sessions (`auth`), users, sites and
-//! sectors, API keys. Commands go to `igny8_commands::tenancy`; single
+//! sectors, API keys, AI provider settings (`integrations`). Commands go to `igny8_commands::tenancy`; single
 //! resources are read from their aggregate (always current, and the same
 //! state the authorisation checks use); lists come from the `tenancy`
 //! read models (`min_position` waits for your own writes).
 
 pub mod api_keys;
 pub mod auth;
+pub mod integrations;
 pub mod sites;
 pub mod users;
 
@@ -60,7 +61,14 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
         "/api/v1/auth/api-keys/",
         get(api_keys::list).post(api_keys::create),
     );
-    both_slashes(r, "/api/v1/auth/api-keys/{id}/", delete(api_keys::revoke))
+    let r = both_slashes(r, "/api/v1/auth/api-keys/{id}/", delete(api_keys::revoke));
+    both_slashes(
+        r,
+        "/api/v1/system/settings/integrations/{provider}/",
+        get(integrations::get_one)
+            .put(integrations::put)
+            .delete(integrations::remove),
+    )
 }
 
 /// `Option<Option<T>>` from JSON: absent → `None`, `null` → `Some(None)`.

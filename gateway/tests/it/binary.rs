@@ -424,3 +424,180 @@ async fn projections_cli_status_and_rebuild() {
     let out = igny8().arg("relay").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("NATS_URL"));
 }
+
+/// A clustering job whose worker process is SIGKILLed mid-call: JetStream
+/// hands the job to another worker process after the ack wait, which
+/// starts a new attempt and finishes it — charged once, saved once.
+#[tokio::test]
+async fn worker_killed_mid_job_leaves_it_to_another_worker() {
+    use igny8_domain::billing::Account;
+    use igny8_domain::jobs::{Job, JobState};
+    use igny8_domain::planner::{KeywordData, SectorKeywords, keyword_id, normalize};
+    use igny8_domain::tenancy::{Integration, IntegrationCommand, KeyChange};
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, Request as StubRequest, ResponseTemplate};
+
+    let (db, schema) = pg_db().await;
+    let bus = CommandBus::new(db.clone());
+    let prefix = unique("w");
+    let names = StreamNames {
+        stream: prefix.to_uppercase(),
+        prefix,
+    };
+    let secrets = igny8_commands::secrets::Keyring::generate("s1");
+    // The provider: slow (each batch takes 700 ms), so the job is mid-call when killed.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/embeddings"))
+        .respond_with(|req: &StubRequest| {
+            let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+            let data: Vec<serde_json::Value> = body["input"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let t = t.as_str().unwrap();
+                    let v: Vec<f32> = ["shoes", "cake", "paris"]
+                        .iter()
+                        .map(|w| if t.contains(w) { 1.0 } else { 0.01 })
+                        .collect();
+                    serde_json::json!({"index": i, "embedding": v})
+                })
+                .collect();
+            ResponseTemplate::new(200)
+                .set_delay(Duration::from_millis(700))
+                .set_body_json(serde_json::json!({"data": data, "usage": {"prompt_tokens": 8, "total_tokens": 8}}))
+        })
+        .mount(&server)
+        .await;
+    // An account with credits, settings, and 30 keywords in a sector.
+    let account = Uuid::new_v4();
+    let c = ctx(account);
+    open_account(&bus, account, "w".into(), &c).await.unwrap();
+    grant_credits(&bus, account, 100_000, "test".into(), &c)
+        .await
+        .unwrap();
+    let iid = Integration::id(account, "openai");
+    bus.execute::<Integration>(
+        &iid.to_string(),
+        IntegrationCommand::Configure {
+            account_id: account,
+            provider: "openai".into(),
+            base_url: format!("{}/v1", server.uri()),
+            embedding_model: "text-embedding-3-small".into(),
+            chat_model: "gpt-4o-mini".into(),
+            api_key: KeyChange::Set {
+                sealed: igny8_commands::tenancy::seal_api_key(&secrets, iid, "sk-x"),
+                hint: "sk-x".into(),
+            },
+        },
+        &c,
+    )
+    .await
+    .unwrap();
+    let (site, sector) = (Uuid::new_v4(), Uuid::new_v4());
+    let keywords: Vec<KeywordData> = ["running shoes", "chocolate cake", "flights to paris"]
+        .iter()
+        .flat_map(|t| (0..10).map(move |i| format!("{t} {i}")))
+        .map(|k| KeywordData {
+            id: keyword_id(sector, &normalize(&k)),
+            keyword: k,
+            volume: 10,
+            difficulty: 1,
+            intent: None,
+            cpc: None,
+        })
+        .collect();
+    igny8_commands::planner::add_keywords(&bus, account, site, sector, keywords, "test", &c)
+        .await
+        .unwrap();
+    let (before, _) = bus.load::<Account>(&account.to_string()).await.unwrap();
+    let (job, _) = igny8_commands::jobs::create(
+        &bus,
+        account,
+        "auto_cluster",
+        serde_json::json!({"sector_id": sector, "strategy": "embeddings", "num_clusters": 3}),
+        10_000,
+        &c,
+    )
+    .await
+    .unwrap();
+    let worker = || {
+        igny8()
+            .arg("workers")
+            .env("DATABASE_URL", pg_url())
+            .env("IGNY8_DB_SCHEMA", &schema)
+            .env("NATS_URL", nats_url())
+            .env("IGNY8_NATS_STREAM", &names.stream)
+            .env("IGNY8_NATS_PREFIX", &names.prefix)
+            .env("IGNY8_SECRET_KEYS", secrets.to_spec())
+            .env(
+                "IGNY8_JWT_KEYS",
+                igny8_commands::secrets::Keyring::generate("j").to_spec(),
+            )
+            .env("IGNY8_JOB_ACK_WAIT_SECS", "2")
+            .env("IGNY8_AI_EMBED_BATCH", "5")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut relay = spawn_relay(&schema, &names);
+    let mut first = worker();
+    // Killed once it is inside the provider calls.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.received_requests().await.unwrap().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the first worker never called the provider"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    let (mid, _) = bus.load::<Job>(&job.to_string()).await.unwrap();
+    assert_eq!(
+        (mid.state, mid.attempt),
+        (JobState::Progress, 1),
+        "killed mid-job"
+    );
+    let mut second = worker();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        let (j, _) = bus.load::<Job>(&job.to_string()).await.unwrap();
+        if j.state.finished() {
+            break j;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the job was not taken over: {j:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    second.kill().unwrap();
+    second.wait().unwrap();
+    relay.kill().unwrap();
+    relay.wait().unwrap();
+    assert_eq!(done.state, JobState::Success, "{done:?}");
+    assert_eq!(done.attempt, 2, "the second worker ran a new attempt");
+    // Charged once: 10 credits gone, nothing left reserved.
+    let (after, _) = bus.load::<Account>(&account.to_string()).await.unwrap();
+    assert_eq!(before.balance - after.balance, 10_000);
+    assert_eq!(after.reserved(), 0);
+    // Saved once: three clusters, one clustering run, one success event.
+    let (s, _) = bus
+        .load::<SectorKeywords>(&sector.to_string())
+        .await
+        .unwrap();
+    assert_eq!((s.clusters.len(), s.runs.len()), (3, 1));
+    let events = bus
+        .feed()
+        .aggregate_events("job", &job.to_string(), 1, 1000)
+        .await
+        .unwrap();
+    let count = |t: &str| events.iter().filter(|e| e.event_type == t).count();
+    assert_eq!((count("JobStarted"), count("JobSucceeded")), (2, 1));
+    // The provider saw the first attempt's calls and the whole second run.
+    assert!(server.received_requests().await.unwrap().len() >= 2 + 6);
+}

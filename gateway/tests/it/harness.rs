@@ -42,8 +42,22 @@ pub fn test_settings() -> Settings {
         read_wait_ms: 5000,
         jwt_keys: Some(Keyring::generate("t1").to_spec()),
         secret_keys: Some(Keyring::generate("s1").to_spec()),
+        // Provider stubs answer fast: fail a silent one quickly, batch small.
+        ai_timeout_ms: 1500,
+        ai_max_attempts: 3,
+        ai_max_retry_wait_ms: 5000,
+        ai_embed_batch: 8,
         ..Settings::default()
     }
+}
+
+/// What the test app's job workers run with (the app's sealing keys).
+pub fn job_env(state: &AppState) -> igny8_workers::jobs::JobEnv {
+    igny8_workers::jobs::JobEnv::new(
+        state.bus.clone(),
+        state.keys.secrets.clone(),
+        state.settings.ai_options(),
+    )
 }
 
 /// A signed-up owner: tokens and ids.
@@ -79,7 +93,7 @@ impl TestApp {
             })
             .chain(std::iter::once(tokio::spawn(
                 igny8_workers::jobs::run_embedded(
-                    state.bus.clone(),
+                    job_env(&state),
                     "test-worker".into(),
                     rx.clone(),
                 ),
@@ -135,7 +149,7 @@ impl TestApp {
             )));
         }
         tasks.push(tokio::spawn(igny8_workers::jobs::run_nats(
-            state.bus.clone(),
+            job_env(&state),
             js.clone(),
             names.clone(),
             "test-worker".into(),

@@ -3,13 +3,13 @@
 //! clusters saved once even when two workers run the same job, cancel,
 //! the job's event stream, and the bad requests.
 
-use crate::harness::{Owner, Resp, TestApp};
+use crate::harness::{Owner, Resp, TestApp, job_env};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-async fn setup(app: &TestApp, o: &Owner) -> String {
+pub(crate) async fn setup(app: &TestApp, o: &Owner) -> String {
     let (_, sector) = app.site_and_sector(o).await;
     let mut csv = String::from("keyword,volume\n");
     for (topic, words) in [
@@ -68,7 +68,7 @@ async fn setup(app: &TestApp, o: &Owner) -> String {
     sector
 }
 
-async fn wait_done(app: &TestApp, token: &str, job: &str) -> Resp {
+pub(crate) async fn wait_done(app: &TestApp, token: &str, job: &str) -> Resp {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let r = app
@@ -243,7 +243,7 @@ async fn auto_cluster_runs_as_a_job_and_charges_once() {
         // Running the finished job again (a redelivery) changes nothing.
         let id: uuid::Uuid = job.parse().unwrap();
         let before = app.state.feed.head().await.unwrap();
-        igny8_workers::jobs::run_job(&app.state.bus, id, "late-worker")
+        igny8_workers::jobs::run_job(&job_env(&app.state), id, "late-worker")
             .await
             .unwrap();
         assert_eq!(
@@ -344,9 +344,10 @@ async fn two_workers_on_one_job_save_and_charge_once() {
             Err(e) => panic!("{m}: {e}"),
         };
         // … is run by two workers at once (redelivery racing the running worker).
+        let env = job_env(&app.state);
         let (a, b) = tokio::join!(
-            igny8_workers::jobs::run_job(&app.state.bus, job, "w-a"),
-            igny8_workers::jobs::run_job(&app.state.bus, job, "w-b"),
+            igny8_workers::jobs::run_job(&env, job, "w-a"),
+            igny8_workers::jobs::run_job(&env, job, "w-b"),
         );
         // The loser stops quietly (superseded, or the job finished): no error either way.
         assert!(a.is_ok() && b.is_ok(), "{m}: {a:?} {b:?}");

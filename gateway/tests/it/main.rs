@@ -1,6 +1,7 @@
 //! One test binary for the gateway: HTTP in both run modes (credits,
 //! identity, the role/tenant matrix, bad input), and the `igny8` binary
 //! itself (relay under SIGKILL, graceful shutdown, CLI).
+mod ai;
 mod bad_input;
 mod binary;
 mod harness;

@@ -313,6 +313,19 @@ fn rows() -> Vec<Row> {
             None,
             [200, 403, 403, 403, 200, 200],
         ),
+        // Provider settings: each account its own; owners and admins only.
+        (
+            "PUT",
+            "/api/v1/system/settings/integrations/openai/",
+            Some(json!({"chat_model": "gpt-4o"})),
+            [200, 403, 403, 403, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/system/settings/integrations/openai/",
+            None,
+            [200, 403, 403, 403, 200, 200],
+        ),
         (
             "GET",
             "/api/v1/billing/credits/",
@@ -371,7 +384,7 @@ fn rows() -> Vec<Row> {
         (
             "POST",
             "/api/v1/planner/keywords/auto_cluster/",
-            Some(json!({"sector_id": "{X1}", "strategy": "llm"})),
+            Some(json!({"sector_id": "{X1}", "strategy": "bogus"})),
             [404, 403, 404, 422, 422, 422],
         ),
         (

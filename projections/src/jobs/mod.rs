@@ -166,6 +166,7 @@ pub struct UsageRow {
     pub tokens: i64,
     pub cost_usd_micros: i64,
     pub input: String,
+    pub result: Option<String>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -180,7 +181,7 @@ pub async fn list_usage(
         "SELECT count(*) FROM rm_jobs WHERE account_id = $1 AND state = 'SUCCESS'")
         .bind(account_id).fetch_one(p).await?);
     let rows = on_db!(db, p => sqlx::query_as(
-        "SELECT job_id, kind, charged, tokens, cost_usd_micros, input, updated_at FROM rm_jobs \
+        "SELECT job_id, kind, charged, tokens, cost_usd_micros, input, result, updated_at FROM rm_jobs \
          WHERE account_id = $1 AND state = 'SUCCESS' ORDER BY updated_at DESC, job_id LIMIT $2 OFFSET $3")
         .bind(account_id).bind(limit).bind(offset).fetch_all(p).await?);
     Ok((rows, count))

@@ -1,50 +1,18 @@
 //! The `auto_cluster` job: read the sector's keywords from its events,
-//! cluster them (offline strategy), summarise each cluster, save the run.
+//! cluster them with the chosen strategy, summarise each cluster, save the run.
 
-use crate::planner::clustering::{OfflineOptions, cluster_offline};
+use super::{Attempt, JobEnv, JobFailure};
+use crate::ai::Provider;
+use crate::planner::strategy::{Embeddings, Grouping, Llm, Offline, Strategy};
+use igny8_commands::CommandBus;
 use igny8_commands::jobs as jobcmd;
-use igny8_commands::{CommandBus, CommandContext};
+use igny8_commands::tenancy::open_api_key;
 use igny8_domain::jobs::Phase;
 use igny8_domain::planner::{ClusterSummary, Intent, SectorKeywords};
+use igny8_domain::tenancy::Integration;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
-
-/// Why the work stopped: it failed (the job ends as failed, its credits
-/// released), or a newer attempt took the job over (this worker just stops).
-pub enum JobFailure {
-    Failed(String),
-    Superseded,
-}
-
-impl From<igny8_commands::CommandError> for JobFailure {
-    fn from(e: igny8_commands::CommandError) -> Self {
-        match e {
-            igny8_commands::CommandError::Domain {
-                code: "JOB_SUPERSEDED",
-                ..
-            } => JobFailure::Superseded,
-            other => JobFailure::Failed(other.to_string()),
-        }
-    }
-}
-
-impl From<sqlx::Error> for JobFailure {
-    fn from(e: sqlx::Error) -> Self {
-        JobFailure::Failed(e.to_string())
-    }
-}
-
-impl From<tokio::task::JoinError> for JobFailure {
-    fn from(e: tokio::task::JoinError) -> Self {
-        JobFailure::Failed(e.to_string())
-    }
-}
-
-/// Largest number of clusters (memory grows with clusters × features).
-pub const MAX_CLUSTERS: usize = 1000;
-/// Keywords per cluster aimed at when the caller does not give a number.
-pub const AUTO_CLUSTER_SIZE: usize = 10;
 
 struct Kw {
     id: Uuid,
@@ -122,30 +90,50 @@ async fn keywords(bus: &CommandBus, sector: Uuid) -> Result<Vec<Kw>, JobFailure>
         .collect())
 }
 
+/// The account's provider, its key opened (only for the call).
+async fn provider(
+    env: &JobEnv,
+    account: Option<Uuid>,
+) -> Result<(Provider, Integration), JobFailure> {
+    let account = account.ok_or(JobFailure::Failed("the job has no account".into()))?;
+    let id = Integration::id(account, "openai");
+    let (i, _) = env.bus.load::<Integration>(&id.to_string()).await?;
+    if !i.configured {
+        return Err(JobFailure::Failed(
+            "no AI provider is configured for this account (PUT /api/v1/system/settings/integrations/openai/)".into(),
+        ));
+    }
+    let api_key = match &i.api_key_sealed {
+        Some(sealed) => Some(open_api_key(&env.secrets, id, sealed).map_err(|e| {
+            JobFailure::Failed(format!("cannot open the provider key ({e}); do the workers share IGNY8_SECRET_KEYS with the gateway?"))
+        })?),
+        None => None,
+    };
+    Ok((
+        Provider {
+            http: env.http.clone(),
+            base_url: i.base_url.clone(),
+            api_key,
+            options: env.ai.clone(),
+        },
+        i,
+    ))
+}
+
 pub async fn run(
-    bus: &CommandBus,
-    job_id: Uuid,
-    attempt: u32,
+    env: &JobEnv,
+    run: &Attempt<'_>,
+    account: Option<Uuid>,
     input: &Value,
-    ctx: &CommandContext,
 ) -> Result<(Value, Option<jobcmd::SaveClusters>), JobFailure> {
+    let job_id = run.job_id;
     let sector: Uuid = input["sector_id"]
         .as_str()
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or(JobFailure::Failed("no sector".into()))?;
-    jobcmd::progress(
-        bus,
-        job_id,
-        attempt,
-        Phase::Prep,
-        10,
-        "reading the keywords",
-        0,
-        0,
-        ctx,
-    )
-    .await?;
-    let mut kws = keywords(bus, sector).await?;
+    run.progress(Phase::Prep, 10, "reading the keywords", 0, 0)
+        .await?;
+    let mut kws = keywords(&env.bus, sector).await?;
     if let Some(ids) = input["keyword_ids"].as_array() {
         let wanted: HashSet<&str> = ids.iter().filter_map(Value::as_str).collect();
         kws.retain(|k| wanted.contains(k.id.to_string().as_str()));
@@ -155,44 +143,45 @@ pub async fn run(
     }
     kws.sort_by_key(|k| k.id);
     let n = kws.len();
-    let k = match input["num_clusters"].as_u64() {
-        Some(k) => (k as usize).clamp(1, n),
-        None => n.div_ceil(AUTO_CLUSTER_SIZE).clamp(1, MAX_CLUSTERS),
-    };
-    jobcmd::progress(
-        bus,
-        job_id,
-        attempt,
+    let k = input["num_clusters"]
+        .as_u64()
+        .map(|k| (k as usize).clamp(1, n));
+    let strategy = input["strategy"].as_str().unwrap_or("offline");
+    run.progress(
         Phase::AiCall,
         25,
-        &format!("clustering {n} keywords into {k} clusters"),
+        &format!("clustering {n} keywords ({strategy})"),
         0,
         0,
-        ctx,
     )
     .await?;
     let texts: Vec<String> = kws.iter().map(|k| k.text.clone()).collect();
-    let labels = tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        cluster_offline(&refs, k, &OfflineOptions::default())
-    })
-    .await?;
-    jobcmd::progress(
-        bus,
-        job_id,
-        attempt,
-        Phase::Parse,
-        60,
-        "summarising the clusters",
-        0,
-        0,
-        ctx,
-    )
-    .await?;
+    let grouping: Grouping = match strategy {
+        "offline" => Offline.cluster(texts, k, run).await?,
+        "embeddings" => {
+            let (provider, i) = provider(env, account).await?;
+            let model = i.embedding_model;
+            Embeddings { provider, model }
+                .cluster(texts, k, run)
+                .await?
+        }
+        "llm" => {
+            let (provider, i) = provider(env, account).await?;
+            let model = i.chat_model;
+            Llm { provider, model }.cluster(texts, k, run).await?
+        }
+        other => return Err(JobFailure::Failed(format!("unknown strategy {other:?}"))),
+    };
+    let (tokens, cost) = (grouping.usage.total(), grouping.cost_usd_micros);
+    run.progress(Phase::Parse, 60, "summarising the clusters", tokens, cost)
+        .await?;
     let mut groups: HashMap<u32, Vec<&Kw>> = HashMap::new();
-    for (kw, l) in kws.iter().zip(&labels) {
-        groups.entry(*l).or_default().push(kw);
+    for (kw, l) in kws.iter().zip(&grouping.labels) {
+        if let Some(l) = l {
+            groups.entry(*l).or_default().push(kw);
+        }
     }
+    let clustered: usize = groups.values().map(Vec::len).sum();
     let mut clusters: Vec<ClusterSummary> = groups
         .into_iter()
         .map(|(label, members)| {
@@ -211,10 +200,17 @@ pub async fn run(
                 .into_iter()
                 .max_by_key(|(i, c)| (*c, i.as_str()))
                 .map(|(i, _)| i);
+            let (name, description) = match grouping.named.get(&label) {
+                Some((n, d)) if !n.is_empty() => (n.clone(), d.clone()),
+                _ => (
+                    head.clone(),
+                    format!("{} keywords around \"{head}\"", members.len()),
+                ),
+            };
             ClusterSummary {
                 cluster_id: Uuid::new_v5(&job_id, &label.to_le_bytes()),
-                description: format!("{} keywords around \"{head}\"", members.len()),
-                name: head,
+                description,
+                name,
                 total_volume: members.iter().map(|m| m.volume).sum(),
                 avg_difficulty: members.iter().map(|m| m.difficulty as f64).sum::<f64>()
                     / members.len() as f64,
@@ -229,21 +225,18 @@ pub async fn run(
             .then(a.cluster_id.cmp(&b.cluster_id))
     });
     let count = clusters.len();
-    jobcmd::progress(
-        bus,
-        job_id,
-        attempt,
+    run.progress(
         Phase::Save,
         80,
         &format!("saving {count} clusters"),
-        0,
-        0,
-        ctx,
+        tokens,
+        cost,
     )
     .await?;
     // Saved by the job's success, in the same commit (see `jobs::finish`).
     Ok((
-        json!({"sector_id": sector, "keywords": n, "clusters": count, "strategy": "offline"}),
+        json!({"sector_id": sector, "keywords": n, "clustered": clustered, "clusters": count,
+               "strategy": strategy, "model": grouping.model, "tokens": tokens, "cost_usd_micros": cost}),
         Some(jobcmd::SaveClusters {
             sector_id: sector,
             clusters,

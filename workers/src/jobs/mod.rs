@@ -10,14 +10,104 @@
 
 pub mod cluster;
 
+use crate::ai::{self, AiOptions};
 use igny8_commands::jobs::{self as jobcmd, Ending};
+use igny8_commands::secrets::Keyring;
 use igny8_commands::{CommandBus, CommandContext, CommandError, Position, StreamNames};
-use igny8_domain::jobs::Job;
+use igny8_domain::jobs::{Job, Phase};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
+
+/// What job workers need: the store, the key that opens sealed provider
+/// keys, an HTTP client and how provider calls behave.
+#[derive(Clone)]
+pub struct JobEnv {
+    pub bus: CommandBus,
+    pub secrets: Keyring,
+    pub http: reqwest::Client,
+    pub ai: AiOptions,
+}
+
+impl JobEnv {
+    pub fn new(bus: CommandBus, secrets: Keyring, ai: AiOptions) -> Self {
+        Self {
+            bus,
+            secrets,
+            http: ai::http_client(),
+            ai,
+        }
+    }
+}
+
+/// Why the work stopped: it failed (the job ends as failed, its credits
+/// released), or a newer attempt took the job over (this worker just stops).
+#[derive(Debug)]
+pub enum JobFailure {
+    Failed(String),
+    Superseded,
+}
+
+impl From<CommandError> for JobFailure {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Domain {
+                code: "JOB_SUPERSEDED",
+                ..
+            } => JobFailure::Superseded,
+            other => JobFailure::Failed(other.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for JobFailure {
+    fn from(e: sqlx::Error) -> Self {
+        JobFailure::Failed(e.to_string())
+    }
+}
+
+impl From<tokio::task::JoinError> for JobFailure {
+    fn from(e: tokio::task::JoinError) -> Self {
+        JobFailure::Failed(e.to_string())
+    }
+}
+
+/// One attempt at a job: its progress is written under its number, so a
+/// superseded attempt learns it at its next report and stops.
+pub struct Attempt<'a> {
+    pub bus: &'a CommandBus,
+    pub job_id: Uuid,
+    pub attempt: u32,
+    pub ctx: &'a CommandContext,
+}
+
+impl Attempt<'_> {
+    /// Report progress (tokens and cost so far, cumulative).
+    pub async fn progress(
+        &self,
+        phase: Phase,
+        percentage: u8,
+        message: &str,
+        tokens: u64,
+        cost_usd_micros: i64,
+    ) -> Result<(), JobFailure> {
+        jobcmd::progress(
+            self.bus,
+            self.job_id,
+            self.attempt,
+            phase,
+            percentage,
+            message,
+            tokens,
+            cost_usd_micros,
+            self.ctx,
+        )
+        .await?;
+        Ok(())
+    }
+}
 
 /// The context of a worker's commands (caused by the job).
 pub fn context(job: &Job, job_id: Uuid, worker: &str) -> CommandContext {
@@ -34,7 +124,8 @@ pub fn context(job: &Job, job_id: Uuid, worker: &str) -> CommandContext {
 /// Run one job to its end (or skip it when it has finished). Errors are
 /// infrastructure failures (the job stays unfinished and is retried);
 /// failures of the work itself end the job as failed, credits released.
-pub async fn run_job(bus: &CommandBus, job_id: Uuid, worker: &str) -> Result<(), CommandError> {
+pub async fn run_job(env: &JobEnv, job_id: Uuid, worker: &str) -> Result<(), CommandError> {
+    let bus = &env.bus;
     let (job, _) = bus.load::<Job>(&job_id.to_string()).await?;
     if !job.created || job.state.finished() {
         return Ok(());
@@ -50,11 +141,15 @@ pub async fn run_job(bus: &CommandBus, job_id: Uuid, worker: &str) -> Result<(),
         Err(e) => return Err(e),
     };
     let input = first_input(bus, job_id).await?;
+    let run = Attempt {
+        bus,
+        job_id,
+        attempt,
+        ctx: &ctx,
+    };
     let outcome = match job.kind.as_str() {
-        "auto_cluster" => cluster::run(bus, job_id, attempt, &input, &ctx).await,
-        other => Err(cluster::JobFailure::Failed(format!(
-            "unknown job kind {other:?}"
-        ))),
+        "auto_cluster" => cluster::run(env, &run, job.account_id, &input).await,
+        other => Err(JobFailure::Failed(format!("unknown job kind {other:?}"))),
     };
     let ending = match outcome {
         Ok((result, save)) => Ending::Succeeded {
@@ -63,12 +158,12 @@ pub async fn run_job(bus: &CommandBus, job_id: Uuid, worker: &str) -> Result<(),
             result,
             charged: job.reserved,
         },
-        Err(cluster::JobFailure::Failed(error)) => Ending::Failed {
+        Err(JobFailure::Failed(error)) => Ending::Failed {
             attempt: Some(attempt),
             error,
         },
         // A newer attempt owns the job now.
-        Err(cluster::JobFailure::Superseded) => return Ok(()),
+        Err(JobFailure::Superseded) => return Ok(()),
     };
     match jobcmd::finish(bus, job_id, ending, &ctx).await {
         // Cancelled, finished or taken over meanwhile: nothing to settle here.
@@ -108,14 +203,14 @@ async fn unfinished(bus: &CommandBus) -> Result<Vec<Uuid>, sqlx::Error> {
 const RESCAN: Duration = Duration::from_secs(30);
 
 /// Run `id` unless this process runs it already.
-fn spawn_job(bus: &CommandBus, worker: &str, running: &Arc<Mutex<HashSet<Uuid>>>, id: Uuid) {
+fn spawn_job(env: &JobEnv, worker: &str, running: &Arc<Mutex<HashSet<Uuid>>>, id: Uuid) {
     let fresh = running.lock().map(|mut r| r.insert(id)).unwrap_or(false);
     if !fresh {
         return;
     }
-    let (bus, worker, running) = (bus.clone(), worker.to_string(), running.clone());
+    let (env, worker, running) = (env.clone(), worker.to_string(), running.clone());
     tokio::spawn(async move {
-        if let Err(e) = run_job(&bus, id, &worker).await {
+        if let Err(e) = run_job(&env, id, &worker).await {
             tracing::warn!(job = %id, error = %e, "job attempt failed; retried at the next scan");
         }
         if let Ok(mut r) = running.lock() {
@@ -128,11 +223,12 @@ fn spawn_job(bus: &CommandBus, worker: &str, running: &Arc<Mutex<HashSet<Uuid>>>
 /// by local commits); a scan of the unfinished ones at start and every
 /// [`RESCAN`] picks up the rest.
 pub async fn run_embedded(
-    bus: CommandBus,
+    env: JobEnv,
     worker: String,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let running: Arc<Mutex<HashSet<Uuid>>> = Arc::default();
+    let bus = env.bus.clone();
     let feed = bus.feed();
     let notify = feed.notify.clone();
     let head = feed.head().await?;
@@ -146,7 +242,7 @@ pub async fn run_embedded(
             match unfinished(&bus).await {
                 Ok(ids) => ids
                     .into_iter()
-                    .for_each(|id| spawn_job(&bus, &worker, &running, id)),
+                    .for_each(|id| spawn_job(&env, &worker, &running, id)),
                 Err(e) => tracing::warn!(error = %e, "cannot list unfinished jobs"),
             }
             next_scan = tokio::time::Instant::now() + RESCAN;
@@ -166,7 +262,7 @@ pub async fn run_embedded(
                 .filter(|e| e.aggregate_type == "job" && e.event_type == "JobCreated")
             {
                 if let Ok(id) = Uuid::parse_str(&e.aggregate_id) {
-                    spawn_job(&bus, &worker, &running, id);
+                    spawn_job(&env, &worker, &running, id);
                 }
             }
         }
@@ -185,7 +281,7 @@ pub const CONSUMER: &str = "igny8_jobs";
 /// While a job runs the message is kept alive with progress acks; a worker
 /// that dies stops them and JetStream hands the job to another worker.
 pub async fn run_nats(
-    bus: CommandBus,
+    env: JobEnv,
     js: async_nats::jetstream::Context,
     names: StreamNames,
     worker: String,
@@ -249,7 +345,7 @@ pub async fn run_nats(
                 })
             };
             let result = tokio::select! {
-                r = run_job(&bus, job_id, &worker) => Some(r),
+                r = run_job(&env, job_id, &worker) => Some(r),
                 _ = stop.changed() => None,
             };
             keepalive.abort();

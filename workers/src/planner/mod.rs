@@ -1,4 +1,5 @@
-//! Planner work: keyword text handling and clustering.
+//! Planner work: keyword text handling, clustering and its strategies.
 
 pub mod clustering;
+pub mod strategy;
 pub mod text;

@@ -1,0 +1,188 @@
+//! The account's AI provider settings (the seeds' `system/settings/integrations`):
+//! an OpenAI-compatible base URL, the embedding and chat models, and an API
+//! key that is sealed (AES-256-GCM, bound to the integration) before it is
+//! written and never shown again — answers carry only its last four
+//! characters. Owners and admins only. The `embeddings` and `llm`
+//! clustering strategies use these settings.
+
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::http::{ApiError, ApiJson, ApiOk, ApiPath, ApiResult, resource};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use igny8_commands::tenancy::seal_api_key;
+use igny8_domain::tenancy::{Integration, IntegrationCommand, KeyChange, PROVIDERS};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+pub const DEFAULT_EMBEDDING_MODEL: &str = "text-embedding-3-small";
+pub const DEFAULT_CHAT_MODEL: &str = "gpt-4o-mini";
+/// Longest API key accepted.
+pub const MAX_KEY: usize = 512;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationBody {
+    /// Base URL of an OpenAI-compatible API (default https://api.openai.com/v1).
+    pub base_url: Option<String>,
+    /// Model for `/embeddings` (default text-embedding-3-small).
+    pub embedding_model: Option<String>,
+    /// Model for `/chat/completions` (default gpt-4o-mini).
+    pub chat_model: Option<String>,
+    /// The API key: absent keeps the stored one, `null` removes it.
+    #[serde(default, deserialize_with = "super::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub api_key: Option<Option<String>>,
+}
+
+fn provider_of(name: &str) -> ApiResult<&'static str> {
+    PROVIDERS
+        .iter()
+        .find(|p| **p == name)
+        .copied()
+        .ok_or_else(|| ApiError::not_found("integration"))
+}
+
+/// How settings are shown: everything but the key.
+fn view(provider: &str, i: &Integration) -> Value {
+    if !i.configured {
+        return json!({"provider": provider, "configured": false, "base_url": DEFAULT_BASE_URL,
+            "embedding_model": DEFAULT_EMBEDDING_MODEL, "chat_model": DEFAULT_CHAT_MODEL,
+            "has_api_key": false, "key_hint": null});
+    }
+    json!({"provider": provider, "configured": true, "base_url": i.base_url,
+        "embedding_model": i.embedding_model, "chat_model": i.chat_model,
+        "has_api_key": i.api_key_sealed.is_some(), "key_hint": i.key_hint})
+}
+
+async fn load(s: &AppState, account: Uuid, provider: &str) -> ApiResult<(Uuid, Integration)> {
+    let id = Integration::id(account, provider);
+    let (i, _) = s.bus.load::<Integration>(&id.to_string()).await?;
+    Ok((id, i))
+}
+
+/// The account's settings for a provider (`openai`: any OpenAI-compatible API).
+#[utoipa::path(get, path = "/api/v1/system/settings/integrations/{provider}/", tag = "system", params(("provider" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "Settings (the key only as `has_api_key` and `key_hint`)", body = Object),
+              (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope), (status = 404, description = "Unknown provider", body = crate::openapi::ErrorEnvelope)))]
+pub async fn get_one(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(provider): ApiPath<String>,
+) -> ApiResult<ApiOk<Value>> {
+    p.require_manage()?;
+    let provider = provider_of(&provider)?;
+    let (_, i) = load(&s, p.account()?, provider).await?;
+    Ok(ApiOk(view(provider, &i)))
+}
+
+/// Save the settings. Fields left out keep their value (or the default).
+#[utoipa::path(put, path = "/api/v1/system/settings/integrations/{provider}/", tag = "system", params(("provider" = String, Path)), request_body = IntegrationBody, security(("bearer" = [])),
+    responses((status = 200, description = "Saved", body = Object), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope),
+              (status = 404, description = "Unknown provider", body = crate::openapi::ErrorEnvelope),
+              (status = 422, description = "INVALID_URL, INVALID_NAME, INVALID_API_KEY", body = crate::openapi::ErrorEnvelope)))]
+pub async fn put(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(provider): ApiPath<String>,
+    body: ApiJson<IntegrationBody>,
+) -> ApiResult<Response> {
+    p.require_manage()?;
+    let provider = provider_of(&provider)?;
+    let account = p.account()?;
+    let b = body.value;
+    let (id, current) = load(&s, account, provider).await?;
+    let api_key = match b.api_key {
+        None => KeyChange::Keep,
+        Some(None) => KeyChange::Clear,
+        Some(Some(k)) => {
+            let k = k.trim();
+            if k.is_empty()
+                || k.len() > MAX_KEY
+                || k.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "INVALID_API_KEY",
+                    format!("api_key must be 1 to {MAX_KEY} characters without spaces"),
+                ));
+            }
+            let hint: String = k
+                .chars()
+                .rev()
+                .take(4)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            KeyChange::Set {
+                sealed: seal_api_key(&s.keys.secrets, id, k),
+                hint,
+            }
+        }
+    };
+    let keep = |given: Option<String>, now: &str, default: &str| {
+        given.unwrap_or_else(|| {
+            if current.configured {
+                now.to_string()
+            } else {
+                default.to_string()
+            }
+        })
+    };
+    let out = s
+        .bus
+        .execute::<Integration>(
+            &id.to_string(),
+            IntegrationCommand::Configure {
+                account_id: account,
+                provider: provider.to_string(),
+                base_url: keep(b.base_url, &current.base_url, DEFAULT_BASE_URL),
+                embedding_model: keep(
+                    b.embedding_model,
+                    &current.embedding_model,
+                    DEFAULT_EMBEDDING_MODEL,
+                ),
+                chat_model: keep(b.chat_model, &current.chat_model, DEFAULT_CHAT_MODEL),
+                api_key,
+            },
+            &p.context(),
+        )
+        .await?;
+    let (_, i) = load(&s, account, provider).await?;
+    Ok(resource(view(provider, &i), &out, false))
+}
+
+/// Remove the settings (the `embeddings` and `llm` strategies become unavailable).
+#[utoipa::path(delete, path = "/api/v1/system/settings/integrations/{provider}/", tag = "system", params(("provider" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "Removed", body = Object), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope),
+              (status = 404, description = "Unknown provider or nothing configured", body = crate::openapi::ErrorEnvelope)))]
+pub async fn remove(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(provider): ApiPath<String>,
+) -> ApiResult<Response> {
+    p.require_manage()?;
+    let provider = provider_of(&provider)?;
+    let (id, _) = load(&s, p.account()?, provider).await?;
+    let out = s
+        .bus
+        .execute::<Integration>(&id.to_string(), IntegrationCommand::Remove, &p.context())
+        .await?;
+    Ok(resource(
+        json!({"provider": provider, "configured": false}),
+        &out,
+        false,
+    ))
+}
+
+/// The account's configured provider settings, if any (the planner checks
+/// them before it accepts an `embeddings` or `llm` run).
+pub async fn configured(s: &AppState, account: Uuid) -> ApiResult<Option<Integration>> {
+    let (_, i) = load(s, account, "openai").await?;
+    Ok(i.configured.then_some(i))
+}
