@@ -267,13 +267,27 @@ impl Projection for AccountsProjection {
             .await?;
         }
         if !ledger.event_id.is_empty() {
+            // No reservation moves in this batch: each account's reserved
+            // amount is what the read model holds now — read once per account.
+            let ids: Vec<&str> = folds.iter().map(|f| f.id.as_str()).collect();
+            let held: std::collections::HashMap<String, i64> = sqlx::query_as(&format!(
+                "SELECT account_id, reserved FROM rm_accounts{sfx} WHERE account_id = ANY($1) AND reserved <> 0"
+            ))
+            .bind(&ids)
+            .fetch_all(&mut *c)
+            .await?
+            .into_iter()
+            .collect();
+            let reserved: Vec<i64> = ledger
+                .account_id
+                .iter()
+                .map(|a| held.get(a).copied().unwrap_or(0))
+                .collect();
             sqlx::query(&format!(
                 "INSERT INTO rm_credit_ledger{sfx} (event_id, account_id, global_position, sequence, entry_type, \
                  amount, balance_after, reason, actor, occurred_at, delta, reserved_after) \
-                 SELECT u.*, COALESCE((SELECT a.reserved FROM rm_accounts{sfx} a WHERE a.account_id = u.account_id), 0) \
-                 FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[], $6::int8[], \
-                 $7::int8[], $8::text[], $9::text[], $10::timestamptz[], $11::int8[]) \
-                 AS u(event_id, account_id, pos, seq, entry, amount, balance_after, reason, actor, at, delta) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[], $6::int8[], \
+                 $7::int8[], $8::text[], $9::text[], $10::timestamptz[], $11::int8[], $12::int8[]) \
                  ON CONFLICT (event_id) DO NOTHING"
             ))
             .bind(&ledger.event_id)
@@ -287,6 +301,7 @@ impl Projection for AccountsProjection {
             .bind(&ledger.actor)
             .bind(&ledger.at)
             .bind(&ledger.delta)
+            .bind(&reserved)
             .execute(&mut *c)
             .await?;
         }

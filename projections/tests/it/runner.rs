@@ -253,6 +253,28 @@ async fn ledger_rows_for_every_movement_sum_to_the_balance() {
         let acct: (i64, i64, i64) = igny8_commands::on_db!(&db, p => sqlx::query_as(
             "SELECT balance, reserved, total_spent FROM rm_accounts").fetch_one(p).await.unwrap());
         assert_eq!(acct, (96, 5, 14), "{name}");
+        // A later batch of grants only (the set-based path on PostgreSQL)
+        // still records the reservation held from before.
+        grant_credits(&bus, id, 1, "later".into(), &ctx(id))
+            .await
+            .unwrap();
+        let later: Vec<Delivered> = all_events(&bus, 11)
+            .await
+            .into_iter()
+            .skip(10)
+            .map(|event| Delivered {
+                event,
+                stream_seq: None,
+            })
+            .collect();
+        assert_eq!(later.len(), 1, "{name}");
+        apply_batch(&db, &AccountsProjection, "", &later)
+            .await
+            .unwrap();
+        let last: (i64, i64) = igny8_commands::on_db!(&db, p => sqlx::query_as(
+            "SELECT balance_after, reserved_after FROM rm_credit_ledger ORDER BY sequence DESC LIMIT 1")
+            .fetch_one(p).await.unwrap());
+        assert_eq!(last, (97, 5), "{name}: reservation carried into a later batch");
         let full = |db: Db| async move {
             let r: Vec<(String, i64, i64, i64)> = igny8_commands::on_db!(&db, p => sqlx::query_as(
                 "SELECT event_id, delta, balance_after, reserved_after FROM rm_credit_ledger ORDER BY event_id")
