@@ -8,7 +8,8 @@
 use crate::app::{AppState, both_slashes};
 use crate::auth::Principal;
 use crate::http::{
-    ApiError, ApiJson, ApiOk, ApiPath, ApiQuery, ApiResult, Page, read_your_writes, resource,
+    ApiError, ApiJson, ApiOk, ApiPath, ApiQuery, ApiResult, CommandHeaders, Page, context,
+    read_your_writes, resource,
 };
 use axum::Router;
 use axum::body::Bytes;
@@ -609,15 +610,21 @@ fn unprocessable(code: &str, msg: impl Into<String>) -> ApiError {
 /// stream. Reserves the run's credits up front (402 when short); a failed or
 /// cancelled run releases them.
 #[utoipa::path(post, path = "/api/v1/planner/keywords/auto_cluster/", tag = "planner", request_body = AutoClusterBody, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key answers the first job")),
     responses((status = 202, description = "job_id, state PENDING", body = Object), (status = 402, description = "INSUFFICIENT_CREDITS", body = crate::openapi::ErrorEnvelope),
               (status = 404, description = "Unknown or invisible sector or keywords", body = crate::openapi::ErrorEnvelope),
               (status = 422, description = "EMPTY_SELECTION, INVALID_STRATEGY, STRATEGY_UNAVAILABLE, TOO_MANY_KEYWORDS, INVALID_NUM_CLUSTERS", body = crate::openapi::ErrorEnvelope)))]
 pub async fn auto_cluster(
     State(s): State<AppState>,
     p: Principal,
+    method: axum::http::Method,
+    uri: Uri,
+    headers: CommandHeaders,
     body: ApiJson<AutoClusterBody>,
 ) -> ApiResult<Response> {
     p.require_write()?;
+    // A retry with the same Idempotency-Key answers the first job (nothing reserved twice).
+    let ctx = context(&p, &headers, &method, &uri, &body.canonical);
     let b = body.value;
     let account = p.account()?;
     let (sector, site, selected) = match (&b.sector_id, &b.keyword_ids) {
@@ -709,10 +716,15 @@ pub async fn auto_cluster(
     let cost = clustering_cost_milli(acct.plan.as_deref());
     let input = json!({"sector_id": sector, "site_id": site, "keyword_ids": b.keyword_ids, "num_clusters": b.num_clusters, "strategy": strategy});
     let (job_id, outs) =
-        igny8_commands::jobs::create(&s.bus, account, "auto_cluster", input, cost, &p.context())
-            .await?;
+        igny8_commands::jobs::create(&s.bus, account, "auto_cluster", input, cost, &ctx).await?;
+    let replayed = outs.iter().any(|o| o.replayed);
+    let job_id = outs
+        .iter()
+        .find(|o| o.aggregate_type == "job")
+        .and_then(|o| Uuid::parse_str(&o.aggregate_id).ok())
+        .unwrap_or(job_id);
     let position = outs.iter().filter_map(|o| o.position).max();
-    Ok((
+    let mut r = (
         StatusCode::ACCEPTED,
         axum::Json(crate::http::envelope::success_body(
             json!({"job_id": job_id, "task_id": job_id, "state": "PENDING", "keywords": selected, "position": position,
@@ -720,7 +732,14 @@ pub async fn auto_cluster(
             Some("clustering started"),
         )),
     )
-        .into_response())
+        .into_response();
+    if replayed {
+        r.headers_mut().insert(
+            "idempotent-replayed",
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(r)
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]

@@ -665,3 +665,77 @@ async fn clusters_rename_split_move_merge_and_delete() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn auto_cluster_retried_with_one_idempotency_key_starts_one_job() {
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let o = app.signup("Retry").await;
+        let sector = setup(&app, &o).await;
+        let auth = format!("Bearer {}", o.token);
+        let send = |body: Value| {
+            let auth = auth.clone();
+            let app = &app;
+            async move {
+                app.call(
+                    "POST",
+                    "/api/v1/planner/keywords/auto_cluster/",
+                    Some(body),
+                    &[
+                        ("authorization", auth.as_str()),
+                        ("idempotency-key", "cluster-1"),
+                    ],
+                )
+                .await
+            }
+        };
+        let body = json!({"sector_id": sector, "num_clusters": 3});
+        let first = send(body.clone()).await;
+        assert_eq!(first.status, StatusCode::ACCEPTED, "{m}: {}", first.body);
+        let again = send(body).await;
+        assert_eq!(again.status, StatusCode::ACCEPTED, "{m}: {}", again.body);
+        assert_eq!(
+            again.data()["job_id"],
+            first.data()["job_id"],
+            "{m}: the same job"
+        );
+        assert_eq!(
+            again
+                .headers
+                .get("idempotent-replayed")
+                .map(|v| v.to_str().unwrap()),
+            Some("true"),
+            "{m}"
+        );
+        // The same key with another request is refused.
+        let other = send(json!({"sector_id": sector, "num_clusters": 2})).await;
+        assert_eq!(
+            (other.status, other.code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED"),
+            "{m}: {}",
+            other.body
+        );
+        let job = first.data()["job_id"].as_str().unwrap();
+        let r = wait_done(&app, &o.token, job).await;
+        assert_eq!(r.data()["state"], "SUCCESS", "{m}: {}", r.body);
+        let head = app.state.feed.head().await.unwrap();
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/jobs/?min_position={head}"),
+                None,
+            )
+            .await;
+        assert_eq!(r.data()["count"], 1, "{m}: one job: {}", r.body);
+        let r = app
+            .req(&o.token, "GET", "/api/v1/billing/credits/", None)
+            .await;
+        assert_eq!(
+            (r.data()["balance"].as_i64(), r.data()["reserved"].as_i64()),
+            (Some(240), Some(0)),
+            "{m}: charged once"
+        );
+        app.stop().await;
+    }
+}

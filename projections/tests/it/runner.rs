@@ -274,7 +274,11 @@ async fn ledger_rows_for_every_movement_sum_to_the_balance() {
         let last: (i64, i64) = igny8_commands::on_db!(&db, p => sqlx::query_as(
             "SELECT balance_after, reserved_after FROM rm_credit_ledger ORDER BY sequence DESC LIMIT 1")
             .fetch_one(p).await.unwrap());
-        assert_eq!(last, (97, 5), "{name}: reservation carried into a later batch");
+        assert_eq!(
+            last,
+            (97, 5),
+            "{name}: reservation carried into a later batch"
+        );
         let full = |db: Db| async move {
             let r: Vec<(String, i64, i64, i64)> = igny8_commands::on_db!(&db, p => sqlx::query_as(
                 "SELECT event_id, delta, balance_after, reserved_after FROM rm_credit_ledger ORDER BY event_id")
