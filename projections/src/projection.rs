@@ -28,6 +28,13 @@ pub trait Projection: Send + Sync + 'static {
     /// does not care about are ignored.
     async fn apply(&self, tx: &mut DbTx, sfx: &str, ev: &StoredEvent) -> anyhow::Result<()>;
 
+    /// True when every row this projection writes belongs to one aggregate
+    /// and depends on that aggregate's events only: a rebuild may then apply
+    /// the events of different aggregates in parallel transactions.
+    fn independent_aggregates(&self) -> bool {
+        false
+    }
+
     /// Apply several events, in order, inside one transaction. Override with
     /// set-based SQL where one statement per event is too slow (rebuilds).
     async fn apply_all(
@@ -72,13 +79,29 @@ pub(crate) async fn create_tables_as(
 }
 
 pub(crate) async fn create_indexes(db: &Db, p: &dyn Projection, sfx: &str) -> anyhow::Result<()> {
-    for t in p.tables() {
-        for i in t.indexes {
-            let sql = format!(
-                "CREATE INDEX IF NOT EXISTS {}{sfx} ON {}{sfx} ({})",
-                i.name, t.name, i.columns
-            );
-            igny8_commands::on_db!(db, pool => sqlx::query(&sql).execute(pool).await.map(|_| ()))?;
+    let stmts: Vec<String> = p
+        .tables()
+        .iter()
+        .flat_map(|t| {
+            t.indexes.iter().map(move |i| {
+                format!(
+                    "CREATE INDEX IF NOT EXISTS {}{sfx} ON {}{sfx} ({})",
+                    i.name, t.name, i.columns
+                )
+            })
+        })
+        .collect();
+    match db {
+        // Several index builds at once, one per connection (after a rebuild
+        // these are the big ones).
+        Db::Postgres(pool) => {
+            futures::future::try_join_all(stmts.iter().map(|q| sqlx::query(q).execute(pool)))
+                .await?;
+        }
+        Db::Sqlite(pool) => {
+            for q in &stmts {
+                sqlx::query(q).execute(pool).await?;
+            }
         }
     }
     Ok(())
@@ -95,11 +118,12 @@ pub(crate) async fn drop_tables(db: &Db, p: &dyn Projection, sfx: &str) -> anyho
 /// Make unlogged tables durable (PostgreSQL; a no-op elsewhere).
 pub(crate) async fn set_logged(db: &Db, p: &dyn Projection, sfx: &str) -> anyhow::Result<()> {
     if let Db::Postgres(pool) = db {
-        for t in p.tables() {
-            sqlx::query(&format!("ALTER TABLE {}{sfx} SET LOGGED", t.name))
-                .execute(pool)
-                .await?;
-        }
+        let stmts: Vec<String> = p
+            .tables()
+            .iter()
+            .map(|t| format!("ALTER TABLE {}{sfx} SET LOGGED", t.name))
+            .collect();
+        futures::future::try_join_all(stmts.iter().map(|q| sqlx::query(q).execute(pool))).await?;
     }
     Ok(())
 }

@@ -163,6 +163,11 @@ impl Projection for AccountsProjection {
         Ok(())
     }
 
+    /// Rows are per account (its read-model row, its ledger entries).
+    fn independent_aggregates(&self) -> bool {
+        true
+    }
+
     /// PostgreSQL: three set-based statements per batch (accounts opened,
     /// ledger rows, one folded update per account) instead of two per event.
     async fn apply_all(
