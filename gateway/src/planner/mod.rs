@@ -24,7 +24,7 @@ use igny8_domain::planner::{
 };
 use igny8_domain::tenancy::Tenant;
 use igny8_projections::planner::{self as rm, KeywordFilter, KeywordRow, ORDERINGS};
-use igny8_workers::planner::strategy::MAX_LLM_KEYWORDS;
+use igny8_workers::planner::strategy::{MAX_EMBEDDING_KEYWORDS, MAX_LLM_KEYWORDS};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -684,11 +684,16 @@ pub async fn auto_cluster(
                     ),
                 ));
             }
-            if strategy == "llm" && selected > MAX_LLM_KEYWORDS {
+            let max = if strategy == "llm" {
+                MAX_LLM_KEYWORDS
+            } else {
+                MAX_EMBEDDING_KEYWORDS
+            };
+            if selected > max {
                 return Err(unprocessable(
                     "TOO_MANY_KEYWORDS",
                     format!(
-                        "the llm strategy takes at most {MAX_LLM_KEYWORDS} keywords ({selected} selected); use embeddings or offline"
+                        "the {strategy} strategy takes at most {max} keywords ({selected} selected); the offline strategy takes any number"
                     ),
                 ));
             }

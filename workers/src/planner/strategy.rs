@@ -18,6 +18,9 @@ pub const MAX_CLUSTERS: usize = 1000;
 pub const AUTO_CLUSTER_SIZE: usize = 10;
 /// Largest selection the `llm` strategy takes (one prompt).
 pub const MAX_LLM_KEYWORDS: usize = 300;
+/// Largest selection the `embeddings` strategy takes: its vectors are held
+/// in memory (1536 dimensions × 4 bytes × 50,000 = 307 MB).
+pub const MAX_EMBEDDING_KEYWORDS: usize = 50_000;
 
 /// The number of clusters when the caller does not give one.
 pub fn auto_k(n: usize) -> usize {
@@ -83,24 +86,6 @@ pub struct Embeddings {
     pub model: String,
 }
 
-/// Unit-length rows of dense vectors, as the sparse k-means takes them.
-fn dense_rows(vectors: &[Vec<f32>]) -> Matrix {
-    let dims = vectors.first().map_or(0, Vec::len);
-    let mut m = Matrix {
-        indptr: vec![0],
-        dims,
-        ..Matrix::default()
-    };
-    for v in vectors {
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
-        m.indices.extend(0..dims as u32);
-        m.data.extend(v.iter().map(|x| x * scale));
-        m.indptr.push(m.indices.len());
-    }
-    m
-}
-
 impl Strategy for Embeddings {
     async fn cluster(
         &self,
@@ -109,20 +94,29 @@ impl Strategy for Embeddings {
         run: &Attempt<'_>,
     ) -> Result<Grouping, JobFailure> {
         let n = texts.len();
+        if n > MAX_EMBEDDING_KEYWORDS {
+            return Err(JobFailure::Failed(format!(
+                "the embeddings strategy takes at most {MAX_EMBEDDING_KEYWORDS} keywords"
+            )));
+        }
         let batch = self.provider.options.embed_batch.max(1);
-        let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(n);
+        // Unit rows, stored once (4 bytes per dimension and keyword).
+        let mut m: Option<Matrix> = None;
         let mut usage = Usage::default();
         for chunk in texts.chunks(batch) {
-            let (v, u) = self.provider.embed(&self.model, chunk).await?;
-            vectors.extend(v);
+            let (vectors, u) = self.provider.embed(&self.model, chunk).await?;
             usage.prompt_tokens += u.prompt_tokens;
             usage.completion_tokens += u.completion_tokens;
-            if vectors.first().map(Vec::len) != vectors.last().map(Vec::len) {
-                return Err(JobFailure::Failed(
-                    "the provider's answer is malformed: vectors of different widths".into(),
-                ));
+            let m = m.get_or_insert_with(|| Matrix::dense(vectors[0].len()));
+            for v in &vectors {
+                if v.len() != m.dims {
+                    return Err(JobFailure::Failed(
+                        "the provider's answer is malformed: vectors of different widths".into(),
+                    ));
+                }
+                m.push_dense(v);
             }
-            let done = vectors.len();
+            let done = m.rows();
             run.progress(
                 Phase::AiCall,
                 (25 + 30 * done / n) as u8,
@@ -133,8 +127,8 @@ impl Strategy for Embeddings {
             .await?;
         }
         let k = k.unwrap_or_else(|| auto_k(n));
+        let m = m.unwrap_or_default();
         let labels = tokio::task::spawn_blocking(move || {
-            let m = dense_rows(&vectors);
             kmeans::spherical(&m, k.clamp(1, n), 4, 40, 0x1619_2024).labels
         })
         .await?;
@@ -297,9 +291,11 @@ mod tests {
 
     #[test]
     fn dense_rows_are_unit_length() {
-        let m = dense_rows(&[vec![3.0, 4.0], vec![0.0, 0.0]]);
+        let mut m = Matrix::dense(2);
+        m.push_dense(&[3.0, 4.0]);
+        m.push_dense(&[0.0, 0.0]);
         assert_eq!(m.rows(), 2);
-        assert_eq!(m.row(0).1, &[0.6, 0.8]);
+        assert_eq!(m.row(0), (&[0u32, 1][..], &[0.6f32, 0.8][..]));
         assert_eq!(m.row(1).1, &[0.0, 0.0]);
     }
 }

@@ -34,22 +34,46 @@ impl Default for FeatureOptions {
     }
 }
 
-/// Rows of unit length; `indices` are feature ids `< dims`.
+/// Rows of unit length; `indices` are feature ids `< dims`. Dense rows
+/// (embeddings) keep one shared `0..dims` index instead of one per value.
 #[derive(Debug, Clone, Default)]
 pub struct Matrix {
     pub indptr: Vec<usize>,
     pub indices: Vec<u32>,
     pub data: Vec<f32>,
     pub dims: usize,
+    /// Set for dense matrices: every row is `dims` values, indices `0..dims`.
+    pub dense: bool,
 }
 
 impl Matrix {
+    /// An empty matrix of dense rows of `dims` values.
+    pub fn dense(dims: usize) -> Matrix {
+        Matrix {
+            indptr: vec![0],
+            indices: (0..dims as u32).collect(),
+            dims,
+            dense: true,
+            ..Matrix::default()
+        }
+    }
+    /// Append a dense row, scaled to unit length (a zero row stays zero).
+    pub fn push_dense(&mut self, v: &[f32]) {
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
+        self.data.extend(v.iter().map(|x| x * scale));
+        self.indptr.push(self.data.len());
+    }
     pub fn rows(&self) -> usize {
         self.indptr.len().saturating_sub(1)
     }
     pub fn row(&self, i: usize) -> (&[u32], &[f32]) {
         let (a, b) = (self.indptr[i], self.indptr[i + 1]);
-        (&self.indices[a..b], &self.data[a..b])
+        if self.dense {
+            (&self.indices[..b - a], &self.data[a..b])
+        } else {
+            (&self.indices[a..b], &self.data[a..b])
+        }
     }
 }
 
