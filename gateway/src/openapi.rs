@@ -43,7 +43,7 @@ pub struct ErrorEnvelope {
         crate::automation::list, crate::automation::send,
         crate::planner::import_csv, crate::planner::list, crate::planner::export_csv, crate::planner::create,
         crate::planner::update, crate::planner::remove, crate::planner::bulk_delete,
-        crate::planner::auto_cluster, crate::planner::clusters, crate::planner::rename_cluster,
+        crate::planner::auto_cluster, crate::planner::clusters, crate::planner::get_cluster, crate::planner::rename_cluster,
         crate::planner::delete_cluster, crate::planner::merge_clusters, crate::planner::move_keywords,
         crate::planner::split_cluster,
         crate::jobs::task_progress, crate::jobs::list, crate::jobs::cancel, crate::jobs::events,

@@ -67,7 +67,9 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
     let r = both_slashes(
         r,
         "/api/v1/planner/clusters/{id}/",
-        patch(rename_cluster).delete(delete_cluster),
+        get(get_cluster)
+            .patch(rename_cluster)
+            .delete(delete_cluster),
     );
     both_slashes(
         r,
@@ -750,37 +752,115 @@ pub async fn auto_cluster(
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ClusterParams {
+    pub site_id: Option<Uuid>,
     pub sector_id: Option<Uuid>,
+    /// Part of the cluster's name (case-insensitive).
+    pub search: Option<String>,
+    /// total_volume, keyword_count, avg_difficulty, name, created_at; `-` for
+    /// descending (default `-total_volume`).
+    pub ordering: Option<String>,
+    pub page: Option<i64>,
+    /// 1 to 500, default 50.
+    pub page_size: Option<i64>,
     pub min_position: Option<i64>,
 }
 
-/// The current clusters (those keywords point to), biggest volume first.
+/// Keywords the caller may count: its sites, and the site or sector asked for.
+fn visible_keywords(p: &Principal) -> KeywordFilter {
+    KeywordFilter {
+        site_in: p
+            .sites
+            .as_ref()
+            .map(|v| v.iter().map(Uuid::to_string).collect()),
+        ..KeywordFilter::default()
+    }
+}
+
+/// The current clusters (those keywords point to), with figures counted
+/// from the keywords as they are now; filtered, ordered, paginated.
 #[utoipa::path(get, path = "/api/v1/planner/clusters/", tag = "planner", params(ClusterParams), security(("bearer" = [])),
-    responses((status = 200, description = "Clusters", body = Object)))]
+    responses((status = 200, description = "A page of clusters", body = Object), (status = 400, description = "INVALID_QUERY", body = crate::openapi::ErrorEnvelope)))]
 pub async fn clusters(
     State(s): State<AppState>,
     p: Principal,
+    uri: Uri,
     ApiQuery(q): ApiQuery<ClusterParams>,
-) -> ApiResult<ApiOk<Vec<rm::ClusterRow>>> {
+) -> ApiResult<ApiOk<Page<rm::ClusterRow>>> {
     let account = p.account()?;
     if let Some(sector) = q.sector_id {
         sector_scope(&s, &p, sector).await?;
     }
+    if let Some(site) = q.site_id
+        && !p.can_see_site(site)
+    {
+        return Err(ApiError::not_found("site"));
+    }
+    if let Some(o) = &q.ordering
+        && !rm::CLUSTER_ORDERINGS.contains(&o.trim_start_matches('-'))
+    {
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            format!(
+                "ordering must be one of {} (with - for descending)",
+                rm::CLUSTER_ORDERINGS.join(", ")
+            ),
+        ));
+    }
+    let paging = crate::http::PageParams {
+        min_position: None,
+        page: q.page,
+        page_size: q.page_size,
+    };
+    let (page, size, offset) = paging.window()?;
     read_your_writes(&s, rm::NAME, q.min_position).await?;
-    let sites: Option<Vec<String>> = p
-        .sites
-        .as_ref()
-        .map(|v| v.iter().map(Uuid::to_string).collect());
-    let sector = q.sector_id.map(|x| x.to_string());
-    Ok(ApiOk(
-        rm::list_clusters(
-            &s.db,
-            &account.to_string(),
-            sector.as_deref(),
-            sites.as_deref(),
-        )
-        .await?,
-    ))
+    let f = rm::ClusterFilter {
+        keywords: KeywordFilter {
+            site_id: q.site_id.map(|x| x.to_string()),
+            sector_id: q.sector_id.map(|x| x.to_string()),
+            ..visible_keywords(&p)
+        },
+        search: q.search.clone().filter(|x| !x.trim().is_empty()),
+        ordering: q.ordering.clone(),
+        offset,
+        limit: size,
+        include_empty: false,
+    };
+    let (rows, count) = rm::page_clusters(&s.db, &account.to_string(), &f).await?;
+    Ok(ApiOk(Page::new(
+        rows,
+        count,
+        page,
+        size,
+        &crate::http::envelope::page_base(&uri),
+    )))
+}
+
+/// One cluster with its live figures (a cluster its keywords all left
+/// shows zeros until it is deleted).
+#[utoipa::path(get, path = "/api/v1/planner/clusters/{id}/", tag = "planner", params(("id" = Uuid, Path), crate::http::ReadParams), security(("bearer" = [])),
+    responses((status = 200, description = "The cluster", body = Object), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+pub async fn get_cluster(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<crate::http::ReadParams>,
+) -> ApiResult<ApiOk<rm::ClusterRow>> {
+    read_your_writes(&s, rm::NAME, q.min_position).await?;
+    cluster_scope(&s, &p, id).await?;
+    let f = rm::ClusterFilter {
+        keywords: KeywordFilter {
+            cluster_id: Some(id.to_string()),
+            ..visible_keywords(&p)
+        },
+        limit: 1,
+        include_empty: true,
+        ..rm::ClusterFilter::default()
+    };
+    let (rows, _) = rm::page_clusters(&s.db, &p.account()?.to_string(), &f).await?;
+    rows.into_iter()
+        .next()
+        .map(ApiOk)
+        .ok_or_else(|| ApiError::not_found("cluster"))
 }
 
 /// The sector of a cluster the caller may see (else 404).

@@ -144,7 +144,7 @@ async fn clusters_of(app: &TestApp, o: &Owner, sector: &str) -> Vec<Value> {
             None,
         )
         .await;
-    r.data().as_array().unwrap().clone()
+    r.data()["results"].as_array().unwrap().clone()
 }
 
 #[tokio::test]

@@ -140,8 +140,96 @@ async fn auto_cluster_runs_as_a_job_and_charges_once() {
                 None,
             )
             .await;
-        let clusters = r.data().as_array().unwrap().clone();
+        let clusters = r.data()["results"].as_array().unwrap().clone();
         assert_eq!(clusters.len(), 3, "{m}: {}", r.body);
+        assert_eq!(r.data()["count"], 3, "{m}");
+        // Paginated, searchable, ordered; one cluster readable on its own.
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/planner/clusters/?sector_id={sector}&page_size=2&ordering=name"),
+                None,
+            )
+            .await;
+        let page: Vec<&str> = r.data()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            (r.data()["count"].as_i64(), page.len()),
+            (Some(3), 2),
+            "{m}: {}",
+            r.body
+        );
+        assert!(page[0] <= page[1], "{m}: ordered by name: {page:?}");
+        assert!(
+            r.data()["next"].as_str().unwrap().contains("page=2"),
+            "{m}: {}",
+            r.body
+        );
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/planner/clusters/?sector_id={sector}&search=CAKE"),
+                None,
+            )
+            .await;
+        assert_eq!(r.data()["count"], 1, "{m}: {}", r.body);
+        let cake = r.data()["results"][0].clone();
+        assert_eq!(cake["keyword_count"], 10, "{m}");
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/planner/clusters/{}/", cake["id"].as_str().unwrap()),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
+        assert_eq!(
+            (
+                &r.data()["name"],
+                &r.data()["keyword_count"],
+                &r.data()["total_volume"]
+            ),
+            (&cake["name"], &cake["keyword_count"], &cake["total_volume"]),
+            "{m}"
+        );
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/planner/clusters/?ordering=size"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::BAD_REQUEST, "INVALID_QUERY"),
+            "{m}"
+        );
+        let stranger = app.signup("Stranger").await;
+        let r = app
+            .req(
+                &stranger.token,
+                "GET",
+                &format!("/api/v1/planner/clusters/{}/", cake["id"].as_str().unwrap()),
+                None,
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::NOT_FOUND,
+            "{m}: another account's cluster"
+        );
+        let r = app
+            .req(&stranger.token, "GET", "/api/v1/planner/clusters/", None)
+            .await;
+        assert_eq!(r.data()["count"], 0, "{m}: another account sees none");
         let mut names: Vec<String> = clusters
             .iter()
             .map(|c| c["name"].as_str().unwrap().to_string())
@@ -504,7 +592,7 @@ async fn clusters(app: &TestApp, token: &str, sector: &str) -> Vec<Value> {
             None,
         )
         .await;
-    r.data().as_array().cloned().unwrap_or_default()
+    r.data()["results"].as_array().cloned().unwrap_or_default()
 }
 
 #[tokio::test]

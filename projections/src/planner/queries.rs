@@ -271,29 +271,98 @@ pub struct ClusterRow {
     pub created_at: DateTime<Utc>,
 }
 
-/// The clusters keywords point to now (earlier runs stay in the log and in
-/// `rm_clusters`, but are not listed once no keyword points to them).
-pub async fn list_clusters(
+/// What the cluster list may be ordered by (`-` for descending).
+pub const CLUSTER_ORDERINGS: &[&str] = &[
+    "total_volume",
+    "keyword_count",
+    "avg_difficulty",
+    "name",
+    "created_at",
+];
+
+/// Filters of the cluster list: `keywords` scopes the keywords counted
+/// (sites the caller sees, site, sector, one cluster); `search` is part of
+/// the cluster's name.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterFilter {
+    pub keywords: KeywordFilter,
+    pub search: Option<String>,
+    /// One of [`CLUSTER_ORDERINGS`], optionally with `-` (default `-total_volume`).
+    pub ordering: Option<String>,
+    pub offset: i64,
+    pub limit: i64,
+    /// Also clusters no keyword points to any more (a single read).
+    pub include_empty: bool,
+}
+
+fn cluster_order(raw: Option<&str>) -> String {
+    let raw = raw.unwrap_or("-total_volume");
+    let (col, dir) = match raw.strip_prefix('-') {
+        Some(c) => (c, "DESC"),
+        None => (raw, "ASC"),
+    };
+    let col = match col {
+        "keyword_count" => "keyword_count",
+        "avg_difficulty" => "avg_difficulty",
+        "name" => "c.name",
+        "created_at" => "c.created_at",
+        _ => "total_volume",
+    };
+    format!("{col} {dir}, c.cluster_id")
+}
+
+/// Clusters with their live figures (counted from the keywords as they are
+/// now), filtered, ordered and paginated; and how many match. Earlier runs'
+/// clusters stay in the log and in `rm_clusters` but are listed only while
+/// keywords point to them.
+pub async fn page_clusters(
     db: &Db,
     account_id: &str,
-    sector_id: Option<&str>,
-    site_in: Option<&[String]>,
-) -> Result<Vec<ClusterRow>, sqlx::Error> {
-    let sql = "SELECT c.cluster_id, c.account_id, c.site_id, c.sector_id, c.run_id, c.name, c.description, \
-               k.n AS keyword_count, k.vol AS total_volume, k.diff AS avg_difficulty, c.dominant_intent, c.created_at \
-               FROM rm_clusters c JOIN (SELECT cluster_id, count(*) AS n, CAST(sum(volume) AS BIGINT) AS vol, \
-               CAST(avg(difficulty) AS DOUBLE PRECISION) AS diff FROM rm_keywords \
-               WHERE account_id = $1 AND cluster_id IS NOT NULL GROUP BY cluster_id) k ON k.cluster_id = c.cluster_id \
-               WHERE c.account_id = $1 AND ($2 IS NULL OR c.sector_id = $2) ORDER BY k.vol DESC, c.cluster_id";
-    let rows: Vec<ClusterRow> =
-        on_db!(db, p => sqlx::query_as(sql).bind(account_id).bind(sector_id).fetch_all(p).await?);
-    Ok(match site_in {
-        None => rows,
-        Some(sites) => rows
-            .into_iter()
-            .filter(|r| sites.contains(&r.site_id))
-            .collect(),
-    })
+    f: &ClusterFilter,
+) -> Result<(Vec<ClusterRow>, i64), sqlx::Error> {
+    let (wh, mut params) = clause(&f.keywords);
+    let mut extra = String::new();
+    if let Some(c) = &f.keywords.cluster_id {
+        params.push(Param::Text(c.clone()));
+        extra.push_str(&format!(" AND c.cluster_id = ${}", params.len() + 1));
+    }
+    if let Some(v) = &f.search {
+        let needle = v
+            .trim()
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        params.push(Param::Text(format!("%{needle}%")));
+        extra.push_str(&format!(
+            " AND lower(c.name) LIKE ${} ESCAPE '\\'",
+            params.len() + 1
+        ));
+    }
+    let join = if f.include_empty { "LEFT JOIN" } else { "JOIN" };
+    let base = format!(
+        "FROM rm_clusters c {join} (SELECT cluster_id, count(*) AS n, CAST(sum(volume) AS BIGINT) AS vol, \
+         CAST(avg(difficulty) AS DOUBLE PRECISION) AS diff FROM rm_keywords \
+         WHERE {wh} AND cluster_id IS NOT NULL GROUP BY cluster_id) k ON k.cluster_id = c.cluster_id \
+         WHERE c.account_id = $1{extra}"
+    );
+    let count_sql = format!("SELECT count(*) {base}");
+    let (count,): (i64,) = on_db!(db, p => {
+        bind_all!(sqlx::query_as(&count_sql).bind(account_id), &params).fetch_one(p).await?
+    });
+    let n = params.len() + 2;
+    let sql = format!(
+        "SELECT c.cluster_id, c.account_id, c.site_id, c.sector_id, c.run_id, c.name, c.description, \
+         COALESCE(k.n, 0) AS keyword_count, COALESCE(k.vol, 0) AS total_volume, \
+         COALESCE(k.diff, 0.0) AS avg_difficulty, c.dominant_intent, c.created_at {base} \
+         ORDER BY {} LIMIT ${n} OFFSET ${}",
+        cluster_order(f.ordering.as_deref()),
+        n + 1
+    );
+    let rows: Vec<ClusterRow> = on_db!(db, p => {
+        bind_all!(sqlx::query_as(&sql).bind(account_id), &params).bind(f.limit).bind(f.offset).fetch_all(p).await?
+    });
+    Ok((rows, count))
 }
 
 /// (keyword id, site id, sector id) of those of `ids` in this account.
