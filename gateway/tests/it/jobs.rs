@@ -203,7 +203,7 @@ async fn auto_cluster_runs_as_a_job_and_charges_once() {
             .req(
                 &o.token,
                 "GET",
-                &format!("/api/v1/planner/clusters/?ordering=size"),
+                "/api/v1/planner/clusters/?ordering=size",
                 None,
             )
             .await;
