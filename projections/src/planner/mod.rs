@@ -281,6 +281,8 @@ impl Projection for PlannerProjection {
                 let assign = format!(
                     "UPDATE rm_keywords{sfx} SET cluster_id = $2, cluster_name = $3, updated_at = $4 WHERE keyword_id = $1"
                 );
+                // Every keyword of the run: (keyword, cluster, cluster name).
+                let (mut kid, mut kcid, mut kname) = (vec![], vec![], vec![]);
                 for c in b["clusters"]
                     .as_array()
                     .map(Vec::as_slice)
@@ -291,17 +293,44 @@ impl Projection for PlannerProjection {
                         .map(|a| a.iter().filter_map(Value::as_str).collect())
                         .unwrap_or_default();
                     let (cid, name) = (s(c, "cluster_id"), s(c, "name"));
-                    on_tx!(tx, x => {
-                        sqlx::query(&insert)
-                            .bind(sector).bind(&cid).bind(&run).bind(&name).bind(s(c, "description"))
-                            .bind(ids.len() as i64).bind(c["total_volume"].as_i64().unwrap_or(0))
-                            .bind(c["avg_difficulty"].as_f64().unwrap_or(0.0)).bind(s(c, "dominant_intent")).bind(at)
-                            .execute(&mut *x).await?;
-                        for id in &ids {
-                            sqlx::query(&assign).bind(*id).bind(&cid).bind(&name).bind(at).execute(&mut *x).await?;
+                    on_tx!(tx, x => sqlx::query(&insert)
+                        .bind(sector).bind(&cid).bind(&run).bind(&name).bind(s(c, "description"))
+                        .bind(ids.len() as i64).bind(c["total_volume"].as_i64().unwrap_or(0))
+                        .bind(c["avg_difficulty"].as_f64().unwrap_or(0.0)).bind(s(c, "dominant_intent")).bind(at)
+                        .execute(&mut *x).await.map(|_| ()))?;
+                    for id in ids {
+                        kid.push(id.to_string());
+                        kcid.push(cid.clone().unwrap_or_default());
+                        kname.push(name.clone().unwrap_or_default());
+                    }
+                }
+                match tx {
+                    // One statement for the whole run (100,000 keywords are
+                    // one UPDATE, not 100,000 round trips).
+                    DbTx::Postgres(t) => {
+                        sqlx::query(&format!(
+                            "UPDATE rm_keywords{sfx} k SET cluster_id = u.cid, cluster_name = u.name, updated_at = $4 \
+                             FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(kid, cid, name) WHERE k.keyword_id = u.kid"
+                        ))
+                        .bind(&kid)
+                        .bind(&kcid)
+                        .bind(&kname)
+                        .bind(at)
+                        .execute(&mut **t)
+                        .await?;
+                    }
+                    // In-process: a prepared statement per row is cheap.
+                    DbTx::Sqlite(t) => {
+                        for ((id, cid), name) in kid.iter().zip(&kcid).zip(&kname) {
+                            sqlx::query(&assign)
+                                .bind(id)
+                                .bind(cid)
+                                .bind(name)
+                                .bind(at)
+                                .execute(&mut **t)
+                                .await?;
                         }
-                        Ok::<(), sqlx::Error>(())
-                    })?;
+                    }
                 }
             }
             "ClusterRenamed" => {
@@ -342,18 +371,38 @@ impl Projection for PlannerProjection {
                 } else {
                     s(b, "cluster_id")
                 };
-                let sql = format!(
-                    "UPDATE rm_keywords{sfx} SET cluster_id = $2, \
-                     cluster_name = (SELECT name FROM rm_clusters{sfx} WHERE cluster_id = $2), updated_at = $3 \
-                     WHERE keyword_id = $1"
-                );
-                for id in b["keyword_ids"]
+                let ids: Vec<String> = b["keyword_ids"]
                     .as_array()
-                    .map(Vec::as_slice)
-                    .unwrap_or_default()
-                {
-                    let id = id.as_str().map(str::to_string);
-                    on_tx!(tx, x => sqlx::query(&sql).bind(&id).bind(&target).bind(at).execute(&mut *x).await.map(|_| ()))?;
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let set = format!(
+                    "UPDATE rm_keywords{sfx} SET cluster_id = $2, \
+                     cluster_name = (SELECT name FROM rm_clusters{sfx} WHERE cluster_id = $2), updated_at = $3"
+                );
+                match tx {
+                    DbTx::Postgres(t) => {
+                        sqlx::query(&format!("{set} WHERE keyword_id = ANY($1)"))
+                            .bind(&ids)
+                            .bind(&target)
+                            .bind(at)
+                            .execute(&mut **t)
+                            .await?;
+                    }
+                    DbTx::Sqlite(t) => {
+                        let sql = format!("{set} WHERE keyword_id = $1");
+                        for id in &ids {
+                            sqlx::query(&sql)
+                                .bind(id)
+                                .bind(&target)
+                                .bind(at)
+                                .execute(&mut **t)
+                                .await?;
+                        }
+                    }
                 }
             }
             "ClusterDeleted" => {
