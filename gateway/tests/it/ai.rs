@@ -6,7 +6,7 @@
 //! refused key: the job fails cleanly, its credits released, nothing saved.
 
 use crate::harness::{Owner, TestApp};
-use crate::jobs::{setup, wait_done};
+use crate::jobs::{clusters, setup, wait_done};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -132,19 +132,6 @@ async fn credits(app: &TestApp, o: &Owner) -> (i64, i64) {
         r.data()["balance"].as_i64().unwrap(),
         r.data()["reserved"].as_i64().unwrap(),
     )
-}
-
-async fn clusters_of(app: &TestApp, o: &Owner, sector: &str) -> Vec<Value> {
-    let head = app.state.feed.head().await.unwrap();
-    let r = app
-        .req(
-            &o.token,
-            "GET",
-            &format!("/api/v1/planner/clusters/?sector_id={sector}&min_position={head}"),
-            None,
-        )
-        .await;
-    r.data()["results"].as_array().unwrap().clone()
 }
 
 #[tokio::test]
@@ -344,10 +331,10 @@ async fn embeddings_strategy_batches_retries_and_clusters() {
         assert!(sizes.iter().all(|s| *s <= 8), "{m}: {sizes:?}");
         assert_eq!(sizes[1..].iter().sum::<usize>(), 30, "{m}: {sizes:?}");
         // Three clusters, one per topic.
-        let clusters = clusters_of(&app, &o, &sector).await;
-        assert_eq!(clusters.len(), 3, "{m}");
-        for c in &clusters {
-            assert_eq!(c["keyword_count"], 10, "{m}: {clusters:?}");
+        let found = clusters(&app, &o.token, &sector).await;
+        assert_eq!(found.len(), 3, "{m}");
+        for c in &found {
+            assert_eq!(c["keyword_count"], 10, "{m}: {found:?}");
         }
         assert_eq!(credits(&app, &o).await, (240, 0), "{m}: charged once");
         let head = app.state.feed.head().await.unwrap();
@@ -438,7 +425,10 @@ async fn provider_failures_fail_the_job_cleanly() {
             let msg = r.data()["meta"]["message"].as_str().unwrap_or_default();
             assert!(msg.contains(expect), "{m} {name}: {msg}");
             assert_eq!(credits(&app, o).await, (250, 0), "{m} {name}: released");
-            assert!(clusters_of(&app, o, sector).await.is_empty(), "{m} {name}");
+            assert!(
+                clusters(&app, &o.token, sector).await.is_empty(),
+                "{m} {name}"
+            );
             let tries = server.received_requests().await.unwrap().len();
             let retried = matches!(*name, "500s" | "timeout");
             assert_eq!(tries, if retried { 3 } else { 1 }, "{m} {name}: tries");
@@ -470,7 +460,7 @@ async fn llm_strategy_takes_clusters_from_json_schema_output() {
             "{m}: {}",
             r.body
         );
-        let mut names: Vec<String> = clusters_of(&app, &o, &sector)
+        let mut names: Vec<String> = clusters(&app, &o.token, &sector)
             .await
             .iter()
             .map(|c| format!("{}={}", c["name"].as_str().unwrap(), c["keyword_count"]))
@@ -490,7 +480,7 @@ async fn llm_strategy_takes_clusters_from_json_schema_output() {
         .await;
         let r = wait_done(&app, &o.token, &job).await;
         assert_eq!(r.data()["state"], "FAILURE", "{m}: {}", r.body);
-        assert_eq!(clusters_of(&app, &o, &sector).await.len(), 3, "{m}");
+        assert_eq!(clusters(&app, &o.token, &sector).await.len(), 3, "{m}");
         assert_eq!(credits(&app, &o).await, (240, 0), "{m}: one run charged");
         // More keywords than one prompt takes: refused up front.
         let mut csv = String::from("keyword\n");

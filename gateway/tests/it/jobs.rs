@@ -582,7 +582,7 @@ async fn bad_cluster_requests() {
     }
 }
 
-async fn clusters(app: &TestApp, token: &str, sector: &str) -> Vec<Value> {
+pub(crate) async fn clusters(app: &TestApp, token: &str, sector: &str) -> Vec<Value> {
     let head = app.state.feed.head().await.unwrap();
     let r = app
         .req(

@@ -52,6 +52,17 @@ pub trait Strategy {
     ) -> impl Future<Output = Result<Grouping, JobFailure>> + Send;
 }
 
+/// `n`, when a strategy takes that many keywords (the gateway refuses
+/// larger selections up front; this guards the workers too).
+fn within(n: usize, max: usize, strategy: &str) -> Result<usize, JobFailure> {
+    if n > max {
+        return Err(JobFailure::Failed(format!(
+            "the {strategy} strategy takes at most {max} keywords"
+        )));
+    }
+    Ok(n)
+}
+
 impl From<AiError> for JobFailure {
     fn from(e: AiError) -> Self {
         JobFailure::Failed(e.to_string())
@@ -93,12 +104,7 @@ impl Strategy for Embeddings {
         k: Option<usize>,
         run: &Attempt<'_>,
     ) -> Result<Grouping, JobFailure> {
-        let n = texts.len();
-        if n > MAX_EMBEDDING_KEYWORDS {
-            return Err(JobFailure::Failed(format!(
-                "the embeddings strategy takes at most {MAX_EMBEDDING_KEYWORDS} keywords"
-            )));
-        }
+        let n = within(texts.len(), MAX_EMBEDDING_KEYWORDS, "embeddings")?;
         let batch = self.provider.options.embed_batch.max(1);
         // Unit rows, stored once (4 bytes per dimension and keyword).
         let mut m: Option<Matrix> = None;
@@ -228,12 +234,7 @@ impl Strategy for Llm {
         k: Option<usize>,
         run: &Attempt<'_>,
     ) -> Result<Grouping, JobFailure> {
-        let n = texts.len();
-        if n > MAX_LLM_KEYWORDS {
-            return Err(JobFailure::Failed(format!(
-                "the llm strategy takes at most {MAX_LLM_KEYWORDS} keywords"
-            )));
-        }
+        let n = within(texts.len(), MAX_LLM_KEYWORDS, "llm")?;
         let mut prompt = match k {
             Some(k) => format!("Group these keywords into exactly {k} clusters.\n"),
             None => "Group these keywords into as many clusters as their topics need.\n".into(),
