@@ -31,6 +31,13 @@ pub struct ClusterBenchArgs {
     /// Scale timings: sizes to generate (0 to skip).
     #[arg(long, default_value = "10000,100000", value_delimiter = ',')]
     pub scale: Vec<usize>,
+    /// Clusters asked for in the scale runs (0: the job's own choice when
+    /// the caller gives no number, `auto_k`).
+    #[arg(long, default_value_t = 20)]
+    pub scale_k: usize,
+    /// Row × cluster work above which k-means runs in two levels.
+    #[arg(long, default_value_t = igny8_workers::planner::clustering::TWO_LEVEL_WORK)]
+    pub two_level_work: usize,
     /// Also write the report (markdown) to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -144,6 +151,7 @@ pub fn run(a: ClusterBenchArgs) -> anyhow::Result<()> {
     }
     let mut o = OfflineOptions {
         restarts: a.restarts,
+        two_level_work: a.two_level_work,
         ..OfflineOptions::default()
     };
     o.features.word_weight = a.word_weight;
@@ -213,8 +221,12 @@ pub fn run(a: ClusterBenchArgs) -> anyhow::Result<()> {
                 lab.push(labels[i].clone());
             }
             let refs: Vec<&str> = kw.iter().map(String::as_str).collect();
+            let k = match a.scale_k {
+                0 => igny8_workers::planner::strategy::auto_k(n),
+                k => k,
+            };
             let t = Instant::now();
-            let (fs, ks, pred) = cluster_offline_timed(&refs, 20, &o);
+            let (fs, ks, pred) = cluster_offline_timed(&refs, k, &o);
             let secs = t.elapsed().as_secs_f64();
             eprintln!("{n}: features {fs:.2} s, k-means {ks:.2} s");
             let s = metrics::score(&lab, &pred);
@@ -229,7 +241,7 @@ pub fn run(a: ClusterBenchArgs) -> anyhow::Result<()> {
                     w.write_record([t, l])?;
                 }
                 w.flush()?;
-                let r = run_peer(&a.peer_script, &path, 20)?;
+                let r = run_peer(&a.peer_script, &path, k)?;
                 let _ = std::fs::remove_file(&path);
                 r
             } else {
@@ -239,13 +251,13 @@ pub fn run(a: ClusterBenchArgs) -> anyhow::Result<()> {
             let fastest = peer.iter().map(|p| p.2).fold(f64::INFINITY, f64::min);
             line(match best {
                 Some((variant, nmi, t)) => format!(
-                    "| {n} | 20 | {secs:.2} | {:.1} | {rss} | {nmi:.1} ({variant}, {t:.1} s) | {fastest:.1} s | {:.0}× / {:.0}× |",
+                    "| {n} | {k} | {secs:.2} | {:.1} | {rss} | {nmi:.1} ({variant}, {t:.1} s) | {fastest:.1} s | {:.0}× / {:.0}× |",
                     s.nmi * 100.0,
                     t / secs,
                     fastest / secs
                 ),
                 None => format!(
-                    "| {n} | 20 | {secs:.2} | {:.1} | {rss} | — | — | — |",
+                    "| {n} | {k} | {secs:.2} | {:.1} | {rss} | — | — | — |",
                     s.nmi * 100.0
                 ),
             });

@@ -6,7 +6,7 @@
 use crate::ai::{AiError, Provider, Usage, cost_usd_micros};
 use crate::jobs::{Attempt, JobFailure};
 use crate::planner::clustering::features::Matrix;
-use crate::planner::clustering::{OfflineOptions, cluster_offline, kmeans};
+use crate::planner::clustering::{OfflineOptions, cluster_matrix, cluster_offline};
 use igny8_domain::jobs::Phase;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -134,10 +134,9 @@ impl Strategy for Embeddings {
         }
         let k = k.unwrap_or_else(|| auto_k(n));
         let m = m.unwrap_or_default();
-        let labels = tokio::task::spawn_blocking(move || {
-            kmeans::spherical(&m, k.clamp(1, n), 4, 40, 0x1619_2024).labels
-        })
-        .await?;
+        let labels =
+            tokio::task::spawn_blocking(move || cluster_matrix(&m, k, &OfflineOptions::default()))
+                .await?;
         Ok(Grouping {
             labels: labels.into_iter().map(Some).collect(),
             named: HashMap::new(),

@@ -64,6 +64,46 @@ impl Matrix {
         self.data.extend(v.iter().map(|x| x * scale));
         self.indptr.push(self.data.len());
     }
+    /// The given rows as a matrix of their own, features renumbered to
+    /// those they use (rows stay unit length).
+    pub fn subset(&self, rows: &[usize]) -> Matrix {
+        if self.dense {
+            let mut m = Matrix::dense(self.dims);
+            for &r in rows {
+                m.data.extend_from_slice(self.row(r).1);
+                m.indptr.push(m.data.len());
+            }
+            return m;
+        }
+        let mut id: HashMap<u32, u32> = HashMap::new();
+        let mut m = Matrix {
+            indptr: vec![0],
+            ..Matrix::default()
+        };
+        for &r in rows {
+            let (idx, val) = self.row(r);
+            let start = m.indices.len();
+            for &j in idx {
+                let next = id.len() as u32;
+                m.indices.push(*id.entry(j).or_insert(next));
+            }
+            m.data.extend_from_slice(val);
+            // Renumbered ids keep each row's order only by chance: sort the row.
+            let mut pairs: Vec<(u32, f32)> = m.indices[start..]
+                .iter()
+                .copied()
+                .zip(m.data[start..].iter().copied())
+                .collect();
+            pairs.sort_unstable_by_key(|p| p.0);
+            for (o, (j, v)) in pairs.into_iter().enumerate() {
+                m.indices[start + o] = j;
+                m.data[start + o] = v;
+            }
+            m.indptr.push(m.indices.len());
+        }
+        m.dims = id.len();
+        m
+    }
     pub fn rows(&self) -> usize {
         self.indptr.len().saturating_sub(1)
     }
