@@ -57,16 +57,30 @@ macro_rules! on_tx {
 /// Migrations of `schema/<backend>/`, embedded in the binary: (version, description, sql).
 type MigrationList = &'static [(i64, &'static str, &'static str)];
 
-const PG_MIGRATIONS: MigrationList = &[(
-    1,
-    "event store",
-    include_str!("../../schema/postgres/0001_event_store.sql"),
-)];
-const SQLITE_MIGRATIONS: MigrationList = &[(
-    1,
-    "event store",
-    include_str!("../../schema/sqlite/0001_event_store.sql"),
-)];
+const PG_MIGRATIONS: MigrationList = &[
+    (
+        1,
+        "event store",
+        include_str!("../../schema/postgres/0001_event_store.sql"),
+    ),
+    (
+        2,
+        "drop stale snapshots",
+        include_str!("../../schema/postgres/0002_drop_stale_snapshots.sql"),
+    ),
+];
+const SQLITE_MIGRATIONS: MigrationList = &[
+    (
+        1,
+        "event store",
+        include_str!("../../schema/sqlite/0001_event_store.sql"),
+    ),
+    (
+        2,
+        "drop stale snapshots",
+        include_str!("../../schema/sqlite/0002_drop_stale_snapshots.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Embedded(MigrationList);

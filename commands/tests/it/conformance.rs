@@ -404,3 +404,56 @@ async fn stale_aggregate_caches_in_two_processes_stay_correct() {
         assert_eq!((state.balance, version), (1, 7), "{name}");
     }
 }
+
+/// A command that writes several events across a snapshot boundary (a big
+/// import: one event per chunk of keywords) leaves a snapshot that holds
+/// every one of them: later loads see all the keywords.
+#[tokio::test]
+async fn a_multi_event_command_across_a_snapshot_boundary_loses_nothing() {
+    use igny8_domain::planner::{KeywordData, SectorKeywords, keyword_id, normalize};
+    for (name, db) in both().await {
+        let bus = CommandBus::new(db.clone());
+        let (account, site, sector) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let kw = |text: String| KeywordData {
+            id: keyword_id(sector, &normalize(&text)),
+            keyword: text,
+            volume: 1,
+            difficulty: 1,
+            intent: None,
+            cpc: None,
+        };
+        let add = |batch: Vec<KeywordData>| {
+            let bus = bus.clone();
+            async move {
+                igny8_commands::planner::add_keywords(
+                    &bus,
+                    account,
+                    site,
+                    sector,
+                    batch,
+                    "test",
+                    &ctx(account),
+                )
+                .await
+                .unwrap()
+            }
+        };
+        // Sequence 1 (set opened) and 2, then one event each up to 49.
+        add(vec![kw("k0".into())]).await;
+        for i in 1..48 {
+            add(vec![kw(format!("k{i}"))]).await;
+        }
+        // Three chunks (sequences 50–52): the boundary falls after the first.
+        let big: Vec<KeywordData> = (0..4001).map(|i| kw(format!("big {i}"))).collect();
+        let out = add(big).await;
+        assert_eq!(out.version, 52, "{name}: {:?}", out.events.len());
+        for fresh in [CommandBus::new(db.clone()), bus.clone()] {
+            let (state, version) = fresh
+                .load::<SectorKeywords>(&sector.to_string())
+                .await
+                .unwrap();
+            assert_eq!(version, 52, "{name}");
+            assert_eq!(state.ids.len(), 48 + 4001, "{name}: every keyword");
+        }
+    }
+}
