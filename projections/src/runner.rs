@@ -56,9 +56,9 @@ pub async fn run_embedded(
     let Some(_leader) = start(&db, p.as_ref(), &mut shutdown).await? else {
         return Ok(());
     };
-    let idle = match db.backend() {
-        igny8_commands::Backend::Sqlite => Duration::from_millis(250),
-        igny8_commands::Backend::Postgres => Duration::from_millis(20),
+    let (idle, max_tx_bytes) = match db.backend() {
+        igny8_commands::Backend::Sqlite => (Duration::from_millis(250), SQLITE_TX_BYTES),
+        igny8_commands::Backend::Postgres => (Duration::from_millis(20), usize::MAX),
     };
     loop {
         if *shutdown.borrow() {
@@ -91,14 +91,45 @@ pub async fn run_embedded(
                 stream_seq: None,
             })
             .collect();
-        match apply_batch(&db, p.as_ref(), "", &batch).await {
-            Ok(_) => observe(&observer, &batch),
-            Err(e) => {
-                tracing::error!(projection = p.name(), error = %e, "apply failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+        for part in by_weight(&batch, max_tx_bytes) {
+            match apply_batch(&db, p.as_ref(), "", part).await {
+                Ok(_) => observe(&observer, part),
+                Err(e) => {
+                    tracing::error!(projection = p.name(), error = %e, "apply failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    break;
+                }
             }
         }
     }
+}
+
+/// SQLite has one writer: a projection transaction holds every other write
+/// (commands included) until it commits. Batches are cut so that one
+/// transaction carries about this much event payload (a 100,000-keyword
+/// import is ~15 MB: several short transactions instead of one of seconds).
+const SQLITE_TX_BYTES: usize = 2 * 1024 * 1024;
+
+/// Consecutive slices of `batch`, each up to `max` payload bytes (at least
+/// one event each), in order.
+fn by_weight(batch: &[Delivered], max: usize) -> Vec<&[Delivered]> {
+    if max == usize::MAX {
+        return vec![batch];
+    }
+    let mut parts = vec![];
+    let (mut start, mut size) = (0, 0usize);
+    for (i, d) in batch.iter().enumerate() {
+        let w = serde_json::to_vec(&d.event.payload).map_or(0, |v| v.len());
+        if i > start && size + w > max {
+            parts.push(&batch[start..i]);
+            (start, size) = (i, 0);
+        }
+        size += w;
+    }
+    if start < batch.len() {
+        parts.push(&batch[start..]);
+    }
+    parts
 }
 
 fn consumer_name(p: &dyn Projection) -> String {
@@ -248,5 +279,50 @@ pub async fn run_nats(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(i: i64, bytes: usize) -> Delivered {
+        Delivered {
+            event: igny8_commands::StoredEvent {
+                event_id: uuid::Uuid::from_u128(i as u128),
+                global_position: i,
+                tx_id: i,
+                aggregate_type: "t".into(),
+                aggregate_id: "a".into(),
+                sequence: i,
+                event_type: "E".into(),
+                event_version: "1".into(),
+                payload: serde_json::Value::String("x".repeat(bytes)),
+                metadata: serde_json::Value::Null,
+                recorded_at: chrono::Utc::now(),
+                account_id: None,
+            },
+            stream_seq: None,
+        }
+    }
+
+    #[test]
+    fn batches_are_cut_by_weight_in_order_and_whole() {
+        let batch: Vec<Delivered> = (1..=7).map(|i| ev(i, 400)).collect();
+        let parts = by_weight(&batch, 1000);
+        let sizes: Vec<usize> = parts.iter().map(|p| p.len()).collect();
+        assert_eq!(sizes, vec![2, 2, 2, 1]);
+        let flat: Vec<i64> = parts
+            .iter()
+            .flat_map(|p| p.iter().map(|d| d.event.global_position))
+            .collect();
+        assert_eq!(
+            flat,
+            (1..=7).collect::<Vec<_>>(),
+            "every event once, in order"
+        );
+        // An event heavier than the limit goes alone; no limit: one part.
+        assert_eq!(by_weight(&[ev(1, 5000), ev(2, 1)], 1000).len(), 2);
+        assert_eq!(by_weight(&batch, usize::MAX).len(), 1);
     }
 }
