@@ -151,6 +151,25 @@ impl Feed {
         Ok(row.map(|(t, g)| Position::new(t, g)))
     }
 
+    /// Whether the event at `global_position` exists and readers of the
+    /// feed can see it (on PostgreSQL: every transaction that might commit
+    /// before it has ended).
+    pub async fn visible(&self, global_position: i64) -> Result<bool, sqlx::Error> {
+        match &self.db {
+            Db::Postgres(p) => {
+                let row: Option<(bool,)> = sqlx::query_as(
+                    "SELECT tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+                     FROM events WHERE global_position = $1",
+                )
+                .bind(global_position)
+                .fetch_optional(p)
+                .await?;
+                Ok(row.is_some_and(|r| r.0))
+            }
+            Db::Sqlite(_) => Ok(self.position_of(global_position).await?.is_some()),
+        }
+    }
+
     /// The highest global position written so far (0 when empty).
     pub async fn head(&self) -> Result<i64, sqlx::Error> {
         let row: (Option<i64>,) = crate::on_db!(&self.db, p => {

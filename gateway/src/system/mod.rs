@@ -60,6 +60,9 @@ pub struct AuditParams {
     pub after: Option<String>,
     /// 1 to 1000, default 100.
     pub limit: Option<i64>,
+    /// Wait (bounded) until the event at this position (a command's
+    /// `position`) can be read: your own writes are in the page.
+    pub min_position: Option<i64>,
 }
 
 /// Every event of the caller's account (users, sessions, sites, keys,
@@ -90,6 +93,14 @@ pub async fn audit_events(
             )
         })?,
     };
+    if let Some(min) = q.min_position {
+        // The feed shows a commit once every older transaction has ended.
+        let deadline =
+            tokio::time::Instant::now() + std::time::Duration::from_millis(s.settings.read_wait_ms);
+        while !s.feed.visible(min).await? && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
     let events = s
         .feed
         .account_after(&account.to_string(), after, limit)

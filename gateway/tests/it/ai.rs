@@ -216,6 +216,7 @@ async fn provider_settings_seal_the_key_and_never_show_it() {
         assert_eq!(r.data()["has_api_key"], true, "{m}");
         assert_eq!(r.data()["embedding_model"], "text-embedding-3-large", "{m}");
         assert!(!r.body.to_string().contains(KEY), "{m}");
+        let pos = r.data()["position"].as_i64().unwrap();
         // The log holds it sealed; the audit API not even that.
         let events = app
             .state
@@ -239,7 +240,12 @@ async fn provider_settings_seal_the_key_and_never_show_it() {
             );
         }
         let r = app
-            .req(&o.token, "GET", "/api/v1/audit/events/?limit=100", None)
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/audit/events/?limit=100&min_position={pos}"),
+                None,
+            )
             .await;
         let configured: Vec<&Value> = r.data()["results"]
             .as_array()

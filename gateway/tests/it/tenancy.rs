@@ -1023,19 +1023,24 @@ async fn auditors_page_through_the_account_history() {
             Some(json!({"name": "Blog"})),
         )
         .await;
-        app.req(
-            &o.token,
-            "POST",
-            "/api/v1/commands/SpendCredits",
-            Some(json!({"amount": 1})),
-        )
-        .await;
+        let spent = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/commands/SpendCredits",
+                Some(json!({"amount": 1})),
+            )
+            .await;
+        assert_eq!(spent.status, StatusCode::OK, "{m}: {}", spent.body);
+        // The feed shows a commit once older transactions (other tests') end:
+        // min_position waits for our own write.
+        let pos = spent.data()["position"].as_i64().unwrap();
         let mut seen = vec![];
         let mut after: Option<String> = None;
         loop {
             let path = match &after {
                 Some(a) => format!("/api/v1/audit/events/?limit=3&after={a}"),
-                None => "/api/v1/audit/events/?limit=3".to_string(),
+                None => format!("/api/v1/audit/events/?limit=3&min_position={pos}"),
             };
             let r = app.req(&o.token, "GET", &path, None).await;
             assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
