@@ -23,6 +23,8 @@ pub const DEFAULT_EMBEDDING_MODEL: &str = "text-embedding-3-small";
 pub const DEFAULT_CHAT_MODEL: &str = "gpt-4o-mini";
 /// Longest API key accepted.
 pub const MAX_KEY: usize = 512;
+/// Keys shorter than this show no hint at all.
+pub const MIN_KEY_FOR_HINT: usize = 16;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -111,14 +113,14 @@ pub async fn put(
                     format!("api_key must be 1 to {MAX_KEY} characters without spaces"),
                 ));
             }
-            let hint: String = k
-                .chars()
-                .rev()
-                .take(4)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
+            // The last four characters, only when they are a small part of
+            // the key (a short key's hint would be most of the key).
+            let n = k.chars().count();
+            let hint: String = if n >= MIN_KEY_FOR_HINT {
+                k.chars().skip(n - 4).collect()
+            } else {
+                String::new()
+            };
             KeyChange::Set {
                 sealed: seal_api_key(&s.keys.secrets, id, k),
                 hint,
