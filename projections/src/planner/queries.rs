@@ -271,6 +271,14 @@ pub struct ClusterRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// A cluster row with the total of the query it came from.
+#[derive(sqlx::FromRow)]
+struct Counted {
+    #[sqlx(flatten)]
+    row: ClusterRow,
+    total: i64,
+}
+
 /// What the cluster list may be ordered by (`-` for descending).
 pub const CLUSTER_ORDERINGS: &[&str] = &[
     "total_volume",
@@ -346,22 +354,33 @@ pub async fn page_clusters(
          WHERE {wh} AND cluster_id IS NOT NULL GROUP BY cluster_id) k ON k.cluster_id = c.cluster_id \
          WHERE c.account_id = $1{extra}"
     );
-    let count_sql = format!("SELECT count(*) {base}");
-    let (count,): (i64,) = on_db!(db, p => {
-        bind_all!(sqlx::query_as(&count_sql).bind(account_id), &params).fetch_one(p).await?
-    });
+    // One pass: the page and the total (a window count) together; the
+    // aggregate over the sector's keywords is the cost, paid once.
     let n = params.len() + 2;
     let sql = format!(
         "SELECT c.cluster_id, c.account_id, c.site_id, c.sector_id, c.run_id, c.name, c.description, \
          COALESCE(k.n, 0) AS keyword_count, COALESCE(k.vol, 0) AS total_volume, \
-         COALESCE(k.diff, 0.0) AS avg_difficulty, c.dominant_intent, c.created_at {base} \
+         COALESCE(k.diff, 0.0) AS avg_difficulty, c.dominant_intent, c.created_at, count(*) OVER () AS total {base} \
          ORDER BY {} LIMIT ${n} OFFSET ${}",
         cluster_order(f.ordering.as_deref()),
         n + 1
     );
-    let rows: Vec<ClusterRow> = on_db!(db, p => {
+    let counted: Vec<Counted> = on_db!(db, p => {
         bind_all!(sqlx::query_as(&sql).bind(account_id), &params).bind(f.limit).bind(f.offset).fetch_all(p).await?
     });
+    let count = match counted.first() {
+        Some(c) => c.total,
+        None if f.offset == 0 => 0,
+        // A page past the end: the total needs its own count.
+        None => {
+            let count_sql = format!("SELECT count(*) {base}");
+            let (count,): (i64,) = on_db!(db, p => {
+                bind_all!(sqlx::query_as(&count_sql).bind(account_id), &params).fetch_one(p).await?
+            });
+            count
+        }
+    };
+    let rows = counted.into_iter().map(|c| c.row).collect();
     Ok((rows, count))
 }
 
