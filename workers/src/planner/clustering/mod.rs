@@ -66,6 +66,12 @@ pub fn cluster_matrix(m: &Matrix, k: usize, o: &OfflineOptions) -> Vec<u32> {
     if n.saturating_mul(k) <= o.two_level_work || k < 4 {
         return kmeans::spherical(m, k, o.restarts, o.max_iter, o.seed).labels;
     }
+    two_level(m, k, o)
+}
+
+/// √k coarse clusters, then each split into its share of `k` (4 ≤ k ≤ rows).
+fn two_level(m: &Matrix, k: usize, o: &OfflineOptions) -> Vec<u32> {
+    let n = m.rows();
     let k1 = ((k as f64).sqrt().ceil() as usize).clamp(2, k);
     let top = kmeans::spherical(m, k1, o.restarts, o.max_iter, o.seed).labels;
     let mut groups: Vec<Vec<usize>> = vec![vec![]; k1];
@@ -195,10 +201,34 @@ mod tests {
             .map(|i| format!("topic{} word{} extra{}", i % 700, i % 13, i % 7))
             .collect();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let labels = cluster_offline(&refs, 1000, &OfflineOptions::default());
-        let distinct: std::collections::HashSet<u32> = labels.iter().copied().collect();
-        assert_eq!(distinct.len(), 1000);
-        assert!(labels.iter().all(|&l| l < 1000));
+        let o = OfflineOptions::default();
+        let m = features::tfidf(&refs, &o.features);
+        for labels in [two_level(&m, 1000, &o), cluster_offline(&refs, 1000, &o)] {
+            let distinct: std::collections::HashSet<u32> = labels.iter().copied().collect();
+            assert_eq!((labels.len(), distinct.len()), (3000, 1000));
+            assert!(labels.iter().all(|&l| l < 1000));
+        }
+        // Both levels keep clear topics apart: no cluster mixes two.
+        let topics = [
+            "running shoes trainers",
+            "chocolate cake recipe",
+            "paris flights cheap",
+        ];
+        let texts: Vec<String> = (0..600)
+            .map(|i| format!("{} size{}", topics[i % 3], i % 20))
+            .collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let m = features::tfidf(&refs, &o.features);
+        let labels = two_level(&m, 9, &o);
+        let mut topic_of: std::collections::HashMap<u32, usize> = Default::default();
+        for (i, l) in labels.iter().enumerate() {
+            assert_eq!(
+                *topic_of.entry(*l).or_insert(i % 3),
+                i % 3,
+                "cluster {l} mixes topics"
+            );
+        }
+        assert_eq!(topic_of.len(), 9);
     }
 
     #[test]
