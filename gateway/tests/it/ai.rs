@@ -9,6 +9,7 @@ use crate::harness::{Owner, TestApp};
 use crate::jobs::{clusters, setup, wait_done};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -26,6 +27,16 @@ fn embed(text: &str) -> Vec<f32> {
         v[(h % 64) as usize] += 1.0;
     }
     v
+}
+
+/// Another responder, recording when each request arrived.
+struct Timed<R>(Arc<Mutex<Vec<Instant>>>, R);
+
+impl<R: Respond> Respond for Timed<R> {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        self.0.lock().unwrap().push(Instant::now());
+        self.1.respond(req)
+    }
 }
 
 /// `/v1/embeddings` as the real one answers: bearer key checked, vectors
@@ -204,6 +215,22 @@ async fn provider_settings_seal_the_key_and_never_show_it() {
             (Some(true), Some("1234"), Some("https://api.openai.com/v1")),
             "{m}"
         );
+        // A short key shows no hint (it would give most of it away).
+        let r = app
+            .req(&o.token, "PUT", url, Some(json!({"api_key": "abc123"})))
+            .await;
+        assert_eq!(
+            (
+                r.data()["has_api_key"].as_bool(),
+                r.data()["key_hint"].as_str()
+            ),
+            (Some(true), Some("")),
+            "{m}"
+        );
+        let r = app
+            .req(&o.token, "PUT", url, Some(json!({"api_key": KEY})))
+            .await;
+        assert_eq!(r.data()["key_hint"], "1234", "{m}");
         // Absent key: kept; the answer never holds it.
         let r = app
             .req(
@@ -231,7 +258,7 @@ async fn provider_settings_seal_the_key_and_never_show_it() {
             )
             .await
             .unwrap();
-        assert_eq!(events.len(), 2, "{m}");
+        assert_eq!(events.len(), 4, "{m}");
         for e in &events {
             let text = e.payload.to_string();
             assert!(
@@ -253,7 +280,7 @@ async fn provider_settings_seal_the_key_and_never_show_it() {
             .iter()
             .filter(|e| e["event_type"] == "IntegrationConfigured")
             .collect();
-        assert_eq!(configured.len(), 2, "{m}: {}", r.body);
+        assert_eq!(configured.len(), 4, "{m}: {}", r.body);
         assert_eq!(
             configured[0]["payload"]["IntegrationConfigured"]["api_key_sealed"], "[redacted]",
             "{m}"
@@ -284,27 +311,29 @@ async fn embeddings_strategy_batches_retries_and_clusters() {
     for app in TestApp::both().await {
         let m = app.mode;
         let server = MockServer::start().await;
-        // The provider is busy once: 429 with Retry-After: 1.
+        // The provider is busy once: 429 with Retry-After: 2 (the client's
+        // own backoff after a first failure would be 0.5 s).
+        let at: Arc<Mutex<Vec<Instant>>> = Arc::default();
         Mock::given(method("POST"))
             .and(path("/v1/embeddings"))
-            .respond_with(
+            .respond_with(Timed(
+                at.clone(),
                 ResponseTemplate::new(429)
-                    .insert_header("retry-after", "1")
+                    .insert_header("retry-after", "2")
                     .set_body_json(json!({"error": {"message": "Rate limit reached"}})),
-            )
+            ))
             .up_to_n_times(1)
             .with_priority(1)
             .mount(&server)
             .await;
         Mock::given(method("POST"))
             .and(path("/v1/embeddings"))
-            .respond_with(EmbeddingsStub)
+            .respond_with(Timed(at.clone(), EmbeddingsStub))
             .mount(&server)
             .await;
         let o = app.signup("Embeddings").await;
         configure(&app, &o, &server).await;
         let sector = setup(&app, &o).await;
-        let started = Instant::now();
         let job = cluster(
             &app,
             &o,
@@ -313,9 +342,13 @@ async fn embeddings_strategy_batches_retries_and_clusters() {
         .await;
         let r = wait_done(&app, &o.token, &job).await;
         assert_eq!(r.data()["state"], "SUCCESS", "{m}: {}", r.body);
+        let gap = {
+            let at = at.lock().unwrap();
+            at[1] - at[0]
+        };
         assert!(
-            started.elapsed() >= Duration::from_secs(1),
-            "{m}: Retry-After honoured"
+            gap >= Duration::from_millis(1900),
+            "{m}: Retry-After honoured: the retry came {gap:?} after the 429"
         );
         assert!(
             r.data()["meta"]["tokens"].as_u64().unwrap() > 0,

@@ -170,6 +170,24 @@ async fn auto_cluster_runs_as_a_job_and_charges_once() {
             "{m}: {}",
             r.body
         );
+        // A page past the end still tells the total.
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/planner/clusters/?sector_id={sector}&page=5&page_size=2"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (
+                r.data()["count"].as_i64(),
+                r.data()["results"].as_array().map(Vec::len)
+            ),
+            (Some(3), Some(0)),
+            "{m}: {}",
+            r.body
+        );
         let r = app
             .req(
                 &o.token,
