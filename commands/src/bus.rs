@@ -101,12 +101,13 @@ pub struct IdempotencyKey {
     pub request_hash: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OutcomeEvent {
     pub event_id: Uuid,
     pub event_type: String,
     pub sequence: i64,
     pub position: i64,
+    #[schema(value_type = Object)]
     pub payload: Value,
 }
 

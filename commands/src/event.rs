@@ -48,7 +48,9 @@ impl std::str::FromStr for Position {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A committed event: the aggregate's fact (`payload`, externally tagged by
+/// `event_type`) with its metadata and its place in the global order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoredEvent {
     pub event_id: Uuid,
     pub global_position: i64,
@@ -58,7 +60,11 @@ pub struct StoredEvent {
     pub sequence: i64,
     pub event_type: String,
     pub event_version: String,
+    /// `{"<event_type>": {...fields}}`; schema/events/ has each type's JSON Schema.
+    #[schema(value_type = Object)]
     pub payload: Value,
+    /// account_id, actor, request_id, correlation_id, causation_id, occurred_at.
+    #[schema(value_type = Object)]
     pub metadata: Value,
     pub recorded_at: DateTime<Utc>,
     pub account_id: Option<String>,

@@ -1,84 +1,22 @@
-//! The application state and the router.
+//! The router: every context's routes, the docs, and the layers every
+//! request passes (request id, limits, CORS, panics answered in the envelope).
 
-use crate::auth::{Keys, Limits};
-use crate::config::Settings;
 use crate::http::middleware;
-use crate::{automation, billing, jobs, openapi, planner, system, tenancy};
+use crate::state::AppState;
+use crate::{billing, commands_api, jobs, openapi, planner, system, tenancy};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
-use igny8_commands::{CommandBus, Db, Feed};
-use std::sync::Arc;
 use std::time::Duration;
 use tower_http::cors::CorsLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-#[derive(Clone)]
-pub struct AppState {
-    pub bus: CommandBus,
-    pub db: Db,
-    pub feed: Feed,
-    pub nats: Option<async_nats::Client>,
-    pub settings: Arc<Settings>,
-    pub keys: Arc<Keys>,
-    pub limits: Arc<Limits>,
-}
-
-impl AppState {
-    /// Fails on malformed key configuration.
-    pub fn new(
-        db: Db,
-        nats: Option<async_nats::Client>,
-        settings: Settings,
-    ) -> anyhow::Result<Self> {
-        let keys = Keys::load(&settings)?;
-        Ok(Self::with_keys(db, nats, settings, keys))
-    }
-
-    pub fn with_keys(
-        db: Db,
-        nats: Option<async_nats::Client>,
-        settings: Settings,
-        keys: Keys,
-    ) -> Self {
-        let bus = CommandBus::new(db.clone());
-        let feed = bus.feed();
-        let limits = Limits::new(settings.rate_per_minute, settings.login_per_minute);
-        Self {
-            bus,
-            db,
-            feed,
-            nats,
-            settings: Arc::new(settings),
-            keys: Arc::new(keys),
-            limits: Arc::new(limits),
-        }
-    }
-
-    /// The longest a query waits for `min_position`.
-    pub fn read_wait(&self) -> Duration {
-        Duration::from_millis(self.settings.read_wait_ms)
-    }
-}
-
-/// Register `path` both with and without its trailing slash (seed style).
-pub fn both_slashes(
-    router: Router<AppState>,
-    path: &str,
-    method: axum::routing::MethodRouter<AppState>,
-) -> Router<AppState> {
-    let bare = path.trim_end_matches('/');
-    router
-        .route(&format!("{bare}/"), method.clone())
-        .route(bare, method)
-}
-
 pub fn router(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     let api = billing::routes(Router::new());
     let api = tenancy::routes(api);
-    let api = automation::routes(api);
+    let api = commands_api::routes(api);
     let api = planner::routes(api);
     let api = jobs::routes(api);
     let api = system::routes(api);

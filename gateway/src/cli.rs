@@ -1,8 +1,8 @@
 //! `igny8 <subcommand>`.
 
-use crate::app::AppState;
 use crate::config::Settings;
 use crate::runtime::{self, connect, shutdown_signal, supervise};
+use crate::state::AppState;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -50,9 +50,9 @@ pub enum Command {
         command: AdminCommand,
     },
     /// Benchmarks against PostgreSQL + NATS (see docs/benchmarks.md).
-    Bench(crate::bench::BenchArgs),
+    Bench(crate::benchmarks::BenchArgs),
     /// Clustering quality and speed on labelled sets (no database needed).
-    BenchClustering(crate::bench_clustering::ClusterBenchArgs),
+    BenchClustering(crate::benchmarks::clustering::ClusterBenchArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -202,9 +202,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             svc.db.close().await;
             r
         }
-        Command::Bench(args) => crate::bench::run(&s, args).await,
+        Command::Bench(args) => crate::benchmarks::run(&s, args).await,
         Command::BenchClustering(args) => {
-            tokio::task::spawn_blocking(move || crate::bench_clustering::run(args)).await?
+            tokio::task::spawn_blocking(move || crate::benchmarks::clustering::run(args)).await?
         }
         Command::Admin { command } => admin(s, command).await,
     }

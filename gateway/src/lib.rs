@@ -7,17 +7,16 @@
 
 pub mod app;
 pub mod auth;
-pub mod automation;
-pub mod bench;
-pub mod bench_clustering;
-pub mod bench_keywords;
+pub mod benchmarks;
 pub mod billing;
 pub mod cli;
+pub mod commands_api;
 pub mod config;
 pub mod http;
 pub mod jobs;
 pub mod openapi;
 pub mod planner;
 pub mod runtime;
+pub mod state;
 pub mod system;
 pub mod tenancy;

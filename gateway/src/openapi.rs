@@ -1,6 +1,6 @@
 //! OpenAPI 3.1 document and the offline docs page (Swagger UI, vendored).
 
-use crate::app::AppState;
+use crate::state::AppState;
 use axum::Router;
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -12,13 +12,48 @@ use utoipa_swagger_ui::SwaggerUi;
 pub struct ErrorEnvelope {
     /// Always false.
     pub success: bool,
-    /// Human-readable message.
+    /// Human-readable message (may change; switch on `error_code`).
     pub error: String,
-    /// Stable UPPER_SNAKE code, e.g. VALIDATION_ERROR, NOT_FOUND, VERSION_CONFLICT.
+    /// Stable UPPER_SNAKE code; each is explained in docs/api.md, "Status codes and error codes".
+    #[schema(value_type = ErrorCode)]
     pub error_code: String,
+    /// Extra facts for some codes (VERSION_CONFLICT: both versions; NOT_READY: the checks).
+    #[schema(value_type = Option<Object>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
     pub request_id: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub timestamp: String,
+}
+
+/// A string parameter or field that takes one of `values`.
+pub fn string_enum(values: &[&str]) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .build()
+}
+
+/// The `error_code` values (docs/api.md explains each).
+pub struct ErrorCode;
+
+impl utoipa::PartialSchema for ErrorCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(crate::http::errors::ERROR_CODES.iter().copied()))
+            .description(Some(
+                "Stable error code; the table in docs/api.md (Status codes and error codes) explains each.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for ErrorCode {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ErrorCode".into()
+    }
 }
 
 #[derive(OpenApi)]
@@ -40,7 +75,7 @@ pub struct ErrorEnvelope {
         crate::tenancy::integrations::get_one, crate::tenancy::integrations::put, crate::tenancy::integrations::remove,
         crate::billing::credits, crate::billing::grant_credits, crate::billing::transactions,
         crate::billing::plans, crate::billing::subscription, crate::billing::account_events, crate::billing::usage,
-        crate::automation::list, crate::automation::send,
+        crate::commands_api::list, crate::commands_api::send,
         crate::planner::import_csv, crate::planner::list, crate::planner::export_csv, crate::planner::create,
         crate::planner::update, crate::planner::remove, crate::planner::bulk_delete,
         crate::planner::auto_cluster, crate::planner::clusters, crate::planner::get_cluster, crate::planner::rename_cluster,
@@ -54,7 +89,7 @@ pub struct ErrorEnvelope {
         crate::tenancy::sites::CreateSiteBody, crate::tenancy::sites::UpdateSiteBody,
         crate::tenancy::sites::CreateSectorBody, crate::tenancy::sites::UpdateSectorBody,
         crate::tenancy::api_keys::CreateKeyBody, crate::tenancy::integrations::IntegrationBody, crate::billing::GrantBody, crate::billing::Credits,
-        crate::billing::Subscription, crate::automation::CreditsBody,
+        crate::billing::Subscription, crate::commands_api::CreditsBody,
         crate::planner::CreateKeywordBody, crate::planner::UpdateKeywordBody, crate::planner::BulkDeleteBody, crate::planner::AutoClusterBody)),
     modifiers(&Bearer),
     tags((name = "auth", description = "Sign-up, login, tokens"), (name = "users", description = "Users and roles"),
@@ -83,6 +118,17 @@ impl Modify for Bearer {
 
 pub fn docs() -> Router<AppState> {
     SwaggerUi::new("/api/docs")
-        .url("/api/v1/openapi.json", ApiDoc::openapi())
+        .url("/api/v1/openapi.json", document())
         .into()
 }
+
+/// The published document: [`ApiDoc`] with every 2xx JSON answer wrapped in
+/// the success envelope and every error status an operation can answer
+/// documented with the error envelope (see [`contract`]).
+pub fn document() -> utoipa::openapi::OpenApi {
+    let raw = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
+    let doc = contract::apply(raw);
+    serde_json::from_value(doc).expect("the contract pass keeps a valid OpenAPI document")
+}
+
+pub mod contract;

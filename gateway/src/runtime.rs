@@ -1,7 +1,8 @@
 //! Run modes: which components run in this process, and their shutdown.
 
-use crate::app::{AppState, router};
+use crate::app::router;
 use crate::config::Settings;
+use crate::state::AppState;
 use anyhow::Context;
 use igny8_commands::db::DbOptions;
 use igny8_commands::{Db, Feed};

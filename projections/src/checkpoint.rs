@@ -180,7 +180,7 @@ pub async fn wait_for(
     }
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ProjectionStatus {
     pub name: String,
     pub tx_id: i64,

@@ -10,3 +10,22 @@ pub mod tokens;
 pub use keys::Keys;
 pub use principal::{Principal, forbidden};
 pub use ratelimit::Limits;
+
+/// The roles, as the API names them (a schema for documents).
+pub struct RoleName;
+
+impl utoipa::PartialSchema for RoleName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let names: Vec<&str> = igny8_domain::tenancy::Role::ALL
+            .iter()
+            .map(|r| r.as_str())
+            .collect();
+        crate::openapi::string_enum(&names).into()
+    }
+}
+
+impl utoipa::ToSchema for RoleName {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Role".into()
+    }
+}

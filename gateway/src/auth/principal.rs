@@ -7,9 +7,9 @@
 //!   account, chosen per request with `X-Account-Id`.
 //! - Another account's ids answer 404, exactly like ids that do not exist.
 
-use crate::app::AppState;
 use crate::auth::tokens;
 use crate::http::ApiError;
+use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};

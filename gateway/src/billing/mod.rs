@@ -6,15 +6,14 @@
 //! Balances are read from the aggregate itself (always current); the ledger
 //! from its read model (`min_position` waits for your own writes).
 
-use crate::app::{AppState, both_slashes};
 use crate::auth::Principal;
+use crate::http::both_slashes;
 use crate::http::{
-    ApiError, ApiJson, ApiOk, ApiQuery, ApiResult, CommandHeaders, CreditAmount, Page,
-    command_result, context, read_your_writes,
+    ApiError, ApiOk, ApiQuery, ApiResult, Command, CreditAmount, Page, Paging, command_result,
 };
+use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{Method, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
@@ -91,15 +90,14 @@ pub struct GrantBody {
               (status = 404, description = "Unknown account", body = crate::openapi::ErrorEnvelope), (status = 422, description = "Invalid", body = crate::openapi::ErrorEnvelope)))]
 pub async fn grant_credits(
     State(s): State<AppState>,
-    p: Principal,
-    method: Method,
-    uri: Uri,
-    headers: CommandHeaders,
-    body: ApiJson<GrantBody>,
+    Command {
+        principal: p,
+        mut ctx,
+        body: b,
+        ..
+    }: Command<GrantBody>,
 ) -> ApiResult<Response> {
     p.require_operator()?;
-    let mut ctx = context(&p, &headers, &method, &uri, &body.canonical);
-    let b = body.value;
     ctx.account_id = Some(b.account_id.to_string());
     Ok(command_result(
         cmd::grant_credits(&s.bus, b.account_id, b.amount.milli(), b.reason, &ctx).await?,
@@ -110,12 +108,8 @@ pub async fn grant_credits(
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TransactionParams {
-    pub min_position: Option<i64>,
-    /// 1-based page number.
-    pub page: Option<i64>,
-    /// 1 to 500, default 50.
-    pub page_size: Option<i64>,
     /// grant, spend, reserve, capture or release.
+    #[param(schema_with = entry_type_schema)]
     pub entry_type: Option<String>,
     /// Rows at or after this time (RFC 3339).
     pub since: Option<DateTime<Utc>>,
@@ -166,22 +160,16 @@ impl From<LedgerRow> for LedgerEntry {
 }
 
 /// The credit ledger, oldest first, paginated; summing `delta` gives the balance.
-#[utoipa::path(get, path = "/api/v1/billing/transactions/", tag = "billing", params(TransactionParams), security(("bearer" = [])),
-    responses((status = 200, description = "A page of ledger rows", body = Object), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope)))]
+#[utoipa::path(get, path = "/api/v1/billing/transactions/", tag = "billing", params(crate::http::PageParams, TransactionParams), security(("bearer" = [])),
+    responses((status = 200, description = "A page of ledger rows", body = Page<LedgerEntry>), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope)))]
 pub async fn transactions(
     State(s): State<AppState>,
     p: Principal,
-    uri: Uri,
+    paging: Paging,
     ApiQuery(q): ApiQuery<TransactionParams>,
 ) -> ApiResult<ApiOk<Page<LedgerEntry>>> {
     p.require_billing()?;
     let account_id = p.account()?;
-    let paging = crate::http::PageParams {
-        min_position: None,
-        page: q.page,
-        page_size: q.page_size,
-    };
-    let (page, size, offset) = paging.window()?;
     if let Some(t) = &q.entry_type
         && !ENTRY_TYPES.contains(&t.as_str())
     {
@@ -190,33 +178,71 @@ pub async fn transactions(
             format!("entry_type must be one of {}", ENTRY_TYPES.join(", ")),
         ));
     }
-    read_your_writes(&s, rm::NAME, q.min_position).await?;
+    paging.read_your_writes(&s, rm::NAME).await?;
     let f = LedgerFilter {
         entry_type: q.entry_type.clone(),
         since: q.since,
         until: q.until,
-        offset,
-        limit: size,
+        offset: paging.offset,
+        limit: paging.size,
     };
     let (rows, count) = rm::list_ledger(&s.db, &account_id.to_string(), &f).await?;
-    let rows: Vec<LedgerEntry> = rows.into_iter().map(LedgerEntry::from).collect();
-    let base = crate::http::envelope::page_base(&uri);
-    Ok(ApiOk(Page::new(rows, count, page, size, &base)))
+    Ok(paging.page(rows.into_iter().map(LedgerEntry::from).collect(), count))
 }
 
 /// The plan catalogue (public).
 #[utoipa::path(get, path = "/api/v1/billing/plans/", tag = "billing",
-    responses((status = 200, description = "Plans", body = Object)))]
-pub async fn plans() -> ApiOk<&'static [Plan]> {
-    ApiOk(PLANS)
+    responses((status = 200, description = "Plans", body = Vec<PlanView>)))]
+pub async fn plans() -> ApiOk<Vec<PlanView>> {
+    ApiOk(PLANS.iter().map(PlanView::from).collect())
+}
+
+/// A plan of the catalogue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanView {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub price_usd_cents: i64,
+    /// Whole credits granted when a period starts.
+    pub included_credits: i64,
+    /// `null`: unlimited.
+    pub max_sites: Option<u32>,
+    /// Whole credits per operation on this plan.
+    pub credit_costs: CreditCostsView,
+}
+
+/// What each operation costs on a plan, in whole credits.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreditCostsView {
+    /// One keyword clustering run (any strategy).
+    pub clustering: i64,
+}
+
+impl From<&Plan> for PlanView {
+    fn from(p: &Plan) -> Self {
+        PlanView {
+            id: p.id,
+            name: p.name,
+            price_usd_cents: p.price_usd_cents,
+            included_credits: p.included_credits,
+            max_sites: p.max_sites,
+            credit_costs: CreditCostsView {
+                clustering: p.credit_costs.clustering,
+            },
+        }
+    }
+}
+
+fn entry_type_schema() -> utoipa::openapi::Object {
+    crate::openapi::string_enum(ENTRY_TYPES)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Subscription {
     pub account_id: Uuid,
     pub plan: Option<String>,
-    #[schema(value_type = Object)]
-    pub plan_details: Option<&'static Plan>,
+    pub plan_details: Option<PlanView>,
+    /// active or expired.
     pub status: &'static str,
     pub period_start: Option<DateTime<Utc>>,
     pub period_end: Option<DateTime<Utc>>,
@@ -237,7 +263,11 @@ pub async fn subscription(
     }
     Ok(ApiOk(Subscription {
         account_id,
-        plan_details: a.plan.as_deref().and_then(igny8_domain::billing::plan),
+        plan_details: a
+            .plan
+            .as_deref()
+            .and_then(igny8_domain::billing::plan)
+            .map(PlanView::from),
         plan: a.plan.clone(),
         status: if a.period_end.is_some_and(|e| e > Utc::now()) {
             "active"
@@ -253,14 +283,16 @@ pub async fn subscription(
 #[into_params(parameter_in = Query)]
 pub struct EventsParams {
     /// First sequence to return (default 1).
+    #[param(minimum = 1)]
     pub from_sequence: Option<i64>,
     /// 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
 /// The credit account's raw event history (auditors), straight from the store.
 #[utoipa::path(get, path = "/api/v1/billing/events/", tag = "billing", params(EventsParams), security(("bearer" = [])),
-    responses((status = 200, description = "Events in order", body = Object), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Events in order", body = Vec<igny8_commands::StoredEvent>), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope)))]
 pub async fn account_events(
     State(s): State<AppState>,
     p: Principal,
@@ -303,19 +335,24 @@ pub struct Usage {
 
 /// The usage log: finished work, credits, tokens, provider cost, model (owners and admins).
 #[utoipa::path(get, path = "/api/v1/billing/usage/", tag = "billing", params(crate::http::PageParams), security(("bearer" = [])),
-    responses((status = 200, description = "A page of usage rows", body = Object), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "A page of usage rows", body = Page<Usage>), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope)))]
 pub async fn usage(
     State(s): State<AppState>,
     p: Principal,
-    uri: Uri,
-    ApiQuery(q): ApiQuery<crate::http::PageParams>,
+    paging: Paging,
 ) -> ApiResult<ApiOk<Page<Usage>>> {
     p.require_billing()?;
     let account = p.account()?;
-    let (page, size, offset) = q.window()?;
-    read_your_writes(&s, igny8_projections::jobs::NAME, q.min_position).await?;
-    let (rows, count) =
-        igny8_projections::jobs::list_usage(&s.db, &account.to_string(), offset, size).await?;
+    paging
+        .read_your_writes(&s, igny8_projections::jobs::NAME)
+        .await?;
+    let (rows, count) = igny8_projections::jobs::list_usage(
+        &s.db,
+        &account.to_string(),
+        paging.offset,
+        paging.size,
+    )
+    .await?;
     let rows = rows
         .into_iter()
         .map(|r| {
@@ -340,11 +377,5 @@ pub async fn usage(
             }
         })
         .collect();
-    Ok(ApiOk(Page::new(
-        rows,
-        count,
-        page,
-        size,
-        &crate::http::envelope::page_base(&uri),
-    )))
+    Ok(paging.page(rows, count))
 }

@@ -2,15 +2,13 @@
 //! hashing, the command result, resource answers carrying `version` and
 //! `position`, pagination, and read-your-writes waits.
 
-use super::envelope::{ApiError, ApiResult, Created, Ok as ApiOk};
+use super::envelope::{Created, Ok as ApiOk};
 use super::extract::CommandHeaders;
-use crate::app::AppState;
 use crate::auth::Principal;
 use axum::http::{HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use igny8_commands::bus::OutcomeEvent;
 use igny8_commands::{CommandContext, CommandOutcome, IdempotencyKey};
-use igny8_projections::{WaitOutcome, wait_for};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -56,7 +54,6 @@ pub struct CommandResult {
     /// Global position of the last event written; pass it as `min_position`
     /// to a query to read your own write.
     pub position: Option<i64>,
-    #[schema(value_type = Vec<Object>)]
     pub events: Vec<OutcomeEvent>,
 }
 
@@ -86,11 +83,25 @@ pub fn command_result(outcome: CommandOutcome, created: bool) -> Response {
 }
 
 /// A resource after a command: its fields plus `version` and `position`.
-pub fn resource(mut v: Value, outcome: &CommandOutcome, created: bool) -> Response {
-    if let Value::Object(m) = &mut v {
-        m.insert("version".into(), outcome.version.into());
-        m.insert("position".into(), outcome.position.into());
-    }
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Saved<T> {
+    #[serde(flatten)]
+    pub resource: T,
+    /// Aggregate version after the command (send it as `If-Match`).
+    pub version: i64,
+    /// Global position of the last event written; pass it as `min_position`
+    /// to a query to read your own write.
+    pub position: Option<i64>,
+}
+
+/// The answer to a command on a resource: the resource as it is now, with
+/// the command's `version` and `position` (201 when `created`).
+pub fn resource<T: Serialize>(resource: T, outcome: &CommandOutcome, created: bool) -> Response {
+    let v = Saved {
+        resource,
+        version: outcome.version,
+        position: outcome.position,
+    };
     let r = if created {
         Created(v).into_response()
     } else {
@@ -99,60 +110,23 @@ pub fn resource(mut v: Value, outcome: &CommandOutcome, created: bool) -> Respon
     mark_replayed(r, outcome.replayed)
 }
 
+/// `{"id": ..., "deleted": true}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deleted {
+    pub id: uuid::Uuid,
+    pub deleted: bool,
+}
+
+impl Deleted {
+    pub fn id(id: uuid::Uuid) -> Self {
+        Deleted { id, deleted: true }
+    }
+}
+
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReadParams {
     /// Wait (bounded) until the read model includes the event at this position.
+    #[param(minimum = 0)]
     pub min_position: Option<i64>,
-}
-
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageParams {
-    /// Wait (bounded) until the read model includes the event at this position.
-    pub min_position: Option<i64>,
-    /// 1-based page number.
-    pub page: Option<i64>,
-    /// 1 to 500, default 50.
-    pub page_size: Option<i64>,
-}
-
-impl PageParams {
-    /// (page, page_size, offset)
-    pub fn window(&self) -> ApiResult<(i64, i64, i64)> {
-        let page = self.page.unwrap_or(1);
-        let size = self.page_size.unwrap_or(50);
-        if page < 1 || !(1..=500).contains(&size) {
-            return Err(ApiError::bad_request(
-                "INVALID_QUERY",
-                "page must be >= 1 and page_size 1 to 500",
-            ));
-        }
-        Ok((page, size, (page - 1).saturating_mul(size)))
-    }
-}
-
-/// Wait until `projection` has applied the event at `min_position` (if given).
-pub async fn read_your_writes(
-    s: &AppState,
-    projection: &str,
-    min_position: Option<i64>,
-) -> ApiResult<()> {
-    let Some(pos) = min_position else {
-        return Ok(());
-    };
-    if pos < 0 {
-        return Err(ApiError::bad_request(
-            "INVALID_QUERY",
-            "min_position must be >= 0",
-        ));
-    }
-    match wait_for(&s.db, &s.feed, projection, pos, s.read_wait()).await? {
-        WaitOutcome::Reached => Ok(()),
-        WaitOutcome::TimedOut => Err(ApiError::unavailable(
-            "PROJECTION_BEHIND",
-            format!("the read model has not reached position {pos} yet; retry"),
-            1,
-        )),
-    }
 }

@@ -70,15 +70,18 @@ impl<T: Serialize> IntoResponse for Created<T> {
     }
 }
 
-/// A paginated list: `count`, `next`, `previous`, `results` inside `data`.
-/// `count_exact: false` means `count` is a lower bound (large results are
-/// counted up to a cap; `next` is still exact).
-#[derive(Debug, Serialize)]
+/// A paginated list: `count`, `count_capped`, `next`, `previous`, `results`
+/// inside `data`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
+    /// Rows matching the filters (a lower bound when `count_capped`).
     pub count: i64,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    /// True when `count` was counted only up to a cap (large results);
+    /// `next` is exact either way.
     pub count_capped: bool,
+    /// The next page's path and query, or null on the last page.
     pub next: Option<String>,
+    /// The previous page's path and query, or null on the first page.
     pub previous: Option<String>,
     pub results: Vec<T>,
 }

@@ -1,6 +1,8 @@
 //! Extractors whose failures answer with the envelope and a precise status:
 //! 415 wrong media type, 413 too large, 400 malformed JSON, 422 wrong
 //! types / missing or unknown fields, 400 bad path or query parameters.
+//! A request without any body (and no Content-Type) reads as `{}`: an
+//! optional body may be left out.
 
 use super::envelope::ApiError;
 use axum::body::Bytes;
@@ -30,13 +32,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
             })
             .unwrap_or(false);
-        if !is_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_MEDIA_TYPE",
-                "expected a JSON body with Content-Type: application/json",
-            ));
-        }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
@@ -51,6 +46,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 )
             }
         })?;
+        if !is_json && !bytes.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "expected a JSON body with Content-Type: application/json",
+            ));
+        }
+        // No body at all (an optional body left out, a DELETE): an empty object.
+        let bytes = if bytes.is_empty() && !is_json {
+            Bytes::from_static(b"{}")
+        } else {
+            bytes
+        };
         let canonical: Value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::bad_request("MALFORMED_JSON", format!("malformed JSON: {e}")))?;
         if has_nul(&canonical) {

@@ -5,10 +5,28 @@
 pub mod command;
 pub mod credits;
 pub mod envelope;
+pub mod errors;
 pub mod extract;
 pub mod middleware;
+pub mod request;
 
-pub use command::{PageParams, ReadParams, command_result, context, read_your_writes, resource};
+pub use command::{ReadParams, command_result, context, resource};
 pub use credits::CreditAmount;
 pub use envelope::{ApiError, ApiResult, Created, Ok as ApiOk, Page};
 pub use extract::{ApiJson, ApiPath, ApiQuery, CommandHeaders};
+pub use request::{Command, Empty, PageParams, Paging, read_your_writes};
+
+use crate::state::AppState;
+use axum::Router;
+
+/// Register `path` both with and without its trailing slash (seed style).
+pub fn both_slashes(
+    router: Router<AppState>,
+    path: &str,
+    method: axum::routing::MethodRouter<AppState>,
+) -> Router<AppState> {
+    let bare = path.trim_end_matches('/');
+    router
+        .route(&format!("{bare}/"), method.clone())
+        .route(bare, method)
+}

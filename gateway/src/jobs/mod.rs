@@ -1,24 +1,26 @@
 //! Jobs over HTTP: progress in the seeds' shape, the list, cancel, and a
 //! server-sent event stream of one job's progress.
 
-use crate::app::{AppState, both_slashes};
 use crate::auth::Principal;
+use crate::http::both_slashes;
+use crate::http::command::Saved;
 use crate::http::{
-    ApiError, ApiOk, ApiPath, ApiQuery, ApiResult, Page, PageParams, read_your_writes, resource,
+    ApiError, ApiOk, ApiPath, ApiQuery, ApiResult, CreditAmount, Page, PageParams, Paging, resource,
 };
+use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
 use igny8_commands::jobs::{Ending, finish};
 use igny8_domain::jobs::Job;
 use igny8_projections::jobs::{self as rm, JobRow};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::time::Duration;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 pub fn routes(r: Router<AppState>) -> Router<AppState> {
@@ -56,83 +58,173 @@ async fn own_job(s: &AppState, p: &Principal, id: Uuid) -> ApiResult<(Job, u64)>
     Ok((job, version))
 }
 
-async fn progress_json(s: &AppState, id: Uuid, job: &Job) -> ApiResult<Value> {
-    let mut result = Value::Null;
-    if job.state.finished() {
-        let last = s
-            .feed
-            .aggregate_events("job", &id.to_string(), 1, 1000)
-            .await?;
-        if let Some(e) = last.last() {
-            result = e.body().clone();
-        }
+/// A job's progress in the seeds' shape.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskProgress {
+    pub id: Uuid,
+    /// e.g. auto_cluster.
+    pub kind: String,
+    #[schema(value_type = JobState)]
+    pub state: igny8_domain::jobs::JobState,
+    pub meta: ProgressMeta,
+    /// The job's last event once it has finished (e.g. `JobSucceeded` with
+    /// the clusters made), else `null`.
+    #[schema(value_type = Option<Object>)]
+    pub result: Value,
+    /// Position of the job's last event: pass it as `min_position` to read
+    /// what the job wrote (keywords, clusters, usage) once it has finished.
+    pub position: Option<i64>,
+}
+
+/// Phase, percentage, message, provider cost and tokens, credits held.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgressMeta {
+    /// INIT, PREP, AI_CALL, PARSE, SAVE or DONE (`null` before the first).
+    #[schema(value_type = Option<String>)]
+    pub phase: Option<igny8_domain::jobs::Phase>,
+    pub percentage: u8,
+    pub message: String,
+    /// Provider cost in USD.
+    pub cost: f64,
+    pub tokens: u64,
+    pub attempt: u32,
+    /// Credits held for the job while it runs.
+    #[schema(value_type = f64)]
+    pub credits_reserved: CreditAmount,
+}
+
+/// PENDING, PROGRESS, SUCCESS, FAILURE or CANCELLED (a schema for documents).
+pub struct JobState;
+
+pub const JOB_STATES: &[&str] = &["PENDING", "PROGRESS", "SUCCESS", "FAILURE", "CANCELLED"];
+
+impl utoipa::PartialSchema for JobState {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::openapi::string_enum(JOB_STATES).into()
     }
-    Ok(json!({
-        "id": id,
-        "kind": job.kind,
-        "state": job.state,
-        "meta": {
-            "phase": job.phase,
-            "percentage": job.percentage,
-            "message": job.message,
-            "cost": job.cost_usd_micros as f64 / 1_000_000.0,
-            "tokens": job.tokens,
-            "attempt": job.attempt,
-            "credits_reserved": crate::http::CreditAmount(job.reserved),
+}
+
+impl ToSchema for JobState {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "JobState".into()
+    }
+}
+
+async fn progress(s: &AppState, id: Uuid, job: &Job) -> ApiResult<TaskProgress> {
+    let events = s
+        .feed
+        .aggregate_events("job", &id.to_string(), 1, 1000)
+        .await?;
+    let last = events.last();
+    let result = match last {
+        Some(e) if job.state.finished() => e.body().clone(),
+        _ => Value::Null,
+    };
+    Ok(TaskProgress {
+        id,
+        kind: job.kind.clone(),
+        state: job.state,
+        meta: ProgressMeta {
+            phase: job.phase,
+            percentage: job.percentage,
+            message: job.message.clone(),
+            cost: job.cost_usd_micros as f64 / 1_000_000.0,
+            tokens: job.tokens,
+            attempt: job.attempt,
+            credits_reserved: CreditAmount(job.reserved),
         },
-        "result": result,
-    }))
+        result,
+        position: last.map(|e| e.global_position),
+    })
 }
 
 /// A job's progress in the seeds' shape: `state` (PENDING, PROGRESS,
 /// SUCCESS, FAILURE, CANCELLED) and `meta` (phase, percentage, message, cost
 /// in USD, tokens).
 #[utoipa::path(get, path = "/api/v1/system/settings/task_progress/{id}/", tag = "jobs", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Progress", body = Object), (status = 404, description = "Unknown job", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Progress", body = TaskProgress), (status = 404, description = "Unknown job", body = crate::openapi::ErrorEnvelope)))]
 pub async fn task_progress(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<ApiOk<Value>> {
+) -> ApiResult<ApiOk<TaskProgress>> {
     let (job, _) = own_job(&s, &p, id).await?;
-    Ok(ApiOk(progress_json(&s, id, &job).await?))
+    Ok(ApiOk(progress(&s, id, &job).await?))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct JobParams {
     /// PENDING, PROGRESS, SUCCESS, FAILURE or CANCELLED.
+    #[param(value_type = Option<JobState>)]
     pub state: Option<String>,
-    pub page: Option<i64>,
-    pub page_size: Option<i64>,
-    pub min_position: Option<i64>,
+}
+
+/// A job in the list: amounts in credits.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobView {
+    pub id: String,
+    pub account_id: String,
+    pub kind: String,
+    #[schema(value_type = JobState)]
+    pub state: String,
+    pub phase: String,
+    pub percentage: i64,
+    pub message: String,
+    pub attempt: i64,
+    pub tokens: i64,
+    /// Provider cost in USD.
+    pub cost_usd: f64,
+    /// Credits held when the job started.
+    #[schema(value_type = f64)]
+    pub credits_reserved: CreditAmount,
+    /// Credits charged when it succeeded (0 otherwise).
+    #[schema(value_type = f64)]
+    pub credits_charged: CreditAmount,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<JobRow> for JobView {
+    fn from(r: JobRow) -> Self {
+        JobView {
+            id: r.job_id,
+            account_id: r.account_id,
+            kind: r.kind,
+            state: r.state,
+            phase: r.phase,
+            percentage: r.percentage,
+            message: r.message,
+            attempt: r.attempt,
+            tokens: r.tokens,
+            cost_usd: r.cost_usd_micros as f64 / 1_000_000.0,
+            credits_reserved: CreditAmount(r.reserved),
+            credits_charged: CreditAmount(r.charged),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
 }
 
 /// The account's jobs, newest first.
-#[utoipa::path(get, path = "/api/v1/jobs/", tag = "jobs", params(JobParams), security(("bearer" = [])),
-    responses((status = 200, description = "A page of jobs", body = Object)))]
+#[utoipa::path(get, path = "/api/v1/jobs/", tag = "jobs", params(PageParams, JobParams), security(("bearer" = [])),
+    responses((status = 200, description = "A page of jobs", body = Page<JobView>)))]
 pub async fn list(
     State(s): State<AppState>,
     p: Principal,
-    uri: Uri,
+    paging: Paging,
     ApiQuery(q): ApiQuery<JobParams>,
-) -> ApiResult<ApiOk<Page<JobRow>>> {
+) -> ApiResult<ApiOk<Page<JobView>>> {
     let account = p.account()?;
-    let (page, size, offset) = PageParams {
-        min_position: None,
-        page: q.page,
-        page_size: q.page_size,
-    }
-    .window()?;
     if let Some(st) = &q.state
-        && !["PENDING", "PROGRESS", "SUCCESS", "FAILURE", "CANCELLED"].contains(&st.as_str())
+        && !JOB_STATES.contains(&st.as_str())
     {
         return Err(ApiError::bad_request(
             "INVALID_QUERY",
             "state must be PENDING, PROGRESS, SUCCESS, FAILURE or CANCELLED",
         ));
     }
-    read_your_writes(&s, rm::NAME, q.min_position).await?;
+    paging.read_your_writes(&s, rm::NAME).await?;
     let sites: Option<Vec<String>> = p
         .sites
         .as_ref()
@@ -142,22 +234,24 @@ pub async fn list(
         &account.to_string(),
         q.state.as_deref(),
         sites.as_deref(),
-        offset,
-        size,
+        paging.offset,
+        paging.size,
     )
     .await?;
-    Ok(ApiOk(Page::new(
-        rows,
-        count,
-        page,
-        size,
-        &crate::http::envelope::page_base(&uri),
-    )))
+    Ok(paging.page(rows.into_iter().map(JobView::from).collect(), count))
+}
+
+/// `{"id": ..., "state": "CANCELLED"}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Cancelled {
+    pub id: Uuid,
+    #[schema(value_type = JobState)]
+    pub state: &'static str,
 }
 
 /// Cancel a job that has not finished; its credits are released in the same commit.
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel/", tag = "jobs", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Cancelled", body = Object), (status = 404, description = "Unknown job", body = crate::openapi::ErrorEnvelope),
+    responses((status = 200, description = "Cancelled", body = Saved<Cancelled>), (status = 404, description = "Unknown job", body = crate::openapi::ErrorEnvelope),
               (status = 409, description = "JOB_FINISHED", body = crate::openapi::ErrorEnvelope)))]
 pub async fn cancel(
     State(s): State<AppState>,
@@ -174,7 +268,10 @@ pub async fn cancel(
             ApiError::new(StatusCode::CONFLICT, "JOB_FINISHED", "the job has finished")
         })?;
     Ok(resource(
-        json!({"id": id, "state": "CANCELLED"}),
+        Cancelled {
+            id,
+            state: "CANCELLED",
+        },
         &out,
         false,
     ))
@@ -199,8 +296,11 @@ pub async fn events(
             };
             if version != last {
                 last = version;
-                let data = progress_json(&s, id, &job).await.unwrap_or(Value::Null);
-                let event = Event::default().event("progress").data(data.to_string());
+                let data = match progress(&s, id, &job).await {
+                    Ok(p) => serde_json::to_string(&p).unwrap_or_default(),
+                    Err(_) => "null".into(),
+                };
+                let event = Event::default().event("progress").data(data);
                 let next = if job.state.finished() {
                     None
                 } else {

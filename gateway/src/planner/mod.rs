@@ -5,16 +5,18 @@
 //! (`SectorKeywords` decides) → events → `igny8_projections::planner`
 //! (`rm_keywords`) → the list and export queries here.
 
-use crate::app::{AppState, both_slashes};
 use crate::auth::Principal;
+use crate::http::both_slashes;
+use crate::http::command::{Deleted, Saved};
 use crate::http::{
-    ApiError, ApiJson, ApiOk, ApiPath, ApiQuery, ApiResult, CommandHeaders, Page, context,
+    ApiError, ApiOk, ApiPath, ApiQuery, ApiResult, Command, Empty, Page, PageParams, Paging,
     read_your_writes, resource,
 };
+use crate::state::AppState;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use igny8_commands::planner::{self as cmd, import};
@@ -25,7 +27,7 @@ use igny8_domain::planner::{
 use igny8_domain::tenancy::Tenant;
 use igny8_projections::planner::{self as rm, KeywordFilter, KeywordRow, ORDERINGS};
 use igny8_workers::planner::strategy::{MAX_EMBEDDING_KEYWORDS, MAX_LLM_KEYWORDS};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -102,7 +104,7 @@ pub struct ImportParams {
 /// with its number and reason and never stops the good ones.
 #[utoipa::path(post, path = "/api/v1/planner/keywords/import_csv/", tag = "planner", params(ImportParams), security(("bearer" = [])),
     request_body(content = String, content_type = "text/csv"),
-    responses((status = 200, description = "imported, duplicates_skipped, rejected (line, reason)", body = Object),
+    responses((status = 200, description = "imported, duplicates_skipped, rejected (line, reason)", body = ImportResult),
               (status = 404, description = "Unknown or invisible sector", body = crate::openapi::ErrorEnvelope),
               (status = 413, description = "Larger than 64 MB", body = crate::openapi::ErrorEnvelope),
               (status = 422, description = "EMPTY_FILE, NOT_A_TEXT_FILE, INVALID_ENCODING, NO_KEYWORD_COLUMN, TOO_MANY_ROWS", body = crate::openapi::ErrorEnvelope)))]
@@ -188,16 +190,48 @@ pub async fn import_csv(
         .await?;
         (cmd::added(&out), out.position)
     };
-    Ok(ApiOk(json!({
-        "sector_id": sector,
-        "lines": parsed.lines,
-        "imported": added,
-        "duplicates_skipped": valid - added,
-        "rejected_count": parsed.rejected_count,
-        "rejected": parsed.rejected,
-        "position": position,
-    }))
+    Ok(ApiOk(ImportResult {
+        sector_id: sector,
+        lines: parsed.lines,
+        imported: added,
+        duplicates_skipped: valid - added,
+        rejected_count: parsed.rejected_count,
+        rejected: parsed
+            .rejected
+            .into_iter()
+            .map(|r| RejectedLine {
+                line: r.line,
+                reason: r.reason,
+            })
+            .collect(),
+        position,
+    })
     .into_response())
+}
+
+/// What an import did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportResult {
+    pub sector_id: Uuid,
+    /// Data lines read (the header not counted).
+    pub lines: usize,
+    /// Keywords added.
+    pub imported: usize,
+    /// Valid lines whose keyword the file or the sector had already.
+    pub duplicates_skipped: usize,
+    /// Lines refused (all of them; `rejected` lists the first 1,000).
+    pub rejected_count: usize,
+    pub rejected: Vec<RejectedLine>,
+    /// Position of the import's last event (`null` when nothing was added).
+    pub position: Option<i64>,
+}
+
+/// A refused line of an import.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RejectedLine {
+    /// 1-based line number in the file (the header is line 1).
+    pub line: u64,
+    pub reason: String,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -208,8 +242,10 @@ pub struct KeywordParams {
     /// Part of the keyword (case and width insensitive).
     pub search: Option<String>,
     /// informational, navigational, commercial or transactional.
+    #[param(schema_with = intent_schema)]
     pub intent: Option<String>,
     /// active or inactive.
+    #[param(schema_with = status_schema)]
     pub status: Option<String>,
     pub volume_min: Option<i64>,
     pub volume_max: Option<i64>,
@@ -219,11 +255,42 @@ pub struct KeywordParams {
     /// Only keywords in no cluster.
     pub unclustered: Option<bool>,
     /// keyword, volume, difficulty, cpc, created_at, updated_at; `-` for descending (default `-volume`).
+    #[param(schema_with = keyword_ordering_schema)]
     pub ordering: Option<String>,
-    pub page: Option<i64>,
-    /// 1 to 500, default 50.
-    pub page_size: Option<i64>,
-    pub min_position: Option<i64>,
+}
+
+/// The intents (canonical names; `i`, `info`, … are accepted too).
+pub const INTENTS: &[&str] = &[
+    "informational",
+    "navigational",
+    "commercial",
+    "transactional",
+];
+
+fn intent_schema() -> utoipa::openapi::Object {
+    crate::openapi::string_enum(INTENTS)
+}
+
+fn status_schema() -> utoipa::openapi::Object {
+    crate::openapi::string_enum(&["active", "inactive"])
+}
+
+/// `names` and each with `-` in front (descending).
+fn ordering_values(names: &[&str]) -> Vec<String> {
+    names
+        .iter()
+        .flat_map(|n| [n.to_string(), format!("-{n}")])
+        .collect()
+}
+
+fn keyword_ordering_schema() -> utoipa::openapi::Object {
+    let v = ordering_values(ORDERINGS);
+    crate::openapi::string_enum(&v.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+fn cluster_ordering_schema() -> utoipa::openapi::Object {
+    let v = ordering_values(rm::CLUSTER_ORDERINGS);
+    crate::openapi::string_enum(&v.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 async fn filter(
@@ -298,41 +365,33 @@ async fn filter(
 }
 
 /// Keywords, filtered, ordered and paginated.
-#[utoipa::path(get, path = "/api/v1/planner/keywords/", tag = "planner", params(KeywordParams), security(("bearer" = [])),
-    responses((status = 200, description = "A page of keywords", body = Object), (status = 400, description = "INVALID_QUERY", body = crate::openapi::ErrorEnvelope)))]
+#[utoipa::path(get, path = "/api/v1/planner/keywords/", tag = "planner", params(PageParams, KeywordParams), security(("bearer" = [])),
+    responses((status = 200, description = "A page of keywords", body = Page<KeywordRow>), (status = 400, description = "INVALID_QUERY", body = crate::openapi::ErrorEnvelope)))]
 pub async fn list(
     State(s): State<AppState>,
     p: Principal,
-    uri: Uri,
+    paging: Paging,
     ApiQuery(q): ApiQuery<KeywordParams>,
 ) -> ApiResult<ApiOk<Page<KeywordRow>>> {
-    let paging = crate::http::PageParams {
-        min_position: None,
-        page: q.page,
-        page_size: q.page_size,
-    };
-    let (page, size, offset) = paging.window()?;
     let (account, mut f) = filter(&s, &p, &q).await?;
-    read_your_writes(&s, rm::NAME, q.min_position).await?;
-    f.offset = offset;
-    f.limit = Some(size);
+    paging.read_your_writes(&s, rm::NAME).await?;
+    f.offset = paging.offset;
+    f.limit = Some(paging.size);
     let pg = rm::page_keywords(&s.db, &account.to_string(), &f).await?;
-    let base = crate::http::envelope::page_base(&uri);
-    Ok(ApiOk(Page::capped(
-        pg.rows, pg.count, pg.capped, pg.more, page, size, &base,
-    )))
+    Ok(paging.capped(pg.rows, pg.count, pg.capped, pg.more))
 }
 
 /// Every keyword matching the list's filters, as CSV (header included).
-#[utoipa::path(get, path = "/api/v1/planner/keywords/export_csv/", tag = "planner", params(KeywordParams), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/planner/keywords/export_csv/", tag = "planner", params(KeywordParams, crate::http::ReadParams), security(("bearer" = [])),
     responses((status = 200, description = "text/csv: id, keyword, volume, difficulty, intent, cpc, status, cluster_id, cluster_name, site_id, sector_id", content_type = "text/csv")))]
 pub async fn export_csv(
     State(s): State<AppState>,
     p: Principal,
     ApiQuery(q): ApiQuery<KeywordParams>,
+    ApiQuery(r): ApiQuery<crate::http::ReadParams>,
 ) -> ApiResult<Response> {
     let (account, f) = filter(&s, &p, &q).await?;
-    read_your_writes(&s, rm::NAME, q.min_position).await?;
+    read_your_writes(&s, rm::NAME, r.min_position).await?;
     let (rows, _) = rm::list_keywords(&s.db, &account.to_string(), &f).await?;
     let mut w = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 80));
     let csv_err = |e: csv::Error| ApiError::internal(e);
@@ -386,13 +445,53 @@ pub async fn export_csv(
 #[serde(deny_unknown_fields)]
 pub struct CreateKeywordBody {
     pub sector_id: Uuid,
+    /// 1 to 200 characters once normalised (NFKC, case, white space), no control characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub keyword: String,
+    /// Monthly searches, 0 to 10^10.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 10_000_000_000_i64)]
     pub volume: i64,
+    /// 0 to 100.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 100)]
     pub difficulty: i64,
+    /// informational, navigational, commercial or transactional.
+    #[schema(schema_with = intent_schema)]
     pub intent: Option<String>,
+    /// Cost per click, 0 to 100,000.
+    #[schema(minimum = 0, maximum = 100_000)]
     pub cpc: Option<f64>,
+}
+
+/// A keyword as a create answers it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeywordView {
+    pub id: Uuid,
+    /// The keyword as stored (white space folded).
+    pub keyword: String,
+    pub volume: i64,
+    pub difficulty: i64,
+    #[schema(schema_with = intent_schema)]
+    pub intent: Option<&'static str>,
+    pub cpc: Option<f64>,
+    pub status: &'static str,
+    pub site_id: Uuid,
+    pub sector_id: Uuid,
+}
+
+/// `{"id", "sector_id"}` of a changed keyword.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeywordRef {
+    pub id: Uuid,
+    pub sector_id: String,
+}
+
+/// How many keywords a bulk delete removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkDeleted {
+    pub sector_id: Uuid,
+    pub deleted: usize,
 }
 
 fn intent(raw: Option<&str>) -> ApiResult<Option<Intent>> {
@@ -415,15 +514,17 @@ fn domain(e: igny8_domain::planner::PlannerError) -> ApiError {
 
 /// Add one keyword (409 ALREADY_EXISTS when the sector has it, after normalisation).
 #[utoipa::path(post, path = "/api/v1/planner/keywords/", tag = "planner", request_body = CreateKeywordBody, security(("bearer" = [])),
-    responses((status = 201, description = "Created", body = Object), (status = 409, description = "ALREADY_EXISTS", body = crate::openapi::ErrorEnvelope),
+    responses((status = 201, description = "Created", body = Saved<KeywordView>), (status = 409, description = "ALREADY_EXISTS", body = crate::openapi::ErrorEnvelope),
               (status = 422, description = "INVALID_KEYWORD, INVALID_VOLUME, INVALID_DIFFICULTY, INVALID_INTENT, INVALID_CPC", body = crate::openapi::ErrorEnvelope)))]
 pub async fn create(
     State(s): State<AppState>,
-    p: Principal,
-    body: ApiJson<CreateKeywordBody>,
+    Command {
+        principal: p,
+        body: b,
+        ..
+    }: Command<CreateKeywordBody>,
 ) -> ApiResult<Response> {
     p.require_write()?;
-    let b = body.value;
     let (account, site) = sector_scope(&s, &p, b.sector_id).await?;
     let k = KeywordData::new(
         b.sector_id,
@@ -434,8 +535,17 @@ pub async fn create(
         b.cpc,
     )
     .map_err(domain)?;
-    let data = json!({"id": k.id, "keyword": k.keyword, "volume": k.volume, "difficulty": k.difficulty,
-        "intent": k.intent.map(Intent::as_str), "cpc": k.cpc, "status": "active", "site_id": site, "sector_id": b.sector_id});
+    let data = KeywordView {
+        id: k.id,
+        keyword: k.keyword.clone(),
+        volume: k.volume,
+        difficulty: k.difficulty,
+        intent: k.intent.map(Intent::as_str),
+        cpc: k.cpc,
+        status: "active",
+        site_id: site,
+        sector_id: b.sector_id,
+    };
     let out = cmd::add_keywords(
         &s.bus,
         account,
@@ -459,15 +569,22 @@ pub async fn create(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateKeywordBody {
+    /// 0 to 10^10.
+    #[schema(minimum = 0, maximum = 10_000_000_000_i64)]
     pub volume: Option<i64>,
+    /// 0 to 100.
+    #[schema(minimum = 0, maximum = 100)]
     pub difficulty: Option<i64>,
+    /// `null` clears it.
     #[serde(default, deserialize_with = "crate::tenancy::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = intent_schema)]
     pub intent: Option<Option<String>>,
+    /// 0 to 100,000; `null` clears it.
     #[serde(default, deserialize_with = "crate::tenancy::nullable")]
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 100_000)]
     pub cpc: Option<Option<f64>>,
     /// active or inactive.
+    #[schema(schema_with = status_schema)]
     pub status: Option<String>,
 }
 
@@ -485,16 +602,19 @@ async fn visible_keyword(s: &AppState, p: &Principal, id: Uuid) -> ApiResult<Key
 
 /// Change a keyword's figures or status (`null` clears intent or cpc).
 #[utoipa::path(patch, path = "/api/v1/planner/keywords/{id}/", tag = "planner", request_body = UpdateKeywordBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Updated", body = Object), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Updated", body = Saved<KeywordRef>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
 pub async fn update(
     State(s): State<AppState>,
-    p: Principal,
     ApiPath(id): ApiPath<Uuid>,
-    body: ApiJson<UpdateKeywordBody>,
+    Command {
+        principal: p,
+        ctx,
+        body: b,
+        ..
+    }: Command<UpdateKeywordBody>,
 ) -> ApiResult<Response> {
     let row = visible_keyword(&s, &p, id).await?;
     p.require_write()?;
-    let b = body.value;
     let change = KeywordChange {
         volume: b.volume,
         difficulty: b.difficulty,
@@ -510,11 +630,14 @@ pub async fn update(
         .execute::<SectorKeywords>(
             &row.sector_id,
             SectorKeywordsCommand::Update { id, change },
-            &p.context(),
+            &ctx,
         )
         .await?;
     Ok(resource(
-        json!({"id": id, "sector_id": row.sector_id}),
+        KeywordRef {
+            id,
+            sector_id: row.sector_id,
+        },
         &out,
         false,
     ))
@@ -522,11 +645,13 @@ pub async fn update(
 
 /// Delete a keyword.
 #[utoipa::path(delete, path = "/api/v1/planner/keywords/{id}/", tag = "planner", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Deleted", body = Object), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Deleted", body = Saved<Deleted>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
 pub async fn remove(
     State(s): State<AppState>,
-    p: Principal,
     ApiPath(id): ApiPath<Uuid>,
+    Command {
+        principal: p, ctx, ..
+    }: Command<Empty>,
 ) -> ApiResult<Response> {
     let row = visible_keyword(&s, &p, id).await?;
     p.require_write()?;
@@ -535,10 +660,10 @@ pub async fn remove(
         .execute::<SectorKeywords>(
             &row.sector_id,
             SectorKeywordsCommand::Delete { ids: vec![id] },
-            &p.context(),
+            &ctx,
         )
         .await?;
-    Ok(resource(json!({"id": id, "deleted": true}), &out, false))
+    Ok(resource(Deleted::id(id), &out, false))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -547,19 +672,23 @@ pub struct BulkDeleteBody {
     /// Keywords of one sector.
     pub sector_id: Uuid,
     /// At most 100,000 ids; unknown ones are ignored.
+    #[schema(max_items = 100_000)]
     pub ids: Vec<Uuid>,
 }
 
 /// Delete many keywords of one sector at once.
 #[utoipa::path(post, path = "/api/v1/planner/keywords/bulk_delete/", tag = "planner", request_body = BulkDeleteBody, security(("bearer" = [])),
-    responses((status = 200, description = "deleted: how many", body = Object), (status = 404, description = "None of them in this sector", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "deleted: how many", body = Saved<BulkDeleted>), (status = 404, description = "None of them in this sector", body = crate::openapi::ErrorEnvelope)))]
 pub async fn bulk_delete(
     State(s): State<AppState>,
-    p: Principal,
-    body: ApiJson<BulkDeleteBody>,
+    Command {
+        principal: p,
+        ctx,
+        body: b,
+        ..
+    }: Command<BulkDeleteBody>,
 ) -> ApiResult<Response> {
     p.require_write()?;
-    let b = body.value;
     if b.ids.len() > 100_000 {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -573,7 +702,7 @@ pub async fn bulk_delete(
         .execute::<SectorKeywords>(
             &b.sector_id.to_string(),
             SectorKeywordsCommand::Delete { ids: b.ids },
-            &p.context(),
+            &ctx,
         )
         .await?;
     let deleted: usize = out
@@ -582,7 +711,10 @@ pub async fn bulk_delete(
         .map(|e| e.payload["ids"].as_array().map_or(0, Vec::len))
         .sum();
     Ok(resource(
-        json!({"sector_id": b.sector_id, "deleted": deleted}),
+        BulkDeleted {
+            sector_id: b.sector_id,
+            deleted,
+        },
         &out,
         false,
     ))
@@ -598,9 +730,34 @@ pub struct AutoClusterBody {
     /// `offline` (default; no network), `embeddings` or `llm` (both need the
     /// account's provider settings: `PUT /api/v1/system/settings/integrations/openai/`;
     /// `llm` takes at most 300 keywords).
+    #[schema(schema_with = strategy_schema)]
     pub strategy: Option<String>,
-    /// Exactly this many clusters (1 to 1000); absent: chosen from the number of keywords.
+    /// Exactly this many clusters (1 to 1000, and at most the number of
+    /// keywords); absent: chosen from the number of keywords.
+    #[schema(minimum = 1, maximum = 1000)]
     pub num_clusters: Option<u64>,
+}
+
+/// The clustering strategies.
+pub const STRATEGIES: &[&str] = &["offline", "embeddings", "llm"];
+
+fn strategy_schema() -> utoipa::openapi::Object {
+    crate::openapi::string_enum(STRATEGIES)
+}
+
+/// The answer to `auto_cluster`: the job to follow.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobStarted {
+    pub job_id: Uuid,
+    /// The same id (the seeds' name).
+    pub task_id: Uuid,
+    #[schema(value_type = crate::jobs::JobState)]
+    pub state: &'static str,
+    /// Keywords selected.
+    pub keywords: usize,
+    /// Position of the job's first commit.
+    pub position: Option<i64>,
+    pub progress_url: String,
 }
 
 fn unprocessable(code: &str, msg: impl Into<String>) -> ApiError {
@@ -613,21 +770,20 @@ fn unprocessable(code: &str, msg: impl Into<String>) -> ApiError {
 /// cancelled run releases them.
 #[utoipa::path(post, path = "/api/v1/planner/keywords/auto_cluster/", tag = "planner", request_body = AutoClusterBody, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key answers the first job")),
-    responses((status = 202, description = "job_id, state PENDING", body = Object), (status = 402, description = "INSUFFICIENT_CREDITS", body = crate::openapi::ErrorEnvelope),
+    responses((status = 202, description = "job_id, state PENDING", body = JobStarted), (status = 402, description = "INSUFFICIENT_CREDITS", body = crate::openapi::ErrorEnvelope),
               (status = 404, description = "Unknown or invisible sector or keywords", body = crate::openapi::ErrorEnvelope),
               (status = 422, description = "EMPTY_SELECTION, INVALID_STRATEGY, STRATEGY_UNAVAILABLE, TOO_MANY_KEYWORDS, INVALID_NUM_CLUSTERS", body = crate::openapi::ErrorEnvelope)))]
 pub async fn auto_cluster(
     State(s): State<AppState>,
-    p: Principal,
-    method: axum::http::Method,
-    uri: Uri,
-    headers: CommandHeaders,
-    body: ApiJson<AutoClusterBody>,
+    // A retry with the same Idempotency-Key answers the first job (nothing reserved twice).
+    Command {
+        principal: p,
+        ctx,
+        body: b,
+        ..
+    }: Command<AutoClusterBody>,
 ) -> ApiResult<Response> {
     p.require_write()?;
-    // A retry with the same Idempotency-Key answers the first job (nothing reserved twice).
-    let ctx = context(&p, &headers, &method, &uri, &body.canonical);
-    let b = body.value;
     let account = p.account()?;
     let (sector, site, selected) = match (&b.sector_id, &b.keyword_ids) {
         (Some(_), Some(_)) | (None, None) => {
@@ -734,8 +890,15 @@ pub async fn auto_cluster(
     let mut r = (
         StatusCode::ACCEPTED,
         axum::Json(crate::http::envelope::success_body(
-            json!({"job_id": job_id, "task_id": job_id, "state": "PENDING", "keywords": selected, "position": position,
-                   "progress_url": format!("/api/v1/system/settings/task_progress/{job_id}/")}),
+            serde_json::to_value(JobStarted {
+                job_id,
+                task_id: job_id,
+                state: "PENDING",
+                keywords: selected,
+                position,
+                progress_url: format!("/api/v1/system/settings/task_progress/{job_id}/"),
+            })
+            .map_err(ApiError::internal)?,
             Some("clustering started"),
         )),
     )
@@ -758,11 +921,8 @@ pub struct ClusterParams {
     pub search: Option<String>,
     /// total_volume, keyword_count, avg_difficulty, name, created_at; `-` for
     /// descending (default `-total_volume`).
+    #[param(schema_with = cluster_ordering_schema)]
     pub ordering: Option<String>,
-    pub page: Option<i64>,
-    /// 1 to 500, default 50.
-    pub page_size: Option<i64>,
-    pub min_position: Option<i64>,
 }
 
 /// Keywords the caller may count: its sites, and the site or sector asked for.
@@ -778,12 +938,12 @@ fn visible_keywords(p: &Principal) -> KeywordFilter {
 
 /// The current clusters (those keywords point to), with figures counted
 /// from the keywords as they are now; filtered, ordered, paginated.
-#[utoipa::path(get, path = "/api/v1/planner/clusters/", tag = "planner", params(ClusterParams), security(("bearer" = [])),
-    responses((status = 200, description = "A page of clusters", body = Object), (status = 400, description = "INVALID_QUERY", body = crate::openapi::ErrorEnvelope)))]
+#[utoipa::path(get, path = "/api/v1/planner/clusters/", tag = "planner", params(PageParams, ClusterParams), security(("bearer" = [])),
+    responses((status = 200, description = "A page of clusters", body = Page<rm::ClusterRow>), (status = 400, description = "INVALID_QUERY", body = crate::openapi::ErrorEnvelope)))]
 pub async fn clusters(
     State(s): State<AppState>,
     p: Principal,
-    uri: Uri,
+    paging: Paging,
     ApiQuery(q): ApiQuery<ClusterParams>,
 ) -> ApiResult<ApiOk<Page<rm::ClusterRow>>> {
     let account = p.account()?;
@@ -806,13 +966,7 @@ pub async fn clusters(
             ),
         ));
     }
-    let paging = crate::http::PageParams {
-        min_position: None,
-        page: q.page,
-        page_size: q.page_size,
-    };
-    let (page, size, offset) = paging.window()?;
-    read_your_writes(&s, rm::NAME, q.min_position).await?;
+    paging.read_your_writes(&s, rm::NAME).await?;
     let f = rm::ClusterFilter {
         keywords: KeywordFilter {
             site_id: q.site_id.map(|x| x.to_string()),
@@ -821,24 +975,18 @@ pub async fn clusters(
         },
         search: q.search.clone().filter(|x| !x.trim().is_empty()),
         ordering: q.ordering.clone(),
-        offset,
-        limit: size,
+        offset: paging.offset,
+        limit: paging.size,
         include_empty: false,
     };
     let (rows, count) = rm::page_clusters(&s.db, &account.to_string(), &f).await?;
-    Ok(ApiOk(Page::new(
-        rows,
-        count,
-        page,
-        size,
-        &crate::http::envelope::page_base(&uri),
-    )))
+    Ok(paging.page(rows, count))
 }
 
 /// One cluster with its live figures (a cluster its keywords all left
 /// shows zeros until it is deleted).
 #[utoipa::path(get, path = "/api/v1/planner/clusters/{id}/", tag = "planner", params(("id" = Uuid, Path), crate::http::ReadParams), security(("bearer" = [])),
-    responses((status = 200, description = "The cluster", body = Object), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "The cluster", body = rm::ClusterRow), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
 pub async fn get_cluster(
     State(s): State<AppState>,
     p: Principal,
@@ -875,66 +1023,110 @@ async fn cluster_scope(s: &AppState, p: &Principal, cluster: Uuid) -> ApiResult<
     }
 }
 
-async fn cluster_command(
+async fn cluster_command<T: Serialize>(
     s: &AppState,
     p: &Principal,
+    ctx: &igny8_commands::CommandContext,
     sector: Uuid,
     command: SectorKeywordsCommand,
-    answer: serde_json::Value,
+    answer: T,
 ) -> ApiResult<Response> {
     p.require_write()?;
     let out = s
         .bus
-        .execute::<SectorKeywords>(&sector.to_string(), command, &p.context())
+        .execute::<SectorKeywords>(&sector.to_string(), command, ctx)
         .await?;
     Ok(resource(answer, &out, false))
+}
+
+/// A renamed cluster.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterRenamed {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// The cluster that stayed and those merged into it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClustersMerged {
+    pub id: Uuid,
+    pub merged: Vec<Uuid>,
+}
+
+/// Keywords moved: their new cluster (`null`: none) and how many were asked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeywordsMoved {
+    pub cluster_id: Option<Uuid>,
+    pub requested: usize,
+}
+
+/// The new cluster of a split.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterSplit {
+    pub id: Uuid,
+    pub from: Uuid,
+    pub name: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenameClusterBody {
+    /// 1 to 200 characters, no control characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
 }
 
 /// Rename a cluster.
 #[utoipa::path(patch, path = "/api/v1/planner/clusters/{id}/", tag = "planner", request_body = RenameClusterBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Renamed", body = Object), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Renamed", body = Saved<ClusterRenamed>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
 pub async fn rename_cluster(
     State(s): State<AppState>,
-    p: Principal,
     ApiPath(id): ApiPath<Uuid>,
-    body: ApiJson<RenameClusterBody>,
+    Command {
+        principal: p,
+        ctx,
+        body,
+        ..
+    }: Command<RenameClusterBody>,
 ) -> ApiResult<Response> {
     let sector = cluster_scope(&s, &p, id).await?;
-    let name = body.value.name;
+    let name = body.name;
+    let answer = ClusterRenamed {
+        id,
+        name: name.trim().to_string(),
+    };
     cluster_command(
         &s,
         &p,
+        &ctx,
         sector,
         SectorKeywordsCommand::RenameCluster {
             cluster_id: id,
-            name: name.clone(),
+            name,
         },
-        json!({"id": id, "name": name.trim()}),
+        answer,
     )
     .await
 }
 
 /// Delete a cluster: its keywords have no cluster any more.
 #[utoipa::path(delete, path = "/api/v1/planner/clusters/{id}/", tag = "planner", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Deleted", body = Object), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Deleted", body = Saved<Deleted>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
 pub async fn delete_cluster(
     State(s): State<AppState>,
-    p: Principal,
     ApiPath(id): ApiPath<Uuid>,
+    Command {
+        principal: p, ctx, ..
+    }: Command<Empty>,
 ) -> ApiResult<Response> {
     let sector = cluster_scope(&s, &p, id).await?;
     cluster_command(
         &s,
         &p,
+        &ctx,
         sector,
         SectorKeywordsCommand::DeleteCluster { cluster_id: id },
-        json!({"id": id, "deleted": true}),
+        Deleted::id(id),
     )
     .await
 }
@@ -950,14 +1142,17 @@ pub struct MergeBody {
 
 /// Merge clusters of one sector.
 #[utoipa::path(post, path = "/api/v1/planner/clusters/merge/", tag = "planner", request_body = MergeBody, security(("bearer" = [])),
-    responses((status = 200, description = "Merged", body = Object), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope),
+    responses((status = 200, description = "Merged", body = Saved<ClustersMerged>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope),
               (status = 422, description = "Nothing to merge, or clusters of different sectors", body = crate::openapi::ErrorEnvelope)))]
 pub async fn merge_clusters(
     State(s): State<AppState>,
-    p: Principal,
-    body: ApiJson<MergeBody>,
+    Command {
+        principal: p,
+        ctx,
+        body: b,
+        ..
+    }: Command<MergeBody>,
 ) -> ApiResult<Response> {
-    let b = body.value;
     let sector = cluster_scope(&s, &p, b.into).await?;
     for f in &b.from {
         if cluster_scope(&s, &p, *f).await? != sector {
@@ -970,12 +1165,16 @@ pub async fn merge_clusters(
     cluster_command(
         &s,
         &p,
+        &ctx,
         sector,
         SectorKeywordsCommand::MergeClusters {
             into: b.into,
             from: b.from.clone(),
         },
-        json!({"id": b.into, "merged": b.from}),
+        ClustersMerged {
+            id: b.into,
+            merged: b.from,
+        },
     )
     .await
 }
@@ -991,13 +1190,16 @@ pub struct MoveBody {
 
 /// Move keywords to another cluster (or out of any).
 #[utoipa::path(post, path = "/api/v1/planner/clusters/move_keywords/", tag = "planner", request_body = MoveBody, security(("bearer" = [])),
-    responses((status = 200, description = "Moved", body = Object), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Moved", body = Saved<KeywordsMoved>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
 pub async fn move_keywords(
     State(s): State<AppState>,
-    p: Principal,
-    body: ApiJson<MoveBody>,
+    Command {
+        principal: p,
+        ctx,
+        body: b,
+        ..
+    }: Command<MoveBody>,
 ) -> ApiResult<Response> {
-    let b = body.value;
     let first = b
         .keyword_ids
         .first()
@@ -1016,12 +1218,16 @@ pub async fn move_keywords(
     cluster_command(
         &s,
         &p,
+        &ctx,
         sector,
         SectorKeywordsCommand::MoveKeywords {
             keyword_ids: b.keyword_ids,
             cluster_id: b.cluster_id,
         },
-        json!({"cluster_id": b.cluster_id, "requested": n}),
+        KeywordsMoved {
+            cluster_id: b.cluster_id,
+            requested: n,
+        },
     )
     .await
 }
@@ -1031,24 +1237,35 @@ pub async fn move_keywords(
 pub struct SplitBody {
     /// Keywords that leave for the new cluster.
     pub keyword_ids: Vec<Uuid>,
+    /// 1 to 200 characters, no control characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
 }
 
 /// Split a cluster: a new cluster takes the given keywords.
 #[utoipa::path(post, path = "/api/v1/planner/clusters/{id}/split/", tag = "planner", request_body = SplitBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "The new cluster's id", body = Object), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "The new cluster's id", body = Saved<ClusterSplit>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
 pub async fn split_cluster(
     State(s): State<AppState>,
-    p: Principal,
     ApiPath(id): ApiPath<Uuid>,
-    body: ApiJson<SplitBody>,
+    Command {
+        principal: p,
+        ctx,
+        body: b,
+        ..
+    }: Command<SplitBody>,
 ) -> ApiResult<Response> {
     let sector = cluster_scope(&s, &p, id).await?;
-    let b = body.value;
     let new_id = Uuid::now_v7();
+    let answer = ClusterSplit {
+        id: new_id,
+        from: id,
+        name: b.name.trim().to_string(),
+    };
     cluster_command(
         &s,
         &p,
+        &ctx,
         sector,
         SectorKeywordsCommand::SplitCluster {
             from: id,
@@ -1056,7 +1273,7 @@ pub async fn split_cluster(
             name: b.name.clone(),
             keyword_ids: b.keyword_ids,
         },
-        json!({"id": new_id, "from": id, "name": b.name.trim()}),
+        answer,
     )
     .await
 }

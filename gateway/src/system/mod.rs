@@ -1,7 +1,8 @@
 //! Liveness, readiness and operational views.
 
-use crate::app::{AppState, both_slashes};
+use crate::http::both_slashes;
 use crate::http::{ApiError, ApiOk, ApiResult};
+use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
@@ -13,16 +14,45 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
     both_slashes(r, "/api/v1/audit/events/", get(audit_events))
 }
 
+/// `{"status": "ok"}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+/// Readiness and what was checked.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ready`.
+    pub status: &'static str,
+    pub checks: ReadyChecks,
+}
+
+/// Each dependency: whether it answers (`nats` is `null` without NATS).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ReadyChecks {
+    pub database: bool,
+    pub nats: Option<bool>,
+}
+
+/// A page of an account's events and the cursor of the next.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    pub results: Vec<igny8_commands::StoredEvent>,
+    /// Pass as `after` for the next page; `null` on the last.
+    pub next_after: Option<String>,
+}
+
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/health", tag = "system", responses((status = 200, description = "Alive", body = Object)))]
-pub async fn health() -> ApiOk<Value> {
-    ApiOk(json!({"status": "ok"}))
+#[utoipa::path(get, path = "/health", tag = "system", responses((status = 200, description = "Alive", body = Health)))]
+pub async fn health() -> ApiOk<Health> {
+    ApiOk(Health { status: "ok" })
 }
 
 /// Readiness: the database answers and, when configured, NATS is connected.
 #[utoipa::path(get, path = "/ready", tag = "system",
-    responses((status = 200, description = "Ready", body = Object), (status = 503, description = "Not ready", body = crate::openapi::ErrorEnvelope)))]
-pub async fn ready(State(s): State<AppState>) -> ApiResult<ApiOk<Value>> {
+    responses((status = 200, description = "Ready", body = Readiness), (status = 503, description = "Not ready", body = crate::openapi::ErrorEnvelope)))]
+pub async fn ready(State(s): State<AppState>) -> ApiResult<ApiOk<Readiness>> {
     let db_ok = tokio::time::timeout(std::time::Duration::from_secs(2), s.db.ping())
         .await
         .map(|r| r.is_ok())
@@ -31,19 +61,25 @@ pub async fn ready(State(s): State<AppState>) -> ApiResult<ApiOk<Value>> {
         .nats
         .as_ref()
         .map(|c| c.connection_state() == async_nats::connection::State::Connected);
-    let checks = json!({"database": db_ok, "nats": nats});
+    let checks = ReadyChecks {
+        database: db_ok,
+        nats,
+    };
     if db_ok && nats.unwrap_or(true) {
-        Ok(ApiOk(json!({"status": "ready", "checks": checks})))
+        Ok(ApiOk(Readiness {
+            status: "ready",
+            checks,
+        }))
     } else {
         Err(
             ApiError::unavailable("NOT_READY", "a dependency is unavailable", 1)
-                .with_details(checks),
+                .with_details(json!(checks)),
         )
     }
 }
 
 /// Each projection's position and lag.
-#[utoipa::path(get, path = "/api/v1/system/projections/", tag = "system", security(("bearer" = [])), responses((status = 200, description = "Status per projection", body = Object)))]
+#[utoipa::path(get, path = "/api/v1/system/projections/", tag = "system", security(("bearer" = [])), responses((status = 200, description = "Status per projection", body = Vec<igny8_projections::ProjectionStatus>)))]
 pub async fn projections(
     State(s): State<AppState>,
     _caller: crate::auth::Principal,
@@ -57,24 +93,27 @@ pub async fn projections(
 #[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// Cursor: `next_after` of the previous page (`tx_id:global_position`); absent: from the start.
+    #[param(pattern = "^[0-9]{1,18}:[0-9]{1,18}$")]
     pub after: Option<String>,
     /// 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Wait (bounded) until the event at this position (a command's
     /// `position`) can be read: your own writes are in the page.
+    #[param(minimum = 0)]
     pub min_position: Option<i64>,
 }
 
 /// Every event of the caller's account (users, sessions, sites, keys,
 /// credits, …) in commit order, for auditors; page with `after`.
 #[utoipa::path(get, path = "/api/v1/audit/events/", tag = "system", params(AuditParams), security(("bearer" = [])),
-    responses((status = 200, description = "A page of events and the cursor of the next", body = Object),
+    responses((status = 200, description = "A page of events and the cursor of the next", body = AuditPage),
               (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope)))]
 pub async fn audit_events(
     State(s): State<AppState>,
     p: crate::auth::Principal,
     crate::http::ApiQuery(q): crate::http::ApiQuery<AuditParams>,
-) -> ApiResult<ApiOk<Value>> {
+) -> ApiResult<ApiOk<AuditPage>> {
     p.require_billing()?;
     let account = p.account()?;
     let limit = q.limit.unwrap_or(100);
@@ -93,7 +132,7 @@ pub async fn audit_events(
             )
         })?,
     };
-    if let Some(min) = q.min_position {
+    if let Some(min) = crate::http::request::check_position(&s, q.min_position).await? {
         // The feed shows a commit once every older transaction has ended.
         let deadline =
             tokio::time::Instant::now() + std::time::Duration::from_millis(s.settings.read_wait_ms);
@@ -109,7 +148,10 @@ pub async fn audit_events(
         .then(|| events.last().map(|e| e.position().to_string()))
         .flatten();
     let events: Vec<igny8_commands::StoredEvent> = events.into_iter().map(redact).collect();
-    Ok(ApiOk(json!({"results": events, "next_after": next})))
+    Ok(ApiOk(AuditPage {
+        results: events,
+        next_after: next,
+    }))
 }
 
 /// Fields that hold sealed secrets or secret hashes: never served, even

@@ -3,21 +3,20 @@
 //! the secret, revocable; last use recorded (at most once a minute).
 
 use super::users::{check_sites_exist, parse_role};
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::auth::principal::{API_KEY_PREFIX, hash_secret};
+use crate::http::command::Saved;
 use crate::http::{
-    ApiError, ApiJson, ApiOk, ApiPath, ApiQuery, ApiResult, Page, PageParams, read_your_writes,
+    ApiError, ApiJson, ApiOk, ApiPath, ApiResult, Command, Empty, Page, PageParams, Paging,
     resource,
 };
+use crate::state::AppState;
 use axum::extract::State;
-use axum::http::Uri;
 use axum::response::Response;
 use igny8_commands::secrets::random_bytes;
 use igny8_domain::tenancy::{ApiKey, ApiKeyCommand};
 use igny8_projections::tenancy::{self as rm, ApiKeyRow};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -34,30 +33,45 @@ pub struct CreateKeyBody {
 
 /// The account's API keys (never their secrets).
 #[utoipa::path(get, path = "/api/v1/auth/api-keys/", tag = "api-keys", params(PageParams), security(("bearer" = [])),
-    responses((status = 200, description = "A page of keys", body = Object), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "A page of keys", body = Page<ApiKeyRow>), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope)))]
 pub async fn list(
     State(s): State<AppState>,
     p: Principal,
-    uri: Uri,
-    ApiQuery(q): ApiQuery<PageParams>,
+    paging: Paging,
 ) -> ApiResult<ApiOk<Page<ApiKeyRow>>> {
     p.require_manage()?;
     let account = p.account()?;
-    let (page, size, offset) = q.window()?;
-    read_your_writes(&s, rm::NAME, q.min_position).await?;
-    let (rows, count) = rm::list_api_keys(&s.db, &account.to_string(), offset, size).await?;
-    Ok(ApiOk(Page::new(
-        rows,
-        count,
-        page,
-        size,
-        &crate::http::envelope::page_base(&uri),
-    )))
+    paging.read_your_writes(&s, rm::NAME).await?;
+    let (rows, count) =
+        rm::list_api_keys(&s.db, &account.to_string(), paging.offset, paging.size).await?;
+    Ok(paging.page(rows, count))
+}
+
+/// A new API key: the only answer that shows its secret (`key`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewApiKey {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub name: String,
+    #[schema(value_type = crate::auth::RoleName)]
+    pub role: &'static str,
+    pub site_ids: Vec<Uuid>,
+    /// The first characters of the key, shown in lists to recognise it.
+    pub prefix: String,
+    /// `igny8_<id>_<secret>`: send it as `Authorization: Bearer` or `X-API-Key`.
+    pub key: String,
+}
+
+/// `{"id": ..., "revoked": true}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokedKey {
+    pub id: Uuid,
+    pub revoked: bool,
 }
 
 /// Create a key. The answer's `key` is the only time the secret is shown.
 #[utoipa::path(post, path = "/api/v1/auth/api-keys/", tag = "api-keys", request_body = CreateKeyBody, security(("bearer" = [])),
-    responses((status = 201, description = "Created; `key` is shown once", body = Object), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope),
+    responses((status = 201, description = "Created; `key` is shown once", body = Saved<NewApiKey>), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope),
               (status = 422, description = "INVALID_ROLE, UNKNOWN_SITE, INVALID_NAME", body = crate::openapi::ErrorEnvelope)))]
 pub async fn create(
     State(s): State<AppState>,
@@ -99,15 +113,15 @@ pub async fn create(
         .await?;
     let (k, _) = s.bus.load::<ApiKey>(&key_id.to_string()).await?;
     Ok(resource(
-        json!({
-            "id": key_id,
-            "account_id": account,
-            "name": k.name,
-            "role": role.as_str(),
-            "site_ids": k.site_ids,
-            "prefix": prefix,
-            "key": key,
-        }),
+        NewApiKey {
+            id: key_id,
+            account_id: account,
+            name: k.name,
+            role: role.as_str(),
+            site_ids: k.site_ids.into_iter().collect(),
+            prefix,
+            key,
+        },
         &out,
         true,
     ))
@@ -115,14 +129,16 @@ pub async fn create(
 
 /// Revoke a key: it stops working at once.
 #[utoipa::path(delete, path = "/api/v1/auth/api-keys/{id}/", tag = "api-keys", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Revoked", body = Object), (status = 404, description = "Not in this account", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Revoked", body = Saved<RevokedKey>), (status = 404, description = "Not in this account", body = crate::openapi::ErrorEnvelope)))]
 pub async fn revoke(
     State(s): State<AppState>,
-    p: Principal,
     ApiPath(id): ApiPath<Uuid>,
+    Command {
+        principal: p, ctx, ..
+    }: Command<Empty>,
 ) -> ApiResult<Response> {
-    let out = do_revoke(&s, &p, &p.context(), id).await?;
-    Ok(resource(json!({"id": id, "revoked": true}), &out, false))
+    let out = do_revoke(&s, &p, &ctx, id).await?;
+    Ok(resource(RevokedKey { id, revoked: true }, &out, false))
 }
 
 pub(crate) async fn do_revoke(

@@ -1,17 +1,16 @@
 //! Sign-up, login, refresh (rotating, with reuse detection), logout, me.
 
-use crate::app::AppState;
 use crate::auth::principal::ClientAddr;
 use crate::auth::{Principal, tokens};
 use crate::http::{ApiError, ApiJson, ApiOk, ApiResult, Created};
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use igny8_commands::CommandContext;
 use igny8_commands::tenancy as cmd;
 use igny8_domain::tenancy::{Session, SessionCommand, Tenant, User};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -55,26 +54,93 @@ fn anonymous() -> CommandContext {
     }
 }
 
-pub(crate) fn user_json(id: Uuid, u: &User) -> Value {
-    json!({
-        "id": id,
-        "account_id": u.account_id.filter(|a| !a.is_nil()),
-        "email": u.email,
-        "name": u.name,
-        "role": u.role.map(|r| r.as_str()),
-        "site_ids": u.site_ids,
-    })
+/// A user as answers show it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: Uuid,
+    /// `null` for operators (they belong to no account).
+    pub account_id: Option<Uuid>,
+    pub email: String,
+    pub name: String,
+    /// owner, admin, editor, viewer, developer or system_bot.
+    #[schema(value_type = Option<crate::auth::RoleName>)]
+    pub role: Option<&'static str>,
+    /// The sites an editor or viewer may see (owners and admins see all).
+    pub site_ids: Vec<Uuid>,
 }
 
-fn account_json(id: Uuid, t: &Tenant) -> Value {
-    json!({
-        "id": id,
-        "name": t.name,
-        "slug": t.slug,
-        "plan": t.plan,
-        "owner_id": t.owner_id,
-        "status": "active",
-    })
+pub(crate) fn user_view(id: Uuid, u: &User) -> UserView {
+    UserView {
+        id,
+        account_id: u.account_id.filter(|a| !a.is_nil()),
+        email: u.email.clone(),
+        name: u.name.clone(),
+        role: u.role.map(|r| r.as_str()),
+        site_ids: u.site_ids.iter().copied().collect(),
+    }
+}
+
+/// An account as answers show it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountView {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub plan: String,
+    pub owner_id: Option<Uuid>,
+    /// Always `active` for now.
+    pub status: &'static str,
+}
+
+fn account_view(id: Uuid, t: &Tenant) -> AccountView {
+    AccountView {
+        id,
+        name: t.name.clone(),
+        slug: t.slug.clone(),
+        plan: t.plan.clone(),
+        owner_id: t.owner_id,
+        status: "active",
+    }
+}
+
+/// Sign-up and login: the user, the account and the first tokens.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionAnswer {
+    pub user: UserView,
+    /// `null` for operators.
+    pub account: Option<AccountView>,
+    /// Position of the session's first event.
+    pub position: Option<i64>,
+    #[serde(flatten)]
+    pub tokens: tokens::TokenPair,
+}
+
+/// The caller of `GET /auth/me/`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// `null` when the caller is an API key.
+    pub user: Option<UserView>,
+    pub api_key_id: Option<Uuid>,
+    pub account: Option<AccountView>,
+    #[schema(value_type = crate::auth::RoleName)]
+    pub role: &'static str,
+    /// `null`: every site of the account.
+    pub site_ids: Option<Vec<Uuid>>,
+    pub all_sites: bool,
+}
+
+/// A session ended (logout), with the position of the change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Revoked {
+    pub revoked: bool,
+    pub position: Option<i64>,
+}
+
+/// A password changed, with the position of the change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Changed {
+    pub changed: bool,
+    pub position: Option<i64>,
 }
 
 /// Start a session (the login audit event) and issue its first tokens.
@@ -114,23 +180,20 @@ async fn session_answer(
     user: &User,
     tokens: tokens::TokenPair,
     position: Option<i64>,
-) -> ApiResult<Value> {
+) -> ApiResult<SessionAnswer> {
     let account_id = user.account_id.unwrap_or_default();
     let account = if account_id.is_nil() {
-        Value::Null
+        None
     } else {
         let (t, _) = s.bus.load::<Tenant>(&account_id.to_string()).await?;
-        account_json(account_id, &t)
+        Some(account_view(account_id, &t))
     };
-    let mut v = json!({
-        "user": user_json(user_id, user),
-        "account": account,
-        "position": position,
-    });
-    if let (Value::Object(m), Ok(Value::Object(t))) = (&mut v, serde_json::to_value(tokens)) {
-        m.extend(t);
-    }
-    Ok(v)
+    Ok(SessionAnswer {
+        user: user_view(user_id, user),
+        account,
+        position,
+        tokens,
+    })
 }
 
 fn email_key(raw: &str) -> String {
@@ -139,7 +202,7 @@ fn email_key(raw: &str) -> String {
 
 /// Create an account with its owner, the default plan and its starting credits.
 #[utoipa::path(post, path = "/api/v1/auth/signup/", tag = "auth", request_body = SignupBody,
-    responses((status = 201, description = "Account, user and tokens", body = Object),
+    responses((status = 201, description = "Account, user and tokens", body = SessionAnswer),
               (status = 409, description = "EMAIL_TAKEN", body = crate::openapi::ErrorEnvelope),
               (status = 422, description = "INVALID_EMAIL, INVALID_PASSWORD, INVALID_NAME", body = crate::openapi::ErrorEnvelope),
               (status = 429, description = "Too many attempts", body = crate::openapi::ErrorEnvelope)))]
@@ -169,14 +232,14 @@ pub async fn signup(
 
 /// Exchange email and password for tokens.
 #[utoipa::path(post, path = "/api/v1/auth/login/", tag = "auth", request_body = LoginBody,
-    responses((status = 200, description = "User, account and tokens", body = Object),
+    responses((status = 200, description = "User, account and tokens", body = SessionAnswer),
               (status = 401, description = "INVALID_CREDENTIALS", body = crate::openapi::ErrorEnvelope),
               (status = 429, description = "Too many attempts (per email and per address)", body = crate::openapi::ErrorEnvelope)))]
 pub async fn login(
     State(s): State<AppState>,
     addr: ClientAddr,
     body: ApiJson<LoginBody>,
-) -> ApiResult<ApiOk<Value>> {
+) -> ApiResult<ApiOk<SessionAnswer>> {
     let b = body.value;
     s.limits.login(&email_key(&b.email))?;
     if let Some(ip) = addr.0 {
@@ -252,9 +315,9 @@ pub async fn refresh(
 
 /// End the session of the presented access token (its refresh token too).
 #[utoipa::path(post, path = "/api/v1/auth/logout/", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, description = "Session revoked", body = Object),
+    responses((status = 200, description = "Session revoked", body = Revoked),
               (status = 401, description = "Not authenticated", body = crate::openapi::ErrorEnvelope)))]
-pub async fn logout(State(s): State<AppState>, p: Principal) -> ApiResult<ApiOk<Value>> {
+pub async fn logout(State(s): State<AppState>, p: Principal) -> ApiResult<ApiOk<Revoked>> {
     let Some(sid) = p.session_id else {
         return Err(ApiError::bad_request(
             "NO_SESSION",
@@ -271,19 +334,22 @@ pub async fn logout(State(s): State<AppState>, p: Principal) -> ApiResult<ApiOk<
             &p.context(),
         )
         .await?;
-    Ok(ApiOk(json!({"revoked": true, "position": out.position})))
+    Ok(ApiOk(Revoked {
+        revoked: true,
+        position: out.position,
+    }))
 }
 
 /// Change your own password (sessions stay valid).
 #[utoipa::path(post, path = "/api/v1/auth/password/", tag = "auth", request_body = PasswordBody, security(("bearer" = [])),
-    responses((status = 200, description = "Changed", body = Object),
+    responses((status = 200, description = "Changed", body = Changed),
               (status = 422, description = "WRONG_PASSWORD, INVALID_PASSWORD", body = crate::openapi::ErrorEnvelope),
               (status = 429, description = "Too many attempts", body = crate::openapi::ErrorEnvelope)))]
 pub async fn change_password(
     State(s): State<AppState>,
     p: Principal,
     body: ApiJson<PasswordBody>,
-) -> ApiResult<ApiOk<Value>> {
+) -> ApiResult<ApiOk<Changed>> {
     let Some(user_id) = p.user_id else {
         return Err(ApiError::bad_request(
             "NO_SESSION",
@@ -301,33 +367,36 @@ pub async fn change_password(
         &p.context(),
     )
     .await?;
-    Ok(ApiOk(json!({"changed": true, "position": out.position})))
+    Ok(ApiOk(Changed {
+        changed: true,
+        position: out.position,
+    }))
 }
 
 /// The caller: user (or API key), account, role and visible sites.
 #[utoipa::path(get, path = "/api/v1/auth/me/", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, description = "The caller", body = Object),
+    responses((status = 200, description = "The caller", body = Me),
               (status = 401, description = "Not authenticated", body = crate::openapi::ErrorEnvelope)))]
-pub async fn me(State(s): State<AppState>, p: Principal) -> ApiResult<ApiOk<Value>> {
+pub async fn me(State(s): State<AppState>, p: Principal) -> ApiResult<ApiOk<Me>> {
     let user = match p.user_id {
         Some(id) => {
             let (u, _) = s.bus.load::<User>(&id.to_string()).await?;
-            user_json(id, &u)
+            Some(user_view(id, &u))
         }
-        None => Value::Null,
+        None => None,
     };
     let account = if p.account_id.is_nil() {
-        Value::Null
+        None
     } else {
         let (t, _) = s.bus.load::<Tenant>(&p.account_id.to_string()).await?;
-        account_json(p.account_id, &t)
+        Some(account_view(p.account_id, &t))
     };
-    Ok(ApiOk(json!({
-        "user": user,
-        "api_key_id": p.key_id,
-        "account": account,
-        "role": p.role.as_str(),
-        "site_ids": p.sites,
-        "all_sites": p.sites.is_none(),
-    })))
+    Ok(ApiOk(Me {
+        user,
+        api_key_id: p.key_id,
+        account,
+        role: p.role.as_str(),
+        site_ids: p.sites.clone(),
+        all_sites: p.sites.is_none(),
+    }))
 }

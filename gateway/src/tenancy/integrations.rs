@@ -5,16 +5,16 @@
 //! characters. Owners and admins only. The `embeddings` and `llm`
 //! clustering strategies use these settings.
 
-use crate::app::AppState;
 use crate::auth::Principal;
+use crate::http::command::Saved;
 use crate::http::{ApiError, ApiJson, ApiOk, ApiPath, ApiResult, resource};
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use igny8_commands::tenancy::seal_api_key;
 use igny8_domain::tenancy::{Integration, IntegrationCommand, KeyChange, PROVIDERS};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -49,16 +49,62 @@ fn provider_of(name: &str) -> ApiResult<&'static str> {
         .ok_or_else(|| ApiError::not_found("integration"))
 }
 
-/// How settings are shown: everything but the key.
-fn view(provider: &str, i: &Integration) -> Value {
+/// Provider settings as answers show them: everything but the key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntegrationView {
+    pub provider: String,
+    pub configured: bool,
+    pub base_url: String,
+    pub embedding_model: String,
+    pub chat_model: String,
+    pub has_api_key: bool,
+    /// The key's last four characters (keys of 16+ characters only).
+    pub key_hint: Option<String>,
+}
+
+/// The settings after `DELETE`: none.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntegrationRemoved {
+    pub provider: String,
+    pub configured: bool,
+}
+
+fn view(provider: &str, i: &Integration) -> IntegrationView {
     if !i.configured {
-        return json!({"provider": provider, "configured": false, "base_url": DEFAULT_BASE_URL,
-            "embedding_model": DEFAULT_EMBEDDING_MODEL, "chat_model": DEFAULT_CHAT_MODEL,
-            "has_api_key": false, "key_hint": null});
+        return IntegrationView {
+            provider: provider.into(),
+            configured: false,
+            base_url: DEFAULT_BASE_URL.into(),
+            embedding_model: DEFAULT_EMBEDDING_MODEL.into(),
+            chat_model: DEFAULT_CHAT_MODEL.into(),
+            has_api_key: false,
+            key_hint: None,
+        };
     }
-    json!({"provider": provider, "configured": true, "base_url": i.base_url,
-        "embedding_model": i.embedding_model, "chat_model": i.chat_model,
-        "has_api_key": i.api_key_sealed.is_some(), "key_hint": i.key_hint})
+    IntegrationView {
+        provider: provider.into(),
+        configured: true,
+        base_url: i.base_url.clone(),
+        embedding_model: i.embedding_model.clone(),
+        chat_model: i.chat_model.clone(),
+        has_api_key: i.api_key_sealed.is_some(),
+        key_hint: i.key_hint.clone(),
+    }
+}
+
+/// The providers settings exist for (a schema for documents).
+pub struct ProviderName;
+
+impl utoipa::PartialSchema for ProviderName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::openapi::string_enum(PROVIDERS).into()
+    }
+}
+
+impl ToSchema for ProviderName {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Provider".into()
+    }
 }
 
 async fn load(s: &AppState, account: Uuid, provider: &str) -> ApiResult<(Uuid, Integration)> {
@@ -68,14 +114,14 @@ async fn load(s: &AppState, account: Uuid, provider: &str) -> ApiResult<(Uuid, I
 }
 
 /// The account's settings for a provider (`openai`: any OpenAI-compatible API).
-#[utoipa::path(get, path = "/api/v1/system/settings/integrations/{provider}/", tag = "system", params(("provider" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Settings (the key only as `has_api_key` and `key_hint`)", body = Object),
+#[utoipa::path(get, path = "/api/v1/system/settings/integrations/{provider}/", tag = "system", params(("provider" = ProviderName, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "Settings (the key only as `has_api_key` and `key_hint`)", body = IntegrationView),
               (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope), (status = 404, description = "Unknown provider", body = crate::openapi::ErrorEnvelope)))]
 pub async fn get_one(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(provider): ApiPath<String>,
-) -> ApiResult<ApiOk<Value>> {
+) -> ApiResult<ApiOk<IntegrationView>> {
     p.require_manage()?;
     let provider = provider_of(&provider)?;
     let (_, i) = load(&s, p.account()?, provider).await?;
@@ -83,8 +129,8 @@ pub async fn get_one(
 }
 
 /// Save the settings. Fields left out keep their value (or the default).
-#[utoipa::path(put, path = "/api/v1/system/settings/integrations/{provider}/", tag = "system", params(("provider" = String, Path)), request_body = IntegrationBody, security(("bearer" = [])),
-    responses((status = 200, description = "Saved", body = Object), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope),
+#[utoipa::path(put, path = "/api/v1/system/settings/integrations/{provider}/", tag = "system", params(("provider" = ProviderName, Path)), request_body = IntegrationBody, security(("bearer" = [])),
+    responses((status = 200, description = "Saved", body = Saved<IntegrationView>), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope),
               (status = 404, description = "Unknown provider", body = crate::openapi::ErrorEnvelope),
               (status = 422, description = "INVALID_URL, INVALID_NAME, INVALID_API_KEY", body = crate::openapi::ErrorEnvelope)))]
 pub async fn put(
@@ -160,8 +206,8 @@ pub async fn put(
 }
 
 /// Remove the settings (the `embeddings` and `llm` strategies become unavailable).
-#[utoipa::path(delete, path = "/api/v1/system/settings/integrations/{provider}/", tag = "system", params(("provider" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Removed", body = Object), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope),
+#[utoipa::path(delete, path = "/api/v1/system/settings/integrations/{provider}/", tag = "system", params(("provider" = ProviderName, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "Removed", body = Saved<IntegrationRemoved>), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope),
               (status = 404, description = "Unknown provider or nothing configured", body = crate::openapi::ErrorEnvelope)))]
 pub async fn remove(
     State(s): State<AppState>,
@@ -176,7 +222,10 @@ pub async fn remove(
         .execute::<Integration>(&id.to_string(), IntegrationCommand::Remove, &p.context())
         .await?;
     Ok(resource(
-        json!({"provider": provider, "configured": false}),
+        IntegrationRemoved {
+            provider: provider.into(),
+            configured: false,
+        },
         &out,
         false,
     ))

@@ -10,7 +10,8 @@ pub mod integrations;
 pub mod sites;
 pub mod users;
 
-use crate::app::{AppState, both_slashes};
+use crate::http::both_slashes;
+use crate::state::AppState;
 use axum::Router;
 use axum::routing::{delete, get, patch, post, put};
 

@@ -4,20 +4,18 @@
 //! domain and is never returned: answers say only whether one is set.
 
 use super::nullable;
-use crate::app::AppState;
 use crate::auth::Principal;
+use crate::http::command::{Deleted, Saved};
 use crate::http::{
-    ApiError, ApiJson, ApiOk, ApiPath, ApiQuery, ApiResult, CommandHeaders, Page, PageParams,
-    context, read_your_writes, resource,
+    ApiError, ApiOk, ApiPath, ApiResult, Command, Empty, Page, PageParams, Paging, resource,
 };
+use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{Method, Uri};
 use axum::response::Response;
 use igny8_commands::{CommandContext, CommandOutcome, tenancy as cmd};
 use igny8_domain::tenancy::{Sector, Site, SiteChanges, Tenant, TenantCommand};
 use igny8_projections::tenancy::{self as rm, SiteRow};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -72,35 +70,64 @@ pub struct UpdateSectorBody {
     pub status: Option<String>,
 }
 
-pub(crate) fn site_json(account: Uuid, id: Uuid, site: &Site, t: &Tenant) -> Value {
-    let sectors: Vec<Value> = t
-        .sectors_of(id)
-        .map(|(sid, sec)| sector_json(account, *sid, sec))
-        .collect();
-    json!({
-        "id": id,
-        "account_id": account,
-        "name": site.name,
-        "slug": site.slug,
-        "industry": site.industry,
-        "domain": site.domain,
-        "status": site.status,
-        "wp_url": site.wp_url,
-        "wp_username": site.wp_username,
-        "wp_app_password_set": site.wp_credential.is_some(),
-        "sectors": sectors,
-    })
+/// A site with its sectors, as answers show it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SiteView {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub industry: Option<String>,
+    pub domain: Option<String>,
+    /// active or inactive.
+    pub status: String,
+    pub wp_url: Option<String>,
+    pub wp_username: Option<String>,
+    /// Whether a WordPress application password is stored (it is never returned).
+    pub wp_app_password_set: bool,
+    pub sectors: Vec<SectorView>,
 }
 
-pub(crate) fn sector_json(account: Uuid, id: Uuid, s: &Sector) -> Value {
-    json!({
-        "id": id,
-        "account_id": account,
-        "site_id": s.site_id,
-        "name": s.name,
-        "slug": s.slug,
-        "status": s.status,
-    })
+/// A sector of a site.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SectorView {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub site_id: Uuid,
+    pub name: String,
+    pub slug: String,
+    /// active or inactive.
+    pub status: String,
+}
+
+pub(crate) fn site_view(account: Uuid, id: Uuid, site: &Site, t: &Tenant) -> SiteView {
+    SiteView {
+        id,
+        account_id: account,
+        name: site.name.clone(),
+        slug: site.slug.clone(),
+        industry: site.industry.clone(),
+        domain: site.domain.clone(),
+        status: site.status.clone(),
+        wp_url: site.wp_url.clone(),
+        wp_username: site.wp_username.clone(),
+        wp_app_password_set: site.wp_credential.is_some(),
+        sectors: t
+            .sectors_of(id)
+            .map(|(sid, sec)| sector_view(account, *sid, sec))
+            .collect(),
+    }
+}
+
+pub(crate) fn sector_view(account: Uuid, id: Uuid, s: &Sector) -> SectorView {
+    SectorView {
+        id,
+        account_id: account,
+        site_id: s.site_id,
+        name: s.name.clone(),
+        slug: s.slug.clone(),
+        status: s.status.clone(),
+    }
 }
 
 /// The account's tenant state, when the caller may see `site_id` (else 404).
@@ -136,7 +163,7 @@ async fn site_answer(
         .get(&site_id)
         .ok_or_else(|| ApiError::not_found("site"))?;
     Ok(resource(
-        site_json(account, site_id, site, &t),
+        site_view(account, site_id, site, &t),
         out,
         created,
     ))
@@ -289,131 +316,119 @@ pub(crate) async fn do_delete_sector(
 
 /// Sites the caller may see, oldest first.
 #[utoipa::path(get, path = "/api/v1/auth/sites/", tag = "sites", params(PageParams), security(("bearer" = [])),
-    responses((status = 200, description = "A page of sites", body = Object)))]
+    responses((status = 200, description = "A page of sites", body = Page<SiteRow>)))]
 pub async fn list(
     State(s): State<AppState>,
     p: Principal,
-    uri: Uri,
-    ApiQuery(q): ApiQuery<PageParams>,
+    paging: Paging,
 ) -> ApiResult<ApiOk<Page<SiteRow>>> {
     let account = p.account()?;
-    let (page, size, offset) = q.window()?;
-    read_your_writes(&s, rm::NAME, q.min_position).await?;
+    paging.read_your_writes(&s, rm::NAME).await?;
     let rows: Vec<SiteRow> = rm::list_sites(&s.db, &account.to_string())
         .await?
         .into_iter()
         .filter(|r| Uuid::parse_str(&r.site_id).is_ok_and(|id| p.can_see_site(id)))
         .collect();
-    let count = rows.len() as i64;
-    let rows = rows
-        .into_iter()
-        .skip(offset as usize)
-        .take(size as usize)
-        .collect();
-    Ok(ApiOk(Page::new(
-        rows,
-        count,
-        page,
-        size,
-        &crate::http::envelope::page_base(&uri),
-    )))
+    Ok(paging.slice(rows))
 }
 
 /// Create a site (owners and admins; the plan limits how many).
 #[utoipa::path(post, path = "/api/v1/auth/sites/", tag = "sites", request_body = CreateSiteBody, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header), ("If-Match" = Option<String>, Header, description = "Expected version of the account's tenant aggregate")),
-    responses((status = 201, description = "Created", body = Object), (status = 409, description = "SLUG_TAKEN", body = crate::openapi::ErrorEnvelope),
+    responses((status = 201, description = "Created", body = Saved<SiteView>), (status = 409, description = "SLUG_TAKEN", body = crate::openapi::ErrorEnvelope),
               (status = 422, description = "SITE_LIMIT, INVALID_NAME, INVALID_SLUG, INVALID_URL", body = crate::openapi::ErrorEnvelope)))]
 pub async fn create(
     State(s): State<AppState>,
-    p: Principal,
-    method: Method,
-    uri: Uri,
-    headers: CommandHeaders,
-    body: ApiJson<CreateSiteBody>,
+    Command {
+        principal: p,
+        ctx,
+        body,
+        ..
+    }: Command<CreateSiteBody>,
 ) -> ApiResult<Response> {
-    let ctx = context(&p, &headers, &method, &uri, &body.canonical);
-    let (site_id, out) = do_create_site(&s, &p, &ctx, body.value).await?;
+    let (site_id, out) = do_create_site(&s, &p, &ctx, body).await?;
     site_answer(&s, p.account()?, site_id, &out, true).await
 }
 
 /// One site with its sectors.
 #[utoipa::path(get, path = "/api/v1/auth/sites/{id}/", tag = "sites", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "The site", body = Object), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "The site", body = SiteView), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
 pub async fn get_one(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<ApiOk<Value>> {
+) -> ApiResult<ApiOk<SiteView>> {
     let (account, t) = visible_site(&s, &p, id).await?;
     let site = t
         .sites
         .get(&id)
         .ok_or_else(|| ApiError::not_found("site"))?;
-    Ok(ApiOk(site_json(account, id, site, &t)))
+    Ok(ApiOk(site_view(account, id, site, &t)))
 }
 
 /// Change a site (owners and admins); `null` clears an optional field.
 #[utoipa::path(patch, path = "/api/v1/auth/sites/{id}/", tag = "sites", request_body = UpdateSiteBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Updated", body = Object), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope),
+    responses((status = 200, description = "Updated", body = Saved<SiteView>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope),
               (status = 409, description = "SLUG_TAKEN", body = crate::openapi::ErrorEnvelope), (status = 422, description = "Invalid field", body = crate::openapi::ErrorEnvelope)))]
 pub async fn update(
     State(s): State<AppState>,
-    p: Principal,
-    method: Method,
-    uri: Uri,
     ApiPath(id): ApiPath<Uuid>,
-    headers: CommandHeaders,
-    body: ApiJson<UpdateSiteBody>,
+    Command {
+        principal: p,
+        ctx,
+        body,
+        ..
+    }: Command<UpdateSiteBody>,
 ) -> ApiResult<Response> {
-    let ctx = context(&p, &headers, &method, &uri, &body.canonical);
-    let out = do_update_site(&s, &p, &ctx, id, body.value).await?;
+    let out = do_update_site(&s, &p, &ctx, id, body).await?;
     site_answer(&s, p.account()?, id, &out, false).await
 }
 
 /// Delete a site and its sectors.
 #[utoipa::path(delete, path = "/api/v1/auth/sites/{id}/", tag = "sites", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Deleted", body = Object), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Deleted", body = Saved<Deleted>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
 pub async fn remove(
     State(s): State<AppState>,
-    p: Principal,
     ApiPath(id): ApiPath<Uuid>,
+    Command {
+        principal: p, ctx, ..
+    }: Command<Empty>,
 ) -> ApiResult<Response> {
-    let out = do_delete_site(&s, &p, &p.context(), id).await?;
-    Ok(resource(json!({"id": id, "deleted": true}), &out, false))
+    let out = do_delete_site(&s, &p, &ctx, id).await?;
+    Ok(resource(Deleted::id(id), &out, false))
 }
 
 /// The sectors of a site.
 #[utoipa::path(get, path = "/api/v1/auth/sites/{id}/sectors/", tag = "sites", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Sectors", body = Object), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Sectors", body = Vec<SectorView>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
 pub async fn list_sectors(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<ApiOk<Vec<Value>>> {
+) -> ApiResult<ApiOk<Vec<SectorView>>> {
     let (account, t) = visible_site(&s, &p, id).await?;
     Ok(ApiOk(
         t.sectors_of(id)
-            .map(|(sid, sec)| sector_json(account, *sid, sec))
+            .map(|(sid, sec)| sector_view(account, *sid, sec))
             .collect(),
     ))
 }
 
 /// Add a sector (at most 5 per site).
 #[utoipa::path(post, path = "/api/v1/auth/sites/{id}/sectors/", tag = "sites", request_body = CreateSectorBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 201, description = "Created", body = Object), (status = 404, description = "Unknown or not visible site", body = crate::openapi::ErrorEnvelope),
+    responses((status = 201, description = "Created", body = Saved<SectorView>), (status = 404, description = "Unknown or not visible site", body = crate::openapi::ErrorEnvelope),
               (status = 409, description = "SLUG_TAKEN", body = crate::openapi::ErrorEnvelope), (status = 422, description = "SECTOR_LIMIT", body = crate::openapi::ErrorEnvelope)))]
 pub async fn create_sector(
     State(s): State<AppState>,
-    p: Principal,
-    method: Method,
-    uri: Uri,
     ApiPath(id): ApiPath<Uuid>,
-    headers: CommandHeaders,
-    body: ApiJson<CreateSectorBody>,
+    Command {
+        principal: p,
+        ctx,
+        body,
+        ..
+    }: Command<CreateSectorBody>,
 ) -> ApiResult<Response> {
-    let ctx = context(&p, &headers, &method, &uri, &body.canonical);
-    let (sector_id, out) = do_create_sector(&s, &p, &ctx, id, body.value).await?;
+    let (sector_id, out) = do_create_sector(&s, &p, &ctx, id, body).await?;
     sector_answer(&s, p.account()?, sector_id, &out, true).await
 }
 
@@ -429,34 +444,36 @@ async fn sector_answer(
         .sectors
         .get(&sector_id)
         .ok_or_else(|| ApiError::not_found("sector"))?;
-    Ok(resource(sector_json(account, sector_id, sec), out, created))
+    Ok(resource(sector_view(account, sector_id, sec), out, created))
 }
 
 /// Rename a sector or change its status.
 #[utoipa::path(patch, path = "/api/v1/auth/sectors/{id}/", tag = "sites", request_body = UpdateSectorBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Updated", body = Object), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Updated", body = Saved<SectorView>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
 pub async fn update_sector(
     State(s): State<AppState>,
-    p: Principal,
-    method: Method,
-    uri: Uri,
     ApiPath(id): ApiPath<Uuid>,
-    headers: CommandHeaders,
-    body: ApiJson<UpdateSectorBody>,
+    Command {
+        principal: p,
+        ctx,
+        body,
+        ..
+    }: Command<UpdateSectorBody>,
 ) -> ApiResult<Response> {
-    let ctx = context(&p, &headers, &method, &uri, &body.canonical);
-    let out = do_update_sector(&s, &p, &ctx, id, body.value).await?;
+    let out = do_update_sector(&s, &p, &ctx, id, body).await?;
     sector_answer(&s, p.account()?, id, &out, false).await
 }
 
 /// Delete a sector.
 #[utoipa::path(delete, path = "/api/v1/auth/sectors/{id}/", tag = "sites", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Deleted", body = Object), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Deleted", body = Saved<Deleted>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
 pub async fn remove_sector(
     State(s): State<AppState>,
-    p: Principal,
     ApiPath(id): ApiPath<Uuid>,
+    Command {
+        principal: p, ctx, ..
+    }: Command<Empty>,
 ) -> ApiResult<Response> {
-    let out = do_delete_sector(&s, &p, &p.context(), id).await?;
-    Ok(resource(json!({"id": id, "deleted": true}), &out, false))
+    let out = do_delete_sector(&s, &p, &ctx, id).await?;
+    Ok(resource(Deleted::id(id), &out, false))
 }

@@ -1,15 +1,16 @@
 //! Users of an account: list, create, read, change role or name, delete,
 //! grant sites. Owners and admins manage; everyone may read themselves.
 
-use super::auth::user_json;
-use crate::app::AppState;
+use super::auth::{UserView, user_view};
 use crate::auth::{Principal, forbidden};
+use crate::http::command::{Deleted, Saved};
 use crate::http::{
-    ApiError, ApiJson, ApiOk, ApiPath, ApiQuery, ApiResult, CommandHeaders, Page, PageParams,
-    context, read_your_writes, resource,
+    ApiError, ApiJson, ApiOk, ApiPath, ApiResult, Command, Empty, Page, PageParams, Paging,
+    resource,
 };
+use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use igny8_commands::tenancy as cmd;
 use igny8_domain::tenancy::{Role, Tenant, User, UserCommand};
@@ -84,30 +85,23 @@ pub(crate) async fn check_sites_exist(s: &AppState, account: Uuid, ids: &[Uuid])
 
 /// Users of the account (owners and admins).
 #[utoipa::path(get, path = "/api/v1/auth/users/", tag = "users", params(PageParams), security(("bearer" = [])),
-    responses((status = 200, description = "A page of users", body = Object), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "A page of users", body = Page<UserRow>), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope)))]
 pub async fn list(
     State(s): State<AppState>,
     p: Principal,
-    uri: Uri,
-    ApiQuery(q): ApiQuery<PageParams>,
+    paging: Paging,
 ) -> ApiResult<ApiOk<Page<UserRow>>> {
     p.require_manage()?;
     let account = p.account()?;
-    let (page, size, offset) = q.window()?;
-    read_your_writes(&s, rm::NAME, q.min_position).await?;
-    let (rows, count) = rm::list_users(&s.db, &account.to_string(), offset, size).await?;
-    Ok(ApiOk(Page::new(
-        rows,
-        count,
-        page,
-        size,
-        &crate::http::envelope::page_base(&uri),
-    )))
+    paging.read_your_writes(&s, rm::NAME).await?;
+    let (rows, count) =
+        rm::list_users(&s.db, &account.to_string(), paging.offset, paging.size).await?;
+    Ok(paging.page(rows, count))
 }
 
 /// Add a user to the account.
 #[utoipa::path(post, path = "/api/v1/auth/users/", tag = "users", request_body = CreateUserBody, security(("bearer" = [])),
-    responses((status = 201, description = "Created", body = Object), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope),
+    responses((status = 201, description = "Created", body = Saved<UserView>), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope),
               (status = 409, description = "EMAIL_TAKEN", body = crate::openapi::ErrorEnvelope), (status = 422, description = "INVALID_ROLE, INVALID_EMAIL, INVALID_PASSWORD", body = crate::openapi::ErrorEnvelope)))]
 pub async fn create(
     State(s): State<AppState>,
@@ -134,101 +128,98 @@ pub async fn create(
         .into_iter()
         .find(|o| o.aggregate_type == "user")
         .ok_or_else(|| ApiError::internal("user not written"))?;
-    Ok(resource(user_json(id, &u), &outcome, true))
+    Ok(resource(user_view(id, &u), &outcome, true))
 }
 
 /// One user (owners and admins; anyone for themselves).
 #[utoipa::path(get, path = "/api/v1/auth/users/{id}/", tag = "users", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "The user", body = Object), (status = 404, description = "Not in this account", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "The user", body = UserView), (status = 404, description = "Not in this account", body = crate::openapi::ErrorEnvelope)))]
 pub async fn get_one(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<ApiOk<serde_json::Value>> {
+) -> ApiResult<ApiOk<UserView>> {
     let u = user_in_account(&s, &p, id).await?;
     if p.user_id != Some(id) {
         p.require_manage()?;
     }
-    Ok(ApiOk(user_json(id, &u)))
+    Ok(ApiOk(user_view(id, &u)))
 }
 
 /// Change a user's role or name.
 #[utoipa::path(patch, path = "/api/v1/auth/users/{id}/", tag = "users", request_body = UpdateUserBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Updated", body = Object), (status = 404, description = "Not in this account", body = crate::openapi::ErrorEnvelope),
+    responses((status = 200, description = "Updated", body = Saved<UserView>), (status = 404, description = "Not in this account", body = crate::openapi::ErrorEnvelope),
               (status = 409, description = "OWNER_PROTECTED", body = crate::openapi::ErrorEnvelope), (status = 422, description = "INVALID_ROLE", body = crate::openapi::ErrorEnvelope)))]
 pub async fn update(
     State(s): State<AppState>,
-    p: Principal,
-    method: Method,
-    uri: Uri,
     ApiPath(id): ApiPath<Uuid>,
-    headers: CommandHeaders,
-    body: ApiJson<UpdateUserBody>,
+    Command {
+        principal: p,
+        ctx,
+        body: b,
+        ..
+    }: Command<UpdateUserBody>,
 ) -> ApiResult<Response> {
     user_in_account(&s, &p, id).await?;
     p.require_manage()?;
-    let ctx = context(&p, &headers, &method, &uri, &body.canonical);
-    let b = body.value;
     let role = b.role.as_deref().map(parse_role).transpose()?;
     // One command: the rename and the role change commit together or not at all.
     let out = cmd::user(&s.bus, id, UserCommand::Update { name: b.name, role }, &ctx).await?;
     let (u, _) = s.bus.load::<User>(&id.to_string()).await?;
-    Ok(resource(user_json(id, &u), &out, false))
+    Ok(resource(user_view(id, &u), &out, false))
 }
 
 /// Remove a user (the owner cannot be removed); their email becomes free.
 #[utoipa::path(delete, path = "/api/v1/auth/users/{id}/", tag = "users", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Deleted", body = Object), (status = 404, description = "Not in this account", body = crate::openapi::ErrorEnvelope),
+    responses((status = 200, description = "Deleted", body = Saved<Deleted>), (status = 404, description = "Not in this account", body = crate::openapi::ErrorEnvelope),
               (status = 409, description = "OWNER_PROTECTED", body = crate::openapi::ErrorEnvelope)))]
 pub async fn remove(
     State(s): State<AppState>,
-    p: Principal,
     ApiPath(id): ApiPath<Uuid>,
+    Command {
+        principal: p, ctx, ..
+    }: Command<Empty>,
 ) -> ApiResult<Response> {
     user_in_account(&s, &p, id).await?;
     p.require_manage()?;
     if p.user_id == Some(id) {
         return Err(forbidden("you cannot delete yourself"));
     }
-    let outcomes = cmd::delete_user(&s.bus, id, &p.context()).await?;
+    let outcomes = cmd::delete_user(&s.bus, id, &ctx).await?;
     let outcome = outcomes
         .into_iter()
         .find(|o| o.aggregate_type == "user")
         .ok_or_else(|| ApiError::internal("user not written"))?;
-    Ok(resource(
-        serde_json::json!({"id": id, "deleted": true}),
-        &outcome,
-        false,
-    ))
+    Ok(resource(Deleted::id(id), &outcome, false))
 }
 
 /// Replace the sites an editor or viewer may see.
 #[utoipa::path(put, path = "/api/v1/auth/users/{id}/sites/", tag = "users", request_body = SitesBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Granted", body = Object), (status = 404, description = "Not in this account", body = crate::openapi::ErrorEnvelope),
+    responses((status = 200, description = "Granted", body = Saved<UserView>), (status = 404, description = "Not in this account", body = crate::openapi::ErrorEnvelope),
               (status = 422, description = "UNKNOWN_SITE", body = crate::openapi::ErrorEnvelope)))]
 pub async fn set_sites(
     State(s): State<AppState>,
-    p: Principal,
-    method: Method,
-    uri: Uri,
     ApiPath(id): ApiPath<Uuid>,
-    headers: CommandHeaders,
-    body: ApiJson<SitesBody>,
+    Command {
+        principal: p,
+        ctx,
+        body,
+        ..
+    }: Command<SitesBody>,
 ) -> ApiResult<Response> {
     user_in_account(&s, &p, id).await?;
     p.require_manage()?;
     let account = p.account()?;
-    let ctx = context(&p, &headers, &method, &uri, &body.canonical);
-    check_sites_exist(&s, account, &body.value.site_ids).await?;
+    check_sites_exist(&s, account, &body.site_ids).await?;
     let out = cmd::user(
         &s.bus,
         id,
         UserCommand::SetSites {
-            site_ids: body.value.site_ids,
+            site_ids: body.site_ids,
         },
         &ctx,
     )
     .await?;
     let (u, _) = s.bus.load::<User>(&id.to_string()).await?;
-    Ok(resource(user_json(id, &u), &out, false))
+    Ok(resource(user_view(id, &u), &out, false))
 }

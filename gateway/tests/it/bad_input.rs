@@ -342,10 +342,75 @@ async fn bad_input_gets_clear_errors_and_writes_nothing() {
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
+        // min_position 0 is always reached; one beyond the log's head answers
+        // at once (no wait) with a 400 that says so.
+        let r = app
+            .req(&o.token, "GET", "/api/v1/auth/sites/?min_position=0", None)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
+        let started = std::time::Instant::now();
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/auth/sites/?min_position={}", before + 1_000_000),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::BAD_REQUEST, "POSITION_NOT_REACHED"),
+            "{m}: {}",
+            r.body
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(app.state.settings.read_wait_ms),
+            "{m}: answered without waiting"
+        );
         assert_eq!(
             app.state.feed.head().await.unwrap(),
             before,
             "{m}: bad input wrote nothing"
+        );
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_optional_body_may_be_left_out() {
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let o = app.signup("Nobody").await;
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/auth/sites/",
+                Some(json!({"name": "Blog"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{m}: {}", r.body);
+        let id = r.data()["id"].as_str().unwrap().to_string();
+        // PATCH with no body at all (every field of the body is optional).
+        let req = Request::patch(format!("/api/v1/auth/sites/{id}/"))
+            .header("authorization", format!("Bearer {}", o.token))
+            .body(Body::empty())
+            .unwrap();
+        let r = app.raw(req).await;
+        assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
+        assert_eq!(r.data()["name"], "Blog", "{m}");
+        // A body that is not JSON is still refused.
+        let req = Request::patch(format!("/api/v1/auth/sites/{id}/"))
+            .header("authorization", format!("Bearer {}", o.token))
+            .header("content-type", "text/plain")
+            .body(Body::from("name=x"))
+            .unwrap();
+        let r = app.raw(req).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{m}: {}",
+            r.body
         );
         app.stop().await;
     }

@@ -4,6 +4,7 @@
 mod ai;
 mod bad_input;
 mod binary;
+mod contract;
 mod harness;
 mod http_api;
 mod jobs;

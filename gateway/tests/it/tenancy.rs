@@ -335,7 +335,7 @@ async fn signing_keys_rotate_without_logging_anyone_out() {
     let mut s2 = s1.clone();
     s2.jwt_keys = Some(format!("{},{}", new.to_spec(), old.to_spec()));
     let keys = igny8_gateway::auth::Keys::load(&s2).unwrap();
-    let state2 = igny8_gateway::app::AppState::with_keys(app.state.db.clone(), None, s2, keys);
+    let state2 = igny8_gateway::state::AppState::with_keys(app.state.db.clone(), None, s2, keys);
     let router2 = igny8_gateway::app::router(state2);
     let call = |router: axum::Router, token: String| async move {
         let req = axum::http::Request::get("/api/v1/auth/me/")

@@ -5,7 +5,7 @@ use igny8_commands::db::Db;
 use igny8_commands::on_db;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct KeywordRow {
     #[serde(rename = "id")]
     pub keyword_id: String,
@@ -252,7 +252,7 @@ pub async fn get_keyword(
     on_db!(db, p => sqlx::query_as(&sql).bind(account_id).bind(keyword_id).fetch_optional(p).await)
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ClusterRow {
     #[serde(rename = "id")]
     pub cluster_id: String,

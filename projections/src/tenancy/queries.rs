@@ -11,7 +11,7 @@ fn json_ids<S: Serializer>(raw: &str, s: S) -> Result<S::Ok, S::Error> {
     ids.serialize(s)
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TenantRow {
     pub account_id: String,
     pub name: String,
@@ -21,7 +21,7 @@ pub struct TenantRow {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct UserRow {
     #[serde(rename = "id")]
     pub user_id: String,
@@ -30,12 +30,13 @@ pub struct UserRow {
     pub name: String,
     pub role: String,
     #[serde(serialize_with = "json_ids")]
+    #[schema(value_type = Vec<String>)]
     pub site_ids: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct SiteRow {
     #[serde(rename = "id")]
     pub site_id: String,
@@ -51,7 +52,7 @@ pub struct SiteRow {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct SectorRow {
     #[serde(rename = "id")]
     pub sector_id: String,
@@ -64,7 +65,7 @@ pub struct SectorRow {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ApiKeyRow {
     #[serde(rename = "id")]
     pub key_id: String,
@@ -72,6 +73,7 @@ pub struct ApiKeyRow {
     pub name: String,
     pub role: String,
     #[serde(serialize_with = "json_ids")]
+    #[schema(value_type = Vec<String>)]
     pub site_ids: String,
     /// The first characters of the key, to recognise it; never the secret.
     pub prefix: String,

@@ -8,12 +8,13 @@
 //! carries the aggregate id, its new version and the position to read from.
 //! `GET /api/v1/commands` lists what the caller may send, with JSON Schemas.
 
-use crate::app::{AppState, both_slashes};
 use crate::auth::Principal;
+use crate::http::both_slashes;
 use crate::http::command::CommandResult;
 use crate::http::{
     ApiError, ApiJson, ApiOk, ApiPath, ApiResult, CommandHeaders, command_result, context,
 };
+use crate::state::AppState;
 use crate::tenancy::sites::{
     self, CreateSectorBody, CreateSiteBody, UpdateSectorBody, UpdateSiteBody,
 };

@@ -4,6 +4,9 @@
 //! Needs DATABASE_URL and NATS_URL. Works in its own PostgreSQL schema and
 //! its own JetStream stream, removed afterwards unless `--keep`.
 
+pub mod clustering;
+pub mod keywords;
+
 use crate::config::Settings;
 use anyhow::{Context, bail};
 use igny8_commands::billing::{grant_credits, open_account};
@@ -186,7 +189,7 @@ pub async fn run(s: &Settings, a: BenchArgs) -> anyhow::Result<()> {
         report.push_str(&section);
     }
     if want("keywords") {
-        let section = crate::bench_keywords::run(&db, a.import_rows, a.page_rows).await?;
+        let section = self::keywords::run(&db, a.import_rows, a.page_rows).await?;
         println!("{section}");
         report.push_str(&section);
     }
