@@ -7,6 +7,8 @@
 //! - [`bus`]: executes commands: load, decide, append with metadata,
 //!   optimistic concurrency with bounded retries, idempotency keys.
 //! - one module per bounded context (`billing`, ...) with its command API.
+//! - `testkit` (feature `testkit`, for tests only): fresh PostgreSQL schemas,
+//!   SQLite files and NATS names for tests against the real services.
 
 pub mod billing;
 pub mod bus;
@@ -19,6 +21,7 @@ pub mod secrets;
 pub mod store;
 pub mod stream;
 pub mod tenancy;
+#[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod uow;
 

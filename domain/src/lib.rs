@@ -7,9 +7,11 @@
 //!
 //! One folder per bounded context: `billing` holds the first slice (accounts
 //! with a credit balance); tenancy, planner, jobs, writer, publishing and
-//! automation follow the same shape.
+//! automation follow the same shape. [`catalogue`] renders the event
+//! catalogue (`docs/events.md`) from the events' JSON Schemas.
 
 pub mod billing;
+pub mod catalogue;
 pub mod jobs;
 pub mod planner;
 pub mod tenancy;

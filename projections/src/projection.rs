@@ -1,3 +1,7 @@
+//! The [`Projection`] trait (a read model fed by stored events, applied in
+//! the runner's transaction) and the DDL helpers that create, index, drop
+//! and make durable its tables, live or with a rebuild's suffix.
+
 use async_trait::async_trait;
 use igny8_commands::StoredEvent;
 use igny8_commands::db::{Backend, Db, DbTx};

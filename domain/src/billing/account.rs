@@ -1,3 +1,11 @@
+//! The `account` aggregate: an account's credit balance, its open
+//! reservations (credits held for running jobs) and its subscription period.
+//!
+//! `decide` validates amounts (1 to [`MAX_AMOUNT`] milli-credits), reasons
+//! and reservation ids and never lets the balance, or what is available
+//! (balance minus reserved), go below zero; every credit event carries the
+//! resulting `balance_after` / `reserved_after`.
+
 use crate::{Aggregate, DomainError, DomainEvent, ErrorKind};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

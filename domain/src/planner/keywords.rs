@@ -1,3 +1,13 @@
+//! The `sector_keywords` aggregate: a sector's keywords and their clusters.
+//!
+//! Keywords are identified by [`keyword_id`] (UUIDv5 of the sector and the
+//! [`normalize`]d text), so the state is only the set of ids, the saved
+//! clustering runs and the existing clusters; the keywords' figures live in
+//! the events. Large commands are split into chunk events committed
+//! together: additions of at most [`CHUNK`] keywords, saved clustering runs
+//! of about 2 × `CHUNK` keyword ids (whole clusters), deletions of at most
+//! 4 × `CHUNK` ids.
+
 use crate::{Aggregate, DomainError, DomainEvent, ErrorKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;

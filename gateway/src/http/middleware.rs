@@ -1,3 +1,7 @@
+//! Router-wide middleware: the request id in scope for envelopes and logs,
+//! framework errors (404, 405, 413, ...) rewritten into the JSON error
+//! envelope, and the fallback for unknown routes.
+
 use super::envelope::{REQUEST_ID, error_body};
 use axum::extract::Request;
 use axum::http::{StatusCode, header};

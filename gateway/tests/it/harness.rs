@@ -1,3 +1,8 @@
+//! Test harness: a [`TestApp`] running the router with its projections and
+//! job workers, either embedded (SQLite, in-process feed) or scale-out
+//! (PostgreSQL, relay, NATS JetStream), and helpers to send requests and
+//! sign up owners.
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};

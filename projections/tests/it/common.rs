@@ -1,3 +1,6 @@
+//! Shared helpers: write accounts and credit movements through the command
+//! bus, read the projections' tables, and the balances the event store holds.
+
 use igny8_commands::billing::{grant_credits, open_account, spend_credits};
 use igny8_commands::{CommandBus, CommandContext, Db, on_db};
 use uuid::Uuid;

@@ -1,3 +1,7 @@
+//! The projection runner against PostgreSQL and SQLite: redelivery is
+//! idempotent, a gap in the stream is refused, a rebuild swaps tables while
+//! the live runner follows, and ledger rows sum to the balance.
+
 use crate::common::*;
 use igny8_commands::testkit::{pg_db, sqlite_db};
 use igny8_commands::{CommandBus, Db};
