@@ -1,4 +1,5 @@
-//! The generic command endpoint for external automation:
+//! The generic command endpoint for external automation (not to be confused
+//! with the automation *rules* context that comes later):
 //! `POST /api/v1/commands/{CommandName}` with the command's JSON body.
 //!
 //! Each command runs the same operation (and so the same authorisation)
@@ -223,23 +224,35 @@ fn full_schema(spec: &Spec) -> Value {
     s
 }
 
+/// A command the caller may send.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct CommandSpec {
+    pub name: &'static str,
+    /// Always POST.
+    pub method: &'static str,
+    pub path: String,
+    pub description: &'static str,
+    pub allowed_roles: &'static str,
+    /// The JSON Schema of the body.
+    #[schema(value_type = Object)]
+    pub schema: Value,
+}
+
 /// The commands the caller may send, with the JSON Schemas of their bodies.
 #[utoipa::path(get, path = "/api/v1/commands/", tag = "commands", security(("bearer" = [])),
-    responses((status = 200, description = "Commands", body = Object)))]
-pub async fn list(p: Principal) -> ApiOk<Vec<Value>> {
+    responses((status = 200, description = "Commands", body = Vec<CommandSpec>)))]
+pub async fn list(p: Principal) -> ApiOk<Vec<CommandSpec>> {
     ApiOk(
         COMMANDS
             .iter()
             .filter(|c| c.who.allows(&p))
-            .map(|c| {
-                json!({
-                    "name": c.name,
-                    "method": "POST",
-                    "path": format!("/api/v1/commands/{}", c.name),
-                    "description": c.description,
-                    "allowed_roles": c.who.describe(),
-                    "schema": full_schema(c),
-                })
+            .map(|c| CommandSpec {
+                name: c.name,
+                method: "POST",
+                path: format!("/api/v1/commands/{}", c.name),
+                description: c.description,
+                allowed_roles: c.who.describe(),
+                schema: full_schema(c),
             })
             .collect(),
     )
