@@ -149,6 +149,28 @@ impl CommandError {
     pub(crate) fn internal(e: impl std::fmt::Display) -> Self {
         CommandError::Internal(e.to_string())
     }
+    /// A refusal of a use case (not of an aggregate): `code` for clients.
+    pub fn refused(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> Self {
+        CommandError::Domain {
+            code,
+            kind,
+            message: message.into(),
+        }
+    }
+    pub fn not_found(what: &str) -> Self {
+        Self::refused(
+            ErrorKind::NotFound,
+            "NOT_FOUND",
+            format!("{what} not found"),
+        )
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::refused(ErrorKind::Forbidden, "FORBIDDEN", message)
+    }
+    /// A rule of the use case refused the input (422).
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::refused(ErrorKind::Validation, code, message)
+    }
 }
 
 /// In-process lock stripes: commands on one aggregate queue here instead of

@@ -6,12 +6,16 @@
 //! - [`feed`]: the gap-safe global feed (every committed event once, in one order).
 //! - [`bus`]: executes commands: load, decide, append with metadata,
 //!   optimistic concurrency with bounded retries, idempotency keys.
-//! - one module per bounded context (`billing`, ...) with its command API.
+//! - [`caller`]: who asks and what they may do (the only authorisation code).
+//! - one module per bounded context (`billing`, `tenancy`, `planner`, `jobs`):
+//!   its use cases, each one function taking the [`Caller`], the command
+//!   context and a typed input, returning a typed outcome.
 //! - `testkit` (feature `testkit`, for tests only): fresh PostgreSQL schemas,
 //!   SQLite files and NATS names for tests against the real services.
 
 pub mod billing;
 pub mod bus;
+pub mod caller;
 pub mod db;
 pub mod event;
 pub mod feed;
@@ -26,6 +30,7 @@ pub mod testkit;
 pub mod uow;
 
 pub use bus::{CommandBus, CommandContext, CommandError, CommandOutcome, IdempotencyKey};
+pub use caller::Caller;
 pub use db::{Backend, Db, DbTx};
 pub use event::{Position, StoredEvent};
 pub use feed::Feed;

@@ -34,6 +34,10 @@ pub enum ErrorKind {
     InsufficientCredits,
     /// The credential is no longer valid (HTTP 401).
     Unauthenticated,
+    /// The caller's role may not do this (HTTP 403).
+    Forbidden,
+    /// The request is missing something it must name (HTTP 400).
+    BadRequest,
 }
 
 /// Errors returned by `Aggregate::decide`.

@@ -2,9 +2,9 @@
 
 Only one hook: `filter_failure`, which drops a `positive_data_acceptance`
 (ST202) failure when the server refused a schema-valid request for a reason
-that depends on the server's *state*, not on the request's shape. JSON Schema
-cannot express these, so no fix to the OpenAPI document could make the check
-pass; they are the API's business rules, listed in docs/api.md:
+JSON Schema cannot express: the server's *state*, or the content of an
+uploaded CSV file. No fix to the OpenAPI document could make the check pass
+on these; they are the API's business rules, listed in docs/api.md:
 
 - SITE_LIMIT: the plan's site limit is reached (depends on how many sites the
   account already has; the free plan allows one).
@@ -16,9 +16,14 @@ pass; they are the API's business rules, listed in docs/api.md:
   401 INVALID_CREDENTIALS of login, which schemathesis accepts).
 - IDEMPOTENCY_KEY_REUSED: the `Idempotency-Key` was used before with another
   request.
+- NO_KEYWORD_COLUMN, NOT_A_TEXT_FILE, INVALID_ENCODING, TOO_MANY_ROWS: the
+  `text/csv` body of POST /api/v1/planner/keywords/import_csv/ is a string
+  whose CSV content (a header naming a keyword column, UTF-8 text, a row
+  limit) no JSON Schema can describe. EMPTY_FILE is *not* dropped: the spec
+  can say `minLength: 1`.
 
 Everything else stays a failure: a 422 such as INVALID_ROLE, INVALID_NAME,
-INVALID_EMAIL or INVALID_PASSWORD means the spec lets through a value the
+INVALID_EMAIL, INVALID_PASSWORD or EMPTY_FILE means the spec lets through a value the
 server refuses (missing `enum`, `minLength`, `format`, ...), which is a spec bug
 to fix. Dropped failures are counted by schemathesis in its summary.
 """
@@ -34,6 +39,10 @@ STATE_DEPENDENT_REFUSALS = frozenset(
         "UNKNOWN_SITE",
         "WRONG_PASSWORD",
         "IDEMPOTENCY_KEY_REUSED",
+        "NO_KEYWORD_COLUMN",
+        "NOT_A_TEXT_FILE",
+        "INVALID_ENCODING",
+        "TOO_MANY_ROWS",
     }
 )
 

@@ -8,7 +8,7 @@ pub mod ratelimit;
 pub mod tokens;
 
 pub use keys::Keys;
-pub use principal::{Principal, forbidden};
+pub use principal::{Principal, RequestCaller, forbidden};
 pub use ratelimit::Limits;
 
 /// The roles, as the API names them (a schema for documents).

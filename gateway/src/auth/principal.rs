@@ -1,11 +1,7 @@
-//! Who is calling, and what they may do. Every handler that touches account
-//! data takes a [`Principal`]; its checks are the only authorisation code.
-//!
-//! - owner, admin: the whole account; editor, viewer: granted sites only;
-//!   viewer never writes; editor does not manage users, keys or billing.
-//! - developer / system bot (operators, created by the CLI only): any
-//!   account, chosen per request with `X-Account-Id`.
-//! - Another account's ids answer 404, exactly like ids that do not exist.
+//! Who is calling: the request's credential (a JWT or an API key, and an
+//! operator's `X-Account-Id`) becomes the application layer's
+//! [`Caller`], whose checks are the only authorisation code. Another
+//! account's ids answer 404, exactly like ids that do not exist.
 
 use crate::auth::tokens;
 use crate::http::ApiError;
@@ -13,24 +9,16 @@ use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use igny8_commands::CommandContext;
-use igny8_domain::tenancy::{ApiKey, ApiKeyCommand, Role, Session, User};
+use igny8_commands::{Caller, CommandContext};
+use igny8_domain::tenancy::{ApiKey, ApiKeyCommand, Session, User};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 pub const API_KEY_PREFIX: &str = "igny8_";
 
-#[derive(Debug, Clone)]
-pub struct Principal {
-    /// The account acted on (`nil` for an operator without `X-Account-Id`).
-    pub account_id: Uuid,
-    pub role: Role,
-    pub user_id: Option<Uuid>,
-    pub key_id: Option<Uuid>,
-    pub session_id: Option<Uuid>,
-    /// `None`: every site of the account.
-    pub sites: Option<Vec<Uuid>>,
-}
+/// The caller of a request (the application layer's [`Caller`], built here
+/// from the request's credential).
+pub type Principal = Caller;
 
 fn unauthorized(code: &str, msg: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, code, msg)
@@ -40,81 +28,20 @@ pub fn forbidden(msg: &str) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", msg)
 }
 
-impl Principal {
-    pub fn actor(&self) -> String {
-        match (self.user_id, self.key_id) {
-            (Some(u), _) => format!("user:{u}"),
-            (None, Some(k)) => format!("api_key:{k}"),
-            _ => "anonymous".into(),
-        }
-    }
-
-    pub fn is_operator(&self) -> bool {
-        self.role.is_operator()
-    }
-
-    /// The account this request acts on; operators must name one.
-    pub fn account(&self) -> Result<Uuid, ApiError> {
-        if self.account_id.is_nil() {
-            return Err(ApiError::bad_request(
-                "ACCOUNT_REQUIRED",
-                "operators name the account with the X-Account-Id header",
-            ));
-        }
-        Ok(self.account_id)
-    }
-
-    pub fn require_write(&self) -> Result<(), ApiError> {
-        if self.role.can_write() {
-            Ok(())
-        } else {
-            Err(forbidden("viewers cannot change anything"))
-        }
-    }
-
-    pub fn require_manage(&self) -> Result<(), ApiError> {
-        if self.role.can_manage_account() {
-            Ok(())
-        } else {
-            Err(forbidden(
-                "only owners and admins manage users, API keys, sites and sectors",
-            ))
-        }
-    }
-
-    pub fn require_billing(&self) -> Result<(), ApiError> {
-        if self.role.can_see_billing() {
-            Ok(())
-        } else {
-            Err(forbidden("only owners and admins see billing details"))
-        }
-    }
-
-    pub fn require_operator(&self) -> Result<(), ApiError> {
-        if self.is_operator() {
-            Ok(())
-        } else {
-            Err(forbidden("operators only"))
-        }
-    }
-
-    pub fn can_see_site(&self, site_id: Uuid) -> bool {
-        self.sites.as_ref().is_none_or(|s| s.contains(&site_id))
-    }
-
+/// What only HTTP knows of a caller: the request id its commands carry,
+/// and the key its rate limit counts under.
+pub trait RequestCaller {
     /// Metadata for the commands of this request.
-    pub fn context(&self) -> CommandContext {
-        let request_id = crate::http::envelope::request_id();
-        CommandContext {
-            account_id: (!self.account_id.is_nil()).then(|| self.account_id.to_string()),
-            actor: self.actor(),
-            correlation_id: request_id.clone(),
-            request_id,
-            ..CommandContext::default()
-        }
+    fn context(&self) -> CommandContext;
+    fn rate_key(&self) -> String;
+}
+
+impl RequestCaller for Caller {
+    fn context(&self) -> CommandContext {
+        self.context_for(crate::http::envelope::request_id())
     }
 
-    pub fn rate_key(&self) -> String {
+    fn rate_key(&self) -> String {
         match (self.user_id, self.key_id) {
             (Some(u), _) => format!("user:{u}"),
             (None, Some(k)) => format!("key:{k}"),

@@ -5,6 +5,7 @@
 use super::envelope::{Created, Ok as ApiOk};
 use super::extract::CommandHeaders;
 use crate::auth::Principal;
+use crate::auth::RequestCaller;
 use axum::http::{HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use igny8_commands::bus::OutcomeEvent;

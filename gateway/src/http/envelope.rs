@@ -217,6 +217,8 @@ impl From<CommandError> for ApiError {
                     ErrorKind::NotFound => StatusCode::NOT_FOUND,
                     ErrorKind::InsufficientCredits => StatusCode::PAYMENT_REQUIRED,
                     ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+                    ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+                    ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
                 };
                 ApiError::new(status, code, message)
             }

@@ -12,6 +12,7 @@ use super::command::request_hash;
 use super::envelope::{ApiError, ApiResult, Ok as ApiOk, Page, page_base};
 use super::extract::{ApiJson, CommandHeaders};
 use crate::auth::Principal;
+use crate::auth::RequestCaller;
 use crate::state::AppState;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;

@@ -2,6 +2,7 @@
 //! server-sent event stream of one job's progress.
 
 use crate::auth::Principal;
+use crate::auth::RequestCaller;
 use crate::http::both_slashes;
 use crate::http::command::Saved;
 use crate::http::{

@@ -6,6 +6,7 @@
 //! (`rm_keywords`) → the list and export queries here.
 
 use crate::auth::Principal;
+use crate::auth::RequestCaller;
 use crate::http::both_slashes;
 use crate::http::command::{Deleted, Saved};
 use crate::http::{

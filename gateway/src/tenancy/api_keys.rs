@@ -4,6 +4,7 @@
 
 use super::users::{check_sites_exist, parse_role};
 use crate::auth::Principal;
+use crate::auth::RequestCaller;
 use crate::auth::principal::{API_KEY_PREFIX, hash_secret};
 use crate::http::command::Saved;
 use crate::http::{

@@ -1,5 +1,6 @@
 //! Sign-up, login, refresh (rotating, with reuse detection), logout, me.
 
+use crate::auth::RequestCaller;
 use crate::auth::principal::ClientAddr;
 use crate::auth::{Principal, tokens};
 use crate::http::{ApiError, ApiJson, ApiOk, ApiResult, Created};

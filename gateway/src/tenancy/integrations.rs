@@ -6,6 +6,7 @@
 //! clustering strategies use these settings.
 
 use crate::auth::Principal;
+use crate::auth::RequestCaller;
 use crate::http::command::Saved;
 use crate::http::{ApiError, ApiJson, ApiOk, ApiPath, ApiResult, resource};
 use crate::state::AppState;

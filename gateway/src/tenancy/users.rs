@@ -2,6 +2,7 @@
 //! grant sites. Owners and admins manage; everyone may read themselves.
 
 use super::auth::{UserView, user_view};
+use crate::auth::RequestCaller;
 use crate::auth::{Principal, forbidden};
 use crate::http::command::{Deleted, Saved};
 use crate::http::{
