@@ -24,6 +24,6 @@ pub mod uow;
 
 pub use bus::{CommandBus, CommandContext, CommandError, CommandOutcome, IdempotencyKey};
 pub use db::{Backend, Db, DbTx};
-pub use event::{Position, StoredEvent};
+pub use event::{DecodeError, Position, StoredEvent};
 pub use feed::Feed;
 pub use stream::StreamNames;
