@@ -19,7 +19,9 @@ pub async fn health() -> ApiOk<Value> {
     ApiOk(json!({"status": "ok"}))
 }
 
-/// Readiness: the database answers and, when configured, NATS is connected.
+/// Readiness: the database answers, when configured NATS is connected, and
+/// no projection is stuck at an event (`checks.projections_stuck` names the
+/// projection and the event).
 #[utoipa::path(get, path = "/ready", tag = "system",
     responses((status = 200, description = "Ready", body = Object), (status = 503, description = "Not ready", body = crate::openapi::ErrorEnvelope)))]
 pub async fn ready(State(s): State<AppState>) -> ApiResult<ApiOk<Value>> {
@@ -31,7 +33,21 @@ pub async fn ready(State(s): State<AppState>) -> ApiResult<ApiOk<Value>> {
         .nats
         .as_ref()
         .map(|c| c.connection_state() == async_nats::connection::State::Connected);
-    let checks = json!({"database": db_ok, "nats": nats});
+    // A projection stuck at an event it cannot apply: not ready.
+    let stuck = if db_ok {
+        igny8_projections::stuck(&s.db, &igny8_projections::all())
+            .await
+            .unwrap_or_default()
+    } else {
+        vec![]
+    };
+    let checks = json!({"database": db_ok, "nats": nats, "projections_stuck": stuck});
+    if !stuck.is_empty() {
+        return Err(
+            ApiError::unavailable("NOT_READY", "a projection is stuck at an event", 1)
+                .with_details(checks),
+        );
+    }
     if db_ok && nats.unwrap_or(true) {
         Ok(ApiOk(json!({"status": "ready", "checks": checks})))
     } else {
