@@ -296,9 +296,15 @@ pub async fn run_nats(
         .ensure_stream(&js)
         .await
         .map_err(|e| anyhow::anyhow!("stream: {e}"))?;
-    // If the consumer's server-side position disagrees with our checkpoint,
-    // the first delivery shows it (a gap) and we re-position.
-    let mut reposition: Option<i64> = None;
+    // Start right after the checkpoint: a fresh consumer there, so messages
+    // a previous copy left unacknowledged (it stopped at an event it could
+    // not apply) come at once, not after the ack wait. Later, if the
+    // consumer's position disagrees with the checkpoint, the first delivery
+    // shows it (a gap) and we re-position.
+    let mut reposition: Option<i64> = checkpoint::load(&db, p.name())
+        .await
+        .ok()
+        .map(|c| c.stream_seq);
     'outer: loop {
         if *shutdown.borrow() {
             return Ok(());
