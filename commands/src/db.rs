@@ -68,6 +68,11 @@ const PG_MIGRATIONS: MigrationList = &[
         "drop stale snapshots",
         include_str!("../../schema/postgres/0002_drop_stale_snapshots.sql"),
     ),
+    (
+        3,
+        "projection errors and layout versions",
+        include_str!("../../schema/postgres/0003_projection_errors_and_versions.sql"),
+    ),
 ];
 const SQLITE_MIGRATIONS: MigrationList = &[
     (
@@ -79,6 +84,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         2,
         "drop stale snapshots",
         include_str!("../../schema/sqlite/0002_drop_stale_snapshots.sql"),
+    ),
+    (
+        3,
+        "projection errors and layout versions",
+        include_str!("../../schema/sqlite/0003_projection_errors_and_versions.sql"),
     ),
 ];
 

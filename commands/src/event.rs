@@ -82,6 +82,35 @@ impl StoredEvent {
     pub fn body(&self) -> &Value {
         self.payload.get(&self.event_type).unwrap_or(&self.payload)
     }
+
+    /// The payload as the domain event `E` (`{"Type": {...}}`, as written).
+    /// Every field the event must have must be there with its type, and the
+    /// variant must be the stored `event_type`; otherwise a [`DecodeError`]
+    /// naming the event.
+    pub fn decode<E: igny8_domain::DomainEvent>(&self) -> Result<E, DecodeError> {
+        let fail = |reason: String| DecodeError {
+            event_id: self.event_id,
+            aggregate_type: self.aggregate_type.clone(),
+            event_type: self.event_type.clone(),
+            reason,
+        };
+        let e = E::deserialize(&self.payload).map_err(|e| fail(e.to_string()))?;
+        if e.event_type() != self.event_type {
+            return Err(fail(format!("the payload is a {} event", e.event_type())));
+        }
+        Ok(e)
+    }
+}
+
+/// An event whose payload the reader cannot read as its domain event.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("event {event_id} ({aggregate_type} {event_type}) cannot be decoded: {reason}")]
+pub struct DecodeError {
+    pub event_id: Uuid,
+    pub aggregate_type: String,
+    pub event_type: String,
+    /// The deserializer's message (which field is missing or of the wrong type).
+    pub reason: String,
 }
 
 /// Columns every reader selects, in both backends.
@@ -162,4 +191,56 @@ impl TryFrom<SqliteEventRow> for StoredEvent {
 
 pub(crate) fn from_sqlite_rows(rows: Vec<SqliteEventRow>) -> Result<Vec<StoredEvent>, sqlx::Error> {
     rows.into_iter().map(StoredEvent::try_from).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use igny8_domain::billing::AccountEvent;
+
+    fn stored(event_type: &str, payload: Value) -> StoredEvent {
+        StoredEvent {
+            event_id: Uuid::from_u128(7),
+            global_position: 1,
+            tx_id: 1,
+            aggregate_type: "account".into(),
+            aggregate_id: "a".into(),
+            sequence: 1,
+            event_type: event_type.into(),
+            event_version: "1".into(),
+            payload,
+            metadata: Value::Null,
+            recorded_at: Utc::now(),
+            account_id: None,
+        }
+    }
+
+    #[test]
+    fn decode_reads_the_domain_event_or_names_what_is_wrong() {
+        let ok = stored(
+            "CreditsGranted",
+            serde_json::json!({"CreditsGranted": {"amount": 5, "balance_after": 5, "reason": "r"}}),
+        );
+        assert_eq!(
+            ok.decode::<AccountEvent>().unwrap(),
+            AccountEvent::CreditsGranted {
+                amount: 5,
+                balance_after: 5,
+                reason: "r".into()
+            }
+        );
+        let renamed = stored(
+            "CreditsGranted",
+            serde_json::json!({"CreditsGranted": {"amt": 5, "balance_after": 5, "reason": "r"}}),
+        );
+        let e = renamed.decode::<AccountEvent>().unwrap_err();
+        assert_eq!(e.event_id, Uuid::from_u128(7));
+        assert!(e.to_string().contains("amount"), "{e}");
+        assert!(e.to_string().contains("CreditsGranted"), "{e}");
+        let mislabelled = stored(
+            "CreditsSpent",
+            serde_json::json!({"CreditsGranted": {"amount": 5, "balance_after": 5, "reason": "r"}}),
+        );
+        assert!(mislabelled.decode::<AccountEvent>().is_err());
+    }
 }

@@ -32,6 +32,6 @@ pub mod uow;
 pub use bus::{CommandBus, CommandContext, CommandError, CommandOutcome, IdempotencyKey};
 pub use caller::Caller;
 pub use db::{Backend, Db, DbTx};
-pub use event::{Position, StoredEvent};
+pub use event::{DecodeError, Position, StoredEvent};
 pub use feed::Feed;
 pub use stream::StreamNames;

@@ -284,6 +284,20 @@ async fn projections(s: Settings, command: ProjectionsCommand) -> anyhow::Result
                         .map(|t| t.to_rfc3339())
                         .unwrap_or_else(|| "never".into())
                 );
+                if let Some(e) = &r.error {
+                    println!(
+                        "  STUCK at event {} since {}: {e}",
+                        r.error_event_id.as_deref().unwrap_or("?"),
+                        r.error_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+                    );
+                }
+                if r.stored_version.is_some_and(|v| v != i64::from(r.version)) {
+                    println!(
+                        "  layout version {} stored, {} in this build: rebuilt on the next start",
+                        r.stored_version.unwrap_or_default(),
+                        r.version
+                    );
+                }
             }
             if let Some(_client) = &svc.nats {
                 let relay = igny8_workers::relay::status(&svc.db, &s.stream_names()).await?;

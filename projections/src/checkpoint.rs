@@ -1,10 +1,10 @@
 //! Checkpoints: where each projection is, stored in the same transaction as
 //! the rows it wrote. This is what makes redelivery harmless.
 
-use crate::projection::Projection;
+use crate::projection::{Applied, Projection};
 use chrono::{DateTime, Utc};
 use igny8_commands::db::{Db, DbTx};
-use igny8_commands::{Feed, Position, StoredEvent, on_db, on_tx};
+use igny8_commands::{DecodeError, Feed, Position, StoredEvent, on_db, on_tx};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -28,6 +28,11 @@ pub enum ApplyError {
     /// The stream skipped messages (consumer reset, purge): re-position.
     #[error("stream gap: expected sequence {expected}, got {got}")]
     Gap { expected: i64, got: i64 },
+    /// An event cannot be decoded: the events before it were applied and
+    /// checkpointed, the error is recorded on the checkpoint, and the
+    /// projection stays at that event until it can read it.
+    #[error("projection stopped: {0}")]
+    Stuck(DecodeError),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -76,12 +81,15 @@ pub(crate) async fn lock(tx: &mut DbTx, name: &str) -> Result<Checkpoint, sqlx::
     })
 }
 
+/// Move the checkpoint; the projection applied events, so any recorded
+/// error is cleared.
 pub(crate) async fn store(tx: &mut DbTx, name: &str, cp: &Checkpoint) -> Result<(), sqlx::Error> {
     let now = Utc::now();
     on_tx!(tx, c => {
         sqlx::query(
             "UPDATE projection_checkpoints SET tx_id = $2, global_position = $3, stream_seq = $4, \
-             events_applied = $5, updated_at = $6 WHERE name = $1",
+             events_applied = $5, updated_at = $6, error = NULL, error_event_id = NULL, error_at = NULL \
+             WHERE name = $1",
         )
         .bind(name)
         .bind(cp.position.tx_id)
@@ -89,6 +97,81 @@ pub(crate) async fn store(tx: &mut DbTx, name: &str, cp: &Checkpoint) -> Result<
         .bind(cp.stream_seq)
         .bind(cp.events_applied)
         .bind(now)
+        .execute(&mut *c)
+        .await
+        .map(|_| ())
+    })
+}
+
+const RECORD_ERROR: &str = "UPDATE projection_checkpoints SET error = $2, \
+     error_at = CASE WHEN error_at IS NOT NULL AND error_event_id IS NOT DISTINCT FROM $3 THEN error_at ELSE $4 END, \
+     error_event_id = $3 WHERE name = $1";
+
+/// Record why the projection is stuck and at which event (`error_at`
+/// stays the first time it failed there).
+async fn record_error_tx(
+    tx: &mut DbTx,
+    name: &str,
+    event_id: Option<uuid::Uuid>,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    let sql = match tx {
+        DbTx::Postgres(_) => RECORD_ERROR.to_string(),
+        DbTx::Sqlite(_) => RECORD_ERROR.replace("IS NOT DISTINCT FROM", "IS"),
+    };
+    let event_id = event_id.map(|e| e.to_string());
+    on_tx!(tx, c => {
+        sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .execute(&mut *c)
+            .await?;
+        sqlx::query(&sql)
+            .bind(name)
+            .bind(error)
+            .bind(&event_id)
+            .bind(Utc::now())
+            .execute(&mut *c)
+            .await
+            .map(|_| ())
+    })
+}
+
+/// Record a failure outside the failed transaction (it was rolled back).
+pub(crate) async fn record_error(
+    db: &Db,
+    name: &str,
+    event_id: Option<uuid::Uuid>,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    record_error_tx(&mut tx, name, event_id, error).await?;
+    tx.commit().await
+}
+
+/// The layout version stored beside the checkpoint (`None`: none yet — a
+/// fresh database, or tables built before versions were recorded).
+pub async fn layout_version(db: &Db, name: &str) -> Result<Option<i64>, sqlx::Error> {
+    let row: Option<(Option<i64>,)> = on_db!(db, p => {
+        sqlx::query_as("SELECT layout_version FROM projection_checkpoints WHERE name = $1")
+            .bind(name)
+            .fetch_optional(p)
+            .await?
+    });
+    Ok(row.and_then(|r| r.0))
+}
+
+pub(crate) async fn set_layout_version(
+    tx: &mut DbTx,
+    name: &str,
+    version: u32,
+) -> Result<(), sqlx::Error> {
+    on_tx!(tx, c => {
+        sqlx::query(
+            "INSERT INTO projection_checkpoints (name, layout_version) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET layout_version = excluded.layout_version",
+        )
+        .bind(name)
+        .bind(i64::from(version))
         .execute(&mut *c)
         .await
         .map(|_| ())
@@ -106,7 +189,9 @@ pub struct BatchResult {
 ///
 /// A delivery at or before the checkpoint is skipped (redelivery). With
 /// JetStream, the stream sequence must advance by exactly one: anything else
-/// is a [`ApplyError::Gap`] and nothing is written.
+/// is a [`ApplyError::Gap`] and nothing is written. An event that cannot be
+/// decoded is [`ApplyError::Stuck`]: the events before it are applied and
+/// the checkpoint stops right before it, with the error recorded.
 pub async fn apply_batch(
     db: &Db,
     p: &dyn Projection,
@@ -117,7 +202,10 @@ pub async fn apply_batch(
     let mut cp = lock(&mut tx, p.name()).await?;
     let mut res = BatchResult::default();
     let mut todo: Vec<&StoredEvent> = Vec::with_capacity(batch.len());
+    // The checkpoint as it stands before each event of `todo`.
+    let mut before: Vec<Checkpoint> = Vec::with_capacity(batch.len());
     for d in batch {
+        let prior = cp.clone();
         if let Some(seq) = d.stream_seq {
             if seq <= cp.stream_seq {
                 res.skipped += 1;
@@ -136,15 +224,28 @@ pub async fn apply_batch(
             continue;
         }
         todo.push(&d.event);
+        before.push(prior);
         cp.position = d.event.position();
         cp.events_applied += 1;
         res.applied += 1;
     }
-    p.apply_all(&mut tx, sfx, &todo).await?;
-    store(&mut tx, p.name(), &cp).await?;
-    tx.commit().await?;
-    res.checkpoint = cp;
-    Ok(res)
+    match p.apply_all(&mut tx, sfx, &todo).await? {
+        Applied::All => {
+            store(&mut tx, p.name(), &cp).await?;
+            tx.commit().await?;
+            res.checkpoint = cp;
+            Ok(res)
+        }
+        Applied::StoppedAt { index, error } => {
+            let at = &before[index];
+            if index > 0 {
+                store(&mut tx, p.name(), at).await?;
+            }
+            record_error_tx(&mut tx, p.name(), Some(error.event_id), &error.to_string()).await?;
+            tx.commit().await?;
+            Err(ApplyError::Stuck(error))
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,7 +292,22 @@ pub struct ProjectionStatus {
     pub lag: i64,
     pub head: i64,
     pub updated_at: Option<DateTime<Utc>>,
+    /// Layout version of the code / stored beside the checkpoint.
+    pub version: u32,
+    pub stored_version: Option<i64>,
+    /// Set while the projection is stuck: why, at which event, since when.
+    pub error: Option<String>,
+    pub error_event_id: Option<String>,
+    pub error_at: Option<DateTime<Utc>>,
 }
+
+type StatusRow = (
+    DateTime<Utc>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+);
 
 pub async fn status(
     db: &Db,
@@ -202,12 +318,19 @@ pub async fn status(
     let mut out = vec![];
     for p in projections {
         let cp = load(db, p.name()).await?;
-        let updated_at: Option<(DateTime<Utc>,)> = on_db!(db, pool => {
-            sqlx::query_as("SELECT updated_at FROM projection_checkpoints WHERE name = $1")
-                .bind(p.name())
-                .fetch_optional(pool)
-                .await?
+        let row: Option<StatusRow> = on_db!(db, pool => {
+            sqlx::query_as(
+                "SELECT updated_at, layout_version, error, error_event_id, error_at \
+                 FROM projection_checkpoints WHERE name = $1",
+            )
+            .bind(p.name())
+            .fetch_optional(pool)
+            .await?
         });
+        let (updated_at, stored_version, error, error_event_id, error_at) = match row {
+            Some((u, v, e, id, at)) => (Some(u), v, e, id, at),
+            None => (None, None, None, None, None),
+        };
         out.push(ProjectionStatus {
             name: p.name().into(),
             tx_id: cp.position.tx_id,
@@ -216,8 +339,49 @@ pub async fn status(
             events_applied: cp.events_applied,
             lag: feed.count_after(cp.position).await?,
             head,
-            updated_at: updated_at.map(|r| r.0),
+            updated_at,
+            version: p.version(),
+            stored_version,
+            error,
+            error_event_id,
+            error_at,
         });
     }
     Ok(out)
+}
+
+/// A projection that is stuck (readiness).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Stuck {
+    pub projection: String,
+    pub event_id: Option<String>,
+    pub error: String,
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// The projections among `projections` that recorded an error and have not
+/// applied events since.
+pub async fn stuck(
+    db: &Db,
+    projections: &[std::sync::Arc<dyn Projection>],
+) -> Result<Vec<Stuck>, sqlx::Error> {
+    type Row = (String, Option<String>, String, Option<DateTime<Utc>>);
+    let rows: Vec<Row> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT name, error_event_id, error, error_at FROM projection_checkpoints \
+             WHERE error IS NOT NULL ORDER BY name",
+        )
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows
+        .into_iter()
+        .filter(|r| projections.iter().any(|p| p.name() == r.0))
+        .map(|(projection, event_id, error, since)| Stuck {
+            projection,
+            event_id,
+            error,
+            since,
+        })
+        .collect())
 }

@@ -6,6 +6,11 @@
 //! nothing. Two sources feed the same code: the in-process feed over the
 //! store (embedded mode) and durable JetStream consumers (scale-out mode).
 //! A rebuild replays the log into shadow tables and swaps them in.
+//!
+//! Projections read typed domain events ([`igny8_commands::StoredEvent::decode`]).
+//! An event a projection cannot decode stops it at that event: nothing
+//! after it is applied, the error and the event id are recorded on the
+//! checkpoint (status, `/ready`) and the runner retries with backoff.
 
 pub mod billing;
 pub mod checkpoint;
@@ -16,8 +21,8 @@ pub mod rebuild;
 pub mod runner;
 pub mod tenancy;
 
-pub use checkpoint::{Checkpoint, ProjectionStatus, WaitOutcome, status, wait_for};
-pub use projection::{Index, Projection, Table};
+pub use checkpoint::{Checkpoint, ProjectionStatus, Stuck, WaitOutcome, status, stuck, wait_for};
+pub use projection::{Applied, Index, Projection, Table, decode_until};
 pub use rebuild::rebuild;
 pub use runner::{Observer, run_embedded, run_nats};
 

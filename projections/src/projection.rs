@@ -3,8 +3,8 @@
 //! and make durable its tables, live or with a rebuild's suffix.
 
 use async_trait::async_trait;
-use igny8_commands::StoredEvent;
 use igny8_commands::db::{Backend, Db, DbTx};
+use igny8_commands::{DecodeError, StoredEvent};
 
 /// An index of a read table: created as `{name}{suffix}` on `{table}{suffix}`.
 pub struct Index {
@@ -22,15 +22,26 @@ pub struct Table {
     pub indexes: &'static [Index],
 }
 
+/// How far [`Projection::apply_all`] got.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Applied {
+    /// Every event of the slice.
+    All,
+    /// The events before `index` were applied; `events[index]` cannot be
+    /// read as its domain event, so neither it nor anything after it was.
+    StoppedAt { index: usize, error: DecodeError },
+}
+
 #[async_trait]
 pub trait Projection: Send + Sync + 'static {
     /// Stable name (checkpoint key, CLI argument).
     fn name(&self) -> &'static str;
+    /// Layout version of the read tables (and of what the rows mean). Bump
+    /// it when a table, a column or the way an event is written changes:
+    /// on start, a projection whose stored version differs is rebuilt
+    /// beside the live tables, exactly as `igny8 projections rebuild` does.
+    fn version(&self) -> u32;
     fn tables(&self) -> &'static [Table];
-    /// Apply one event inside the runner's transaction. `sfx` is appended to
-    /// every table name (empty for the live tables). Events the projection
-    /// does not care about are ignored.
-    async fn apply(&self, tx: &mut DbTx, sfx: &str, ev: &StoredEvent) -> anyhow::Result<()>;
 
     /// True when every row this projection writes belongs to one aggregate
     /// and depends on that aggregate's events only: a rebuild may then apply
@@ -39,19 +50,37 @@ pub trait Projection: Send + Sync + 'static {
         false
     }
 
-    /// Apply several events, in order, inside one transaction. Override with
-    /// set-based SQL where one statement per event is too slow (rebuilds).
+    /// Apply several events, in order, inside one transaction (the runner's,
+    /// or a rebuild's). `sfx` is appended to every table name (empty for the
+    /// live tables; rebuild shadows use `__rb`). Each event is decoded into
+    /// its domain event ([`StoredEvent::decode`], see [`decode_until`]);
+    /// events the projection does not care about are ignored. The first
+    /// event that cannot be decoded stops the slice ([`Applied::StoppedAt`]);
+    /// the events before it are applied. A database error is an `Err`.
     async fn apply_all(
         &self,
         tx: &mut DbTx,
         sfx: &str,
         events: &[&StoredEvent],
-    ) -> anyhow::Result<()> {
-        for e in events {
-            self.apply(tx, sfx, e).await?;
+    ) -> anyhow::Result<Applied>;
+}
+
+/// Decode `events` in order with `decode` (`Ok(None)`: not for this
+/// projection) up to the first that fails: the decoded events, each beside
+/// its stored event, and whether all were read.
+pub fn decode_until<'a, T>(
+    events: &[&'a StoredEvent],
+    mut decode: impl FnMut(&StoredEvent) -> Result<Option<T>, DecodeError>,
+) -> (Vec<(&'a StoredEvent, T)>, Applied) {
+    let mut out = Vec::with_capacity(events.len());
+    for (index, ev) in events.iter().enumerate() {
+        match decode(ev) {
+            Ok(Some(t)) => out.push((*ev, t)),
+            Ok(None) => {}
+            Err(error) => return (out, Applied::StoppedAt { index, error }),
         }
-        Ok(())
     }
+    (out, Applied::All)
 }
 
 pub(crate) async fn create_tables(db: &Db, p: &dyn Projection, sfx: &str) -> anyhow::Result<()> {

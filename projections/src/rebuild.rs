@@ -7,10 +7,14 @@
 //!    replay into the shadow whatever the live runner applied meanwhile, drop
 //!    the live tables, rename the shadows into place, keep the checkpoint.
 //!    Readers see either the old tables or the new ones, never half of each.
+//!    The projection's layout version is recorded with the checkpoint.
+//!
+//! The runner does the same on start when the stored layout version is not
+//! the code's ([`crate::runner`]).
 
 use crate::checkpoint;
 use crate::projection::{
-    Projection, create_indexes, create_tables, create_tables_as, drop_tables, set_logged,
+    Applied, Projection, create_indexes, create_tables, create_tables_as, drop_tables, set_logged,
 };
 use igny8_commands::db::{Backend, Db, DbTx};
 use igny8_commands::{Feed, Position, StoredEvent, on_tx};
@@ -45,13 +49,22 @@ async fn apply_shadow(db: &Db, p: &dyn Projection, events: &[StoredEvent]) -> an
     futures::future::try_join_all(parts.into_iter().filter(|p| !p.is_empty()).map(
         |part| async move {
             let mut tx = db.begin().await?;
-            p.apply_all(&mut tx, SHADOW, &part).await?;
+            applied(p.apply_all(&mut tx, SHADOW, &part).await?)?;
             tx.commit().await?;
             Ok::<_, anyhow::Error>(())
         },
     ))
     .await?;
     Ok(())
+}
+
+/// A rebuild reads every event: one it cannot decode fails the rebuild
+/// (the live tables stay as they are). The error is the [`igny8_commands::DecodeError`].
+fn applied(a: Applied) -> anyhow::Result<()> {
+    match a {
+        Applied::All => Ok(()),
+        Applied::StoppedAt { error, .. } => Err(anyhow::Error::new(error)),
+    }
 }
 
 /// Parallel rebuild transactions (this machine class has 2 cores).
@@ -132,7 +145,7 @@ pub async fn rebuild(db: &Db, feed: &Feed, p: &dyn Projection) -> anyhow::Result
         from = last.position();
         events += batch.len() as u64;
         let refs: Vec<&StoredEvent> = batch.iter().collect();
-        p.apply_all(&mut tx, SHADOW, &refs).await?;
+        applied(p.apply_all(&mut tx, SHADOW, &refs).await?)?;
     }
     // If the rebuild got further than the live runner, the checkpoint moves
     // with it: the live runner then skips what the new tables already hold.
@@ -142,6 +155,7 @@ pub async fn rebuild(db: &Db, feed: &Feed, p: &dyn Projection) -> anyhow::Result
     cp.events_applied = events as i64;
     swap(&mut tx, p).await?;
     checkpoint::store(&mut tx, p.name(), &cp).await?;
+    checkpoint::set_layout_version(&mut tx, p.name(), p.version()).await?;
     tx.commit().await?;
     let elapsed = started.elapsed();
     Ok(RebuildReport {

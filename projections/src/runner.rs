@@ -1,8 +1,16 @@
 //! Projection runners: the same `apply_batch` fed by the in-process feed
 //! (embedded mode) or by a durable JetStream consumer (scale-out mode).
+//!
+//! On start a runner makes sure the read tables exist and are of the code's
+//! layout version (rebuilding them beside the live ones when not). When it
+//! cannot apply an event, it stays at that event — the checkpoint never
+//! passes it — with the error recorded, and retries with backoff (250 ms
+//! doubling to 10 s) until it can: after a fix and restart, or once the
+//! event is readable. It never skips the event and never exits for it.
 
 use crate::checkpoint::{self, ApplyError, Delivered, apply_batch};
 use crate::projection::{Projection, create_tables};
+use crate::rebuild::rebuild;
 use async_nats::jetstream::{self, consumer};
 use futures::{FutureExt, StreamExt};
 use igny8_commands::db::{Db, hold_singleton};
@@ -28,10 +36,61 @@ fn observe(obs: &Option<Observer>, batch: &[Delivered]) {
 /// Holds this projection's leadership while the runner lives.
 struct Leader(#[allow(dead_code)] Option<sqlx::PgConnection>);
 
-/// Become the one active copy of `p` (standing by while another is), then
-/// make sure its tables exist. `None`: shutdown came first.
+/// Retry delays of a failing runner: 250 ms, doubling, at most 10 s.
+struct Backoff(Duration);
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(250);
+    const MAX: Duration = Duration::from_secs(10);
+    fn new() -> Self {
+        Backoff(Self::FIRST)
+    }
+    fn reset(&mut self) {
+        self.0 = Self::FIRST;
+    }
+    /// Sleep the current delay (or until shutdown), then double it.
+    async fn wait(&mut self, shutdown: &mut watch::Receiver<bool>) {
+        tokio::select! {
+            _ = tokio::time::sleep(self.0) => {}
+            _ = shutdown.changed() => {}
+        }
+        self.0 = (self.0 * 2).min(Self::MAX);
+    }
+}
+
+/// Record a failure on the checkpoint (status, `/ready`); logging is all
+/// that is left if the database cannot take it either.
+async fn record(db: &Db, p: &dyn Projection, event_id: Option<uuid::Uuid>, error: &str) {
+    if let Err(e) = checkpoint::record_error(db, p.name(), event_id, error).await {
+        tracing::warn!(projection = p.name(), error = %e, "could not record the projection's error");
+    }
+}
+
+/// Log an apply failure and make sure it is recorded (a stuck event was
+/// recorded by `apply_batch` itself; another error rolled back, so it is
+/// recorded here, at the first event it was applying).
+async fn failed(db: &Db, p: &dyn Projection, e: &ApplyError, first: Option<&StoredEvent>) {
+    match e {
+        ApplyError::Stuck(d) => tracing::error!(
+            projection = p.name(),
+            event_id = %d.event_id,
+            event_type = d.event_type,
+            error = %d.reason,
+            "projection stopped at an event it cannot decode; retrying"
+        ),
+        _ => {
+            tracing::error!(projection = p.name(), error = %e, "apply failed; retrying");
+            record(db, p, first.map(|e| e.event_id), &e.to_string()).await;
+        }
+    }
+}
+
+/// Become the one active copy of `p` (standing by while another is), make
+/// sure its tables exist and are of the code's layout version (rebuilt
+/// beside the live ones otherwise). `None`: shutdown came first.
 async fn start(
     db: &Db,
+    feed: &Feed,
     p: &dyn Projection,
     shutdown: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<Option<Leader>> {
@@ -41,8 +100,53 @@ async fn start(
         Err(_) if *shutdown.borrow() => return Ok(None),
         Err(e) => return Err(e.into()),
     };
+    let mut backoff = Backoff::new();
+    loop {
+        if *shutdown.borrow() {
+            return Ok(None);
+        }
+        match prepare(db, feed, p).await {
+            Ok(()) => return Ok(Some(leader)),
+            Err(e) => {
+                let event_id = e
+                    .downcast_ref::<igny8_commands::DecodeError>()
+                    .map(|d| d.event_id);
+                tracing::error!(projection = p.name(), error = %e, "projection cannot start; retrying");
+                record(db, p, event_id, &format!("start: {e:#}")).await;
+                backoff.wait(shutdown).await;
+            }
+        }
+    }
+}
+
+/// Tables, and the layout version: a fresh database records it; a
+/// different stored version rebuilds the projection (which records it).
+async fn prepare(db: &Db, feed: &Feed, p: &dyn Projection) -> anyhow::Result<()> {
     create_tables(db, p, "").await?;
-    Ok(Some(leader))
+    match checkpoint::layout_version(db, p.name()).await? {
+        Some(v) if v == i64::from(p.version()) => {}
+        None => {
+            let mut tx = db.begin().await?;
+            checkpoint::set_layout_version(&mut tx, p.name(), p.version()).await?;
+            tx.commit().await?;
+        }
+        Some(stored) => {
+            tracing::info!(
+                projection = p.name(),
+                stored,
+                version = p.version(),
+                "layout version changed; rebuilding beside the live tables"
+            );
+            let r = rebuild(db, feed, p).await?;
+            tracing::info!(
+                projection = p.name(),
+                events = r.events,
+                elapsed_ms = r.elapsed_ms as u64,
+                "rebuilt"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// In-process runner: tail the store's feed.
@@ -53,26 +157,32 @@ pub async fn run_embedded(
     mut shutdown: watch::Receiver<bool>,
     observer: Option<Observer>,
 ) -> anyhow::Result<()> {
-    let Some(_leader) = start(&db, p.as_ref(), &mut shutdown).await? else {
+    let Some(_leader) = start(&db, &feed, p.as_ref(), &mut shutdown).await? else {
         return Ok(());
     };
     let (idle, max_tx_bytes) = match db.backend() {
         igny8_commands::Backend::Sqlite => (Duration::from_millis(250), SQLITE_TX_BYTES),
         igny8_commands::Backend::Postgres => (Duration::from_millis(20), usize::MAX),
     };
-    loop {
+    let mut backoff = Backoff::new();
+    // After a failure, one event at a time: the error then names the event.
+    let mut limit = BATCH as i64;
+    'next: loop {
         if *shutdown.borrow() {
             return Ok(());
         }
         let notified = feed.notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let cp = checkpoint::load(&db, p.name()).await?;
-        let events = match feed.read_after(cp.position, BATCH as i64).await {
+        let read = match checkpoint::load(&db, p.name()).await {
+            Ok(cp) => feed.read_after(cp.position, limit).await,
+            Err(e) => Err(e),
+        };
+        let events = match read {
             Ok(e) => e,
             Err(e) => {
                 tracing::warn!(projection = p.name(), error = %e, "feed read failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                backoff.wait(&mut shutdown).await;
                 continue;
             }
         };
@@ -95,12 +205,15 @@ pub async fn run_embedded(
             match apply_batch(&db, p.as_ref(), "", part).await {
                 Ok(_) => observe(&observer, part),
                 Err(e) => {
-                    tracing::error!(projection = p.name(), error = %e, "apply failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    break;
+                    failed(&db, p.as_ref(), &e, part.first().map(|d| &d.event)).await;
+                    limit = 1;
+                    backoff.wait(&mut shutdown).await;
+                    continue 'next;
                 }
             }
         }
+        backoff.reset();
+        limit = BATCH as i64;
     }
 }
 
@@ -174,16 +287,24 @@ pub async fn run_nats(
     mut shutdown: watch::Receiver<bool>,
     observer: Option<Observer>,
 ) -> anyhow::Result<()> {
-    let Some(_leader) = start(&db, p.as_ref(), &mut shutdown).await? else {
+    let feed = Feed::new(db.clone(), Arc::new(tokio::sync::Notify::new()));
+    let Some(_leader) = start(&db, &feed, p.as_ref(), &mut shutdown).await? else {
         return Ok(());
     };
+    let mut backoff = Backoff::new();
     let stream = names
         .ensure_stream(&js)
         .await
         .map_err(|e| anyhow::anyhow!("stream: {e}"))?;
-    // If the consumer's server-side position disagrees with our checkpoint,
-    // the first delivery shows it (a gap) and we re-position.
-    let mut reposition: Option<i64> = None;
+    // Start right after the checkpoint: a fresh consumer there, so messages
+    // a previous copy left unacknowledged (it stopped at an event it could
+    // not apply) come at once, not after the ack wait. Later, if the
+    // consumer's position disagrees with the checkpoint, the first delivery
+    // shows it (a gap) and we re-position.
+    let mut reposition: Option<i64> = checkpoint::load(&db, p.name())
+        .await
+        .ok()
+        .map(|c| c.stream_seq);
     'outer: loop {
         if *shutdown.borrow() {
             return Ok(());
@@ -225,6 +346,8 @@ pub async fn run_nats(
             }
             let mut batch = Vec::with_capacity(raw.len());
             let mut last = None;
+            // A message that is not an event stops the batch there.
+            let mut unreadable = None;
             for m in raw {
                 let m = match m {
                     Ok(m) => m,
@@ -241,18 +364,37 @@ pub async fn run_nats(
                         stream_seq: Some(seq),
                     }),
                     Err(e) => {
-                        tracing::error!(projection = p.name(), seq, error = %e, "not an event; ignored")
+                        let id = m
+                            .headers
+                            .as_ref()
+                            .and_then(|h| h.get("Nats-Msg-Id"))
+                            .and_then(|v| v.as_str().parse::<uuid::Uuid>().ok());
+                        unreadable =
+                            Some((id, format!("stream message {seq} is not an event: {e}")));
+                        break;
                     }
                 }
                 last = Some(m);
             }
-            match apply_batch(&db, p.as_ref(), "", &batch).await {
-                Ok(_) => {
+            let result = match apply_batch(&db, p.as_ref(), "", &batch).await {
+                Ok(r) => {
                     observe(&observer, &batch);
                     if let Some(m) = last {
                         // AckPolicy::All: acknowledges everything up to here.
                         if let Err(e) = m.ack().await {
                             tracing::warn!(projection = p.name(), error = %e, "ack failed (redelivery is harmless)");
+                        }
+                    }
+                    match unreadable {
+                        None => Ok(r),
+                        Some((id, msg)) => {
+                            tracing::error!(
+                                projection = p.name(),
+                                error = msg,
+                                "projection stopped; retrying"
+                            );
+                            record(&db, p.as_ref(), id, &msg).await;
+                            Err(None)
                         }
                     }
                 }
@@ -267,17 +409,23 @@ pub async fn run_nats(
                     continue 'outer;
                 }
                 Err(e) => {
-                    tracing::error!(projection = p.name(), error = %e, "apply failed; re-positioning after checkpoint");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    reposition = Some(
-                        checkpoint::load(&db, p.name())
-                            .await
-                            .map(|c| c.stream_seq)
-                            .unwrap_or(0),
-                    );
-                    continue 'outer;
+                    failed(&db, p.as_ref(), &e, batch.first().map(|d| &d.event)).await;
+                    Err(Some(e))
                 }
+            };
+            if result.is_ok() {
+                backoff.reset();
+                continue;
             }
+            // Stopped: wait, then read again right after the checkpoint.
+            backoff.wait(&mut shutdown).await;
+            reposition = Some(
+                checkpoint::load(&db, p.name())
+                    .await
+                    .map(|c| c.stream_seq)
+                    .unwrap_or(0),
+            );
+            continue 'outer;
         }
     }
 }

@@ -99,12 +99,30 @@ pub struct KeywordChange {
     pub volume: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub difficulty: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub intent: Option<Option<Intent>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub cpc: Option<Option<f64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+}
+
+/// A field that is present reads as `Some`, also when it is `null`
+/// (`Some(None)`: cleared); an absent field is `None` through `default`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -615,6 +633,30 @@ mod tests {
 
     fn kw(sector: Uuid, k: &str) -> KeywordData {
         KeywordData::new(sector, k, 10, 20, None, None).unwrap()
+    }
+
+    #[test]
+    fn a_cleared_figure_reads_back_as_cleared() {
+        for change in [
+            KeywordChange {
+                intent: Some(None),
+                cpc: Some(None),
+                ..Default::default()
+            },
+            KeywordChange {
+                intent: Some(Some(Intent::Commercial)),
+                cpc: Some(Some(1.5)),
+                ..Default::default()
+            },
+            KeywordChange {
+                volume: Some(3),
+                ..Default::default()
+            },
+        ] {
+            let json = serde_json::to_value(&change).unwrap();
+            let back: KeywordChange = serde_json::from_value(json.clone()).unwrap();
+            assert_eq!(back, change, "{json}");
+        }
     }
 
     #[test]

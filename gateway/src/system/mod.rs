@@ -33,6 +33,8 @@ pub struct Readiness {
 pub struct ReadyChecks {
     pub database: bool,
     pub nats: Option<bool>,
+    /// Projections stopped at an event they cannot apply (see `igny8 projections status`).
+    pub projections_stuck: Vec<igny8_projections::Stuck>,
 }
 
 /// A page of an account's events and the cursor of the next.
@@ -49,7 +51,9 @@ pub async fn health() -> ApiOk<Health> {
     ApiOk(Health { status: "ok" })
 }
 
-/// Readiness: the database answers and, when configured, NATS is connected.
+/// Readiness: the database answers, when configured NATS is connected, and
+/// no projection is stuck at an event (`checks.projections_stuck` names the
+/// projection and the event).
 #[utoipa::path(get, path = "/ready", tag = "system",
     responses((status = 200, description = "Ready", body = Readiness), (status = 503, description = "Not ready", body = crate::openapi::ErrorEnvelope)))]
 pub async fn ready(State(s): State<AppState>) -> ApiResult<ApiOk<Readiness>> {
@@ -61,10 +65,25 @@ pub async fn ready(State(s): State<AppState>) -> ApiResult<ApiOk<Readiness>> {
         .nats
         .as_ref()
         .map(|c| c.connection_state() == async_nats::connection::State::Connected);
+    // A projection stuck at an event it cannot apply: not ready.
+    let stuck = if db_ok {
+        igny8_projections::stuck(&s.db, &igny8_projections::all())
+            .await
+            .unwrap_or_default()
+    } else {
+        vec![]
+    };
     let checks = ReadyChecks {
         database: db_ok,
         nats,
+        projections_stuck: stuck,
     };
+    if !checks.projections_stuck.is_empty() {
+        return Err(
+            ApiError::unavailable("NOT_READY", "a projection is stuck at an event", 1)
+                .with_details(json!(checks)),
+        );
+    }
     if db_ok && nats.unwrap_or(true) {
         Ok(ApiOk(Readiness {
             status: "ready",

@@ -6,10 +6,14 @@ mod queries;
 
 pub use queries::{AccountRow, ENTRY_TYPES, LedgerFilter, LedgerRow, get_account, list_ledger};
 
-use crate::projection::{Index, Projection, Table};
+use crate::projection::{Applied, Index, Projection, Table, decode_until};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use igny8_commands::StoredEvent;
 use igny8_commands::db::DbTx;
-use igny8_commands::{StoredEvent, on_tx};
+use igny8_domain::Aggregate;
+use igny8_domain::billing::{Account, AccountEvent};
+use std::collections::HashMap;
 
 pub struct AccountsProjection;
 
@@ -59,108 +63,12 @@ impl Projection for AccountsProjection {
         NAME
     }
 
-    fn tables(&self) -> &'static [Table] {
-        TABLES
+    fn version(&self) -> u32 {
+        1
     }
 
-    async fn apply(&self, tx: &mut DbTx, sfx: &str, ev: &StoredEvent) -> anyhow::Result<()> {
-        if ev.aggregate_type != "account" {
-            return Ok(());
-        }
-        let body = ev.body();
-        let at = ev.recorded_at;
-        match ev.event_type.as_str() {
-            "AccountOpened" => {
-                let name = body["name"].as_str().unwrap_or_default();
-                let sql = format!(
-                    "INSERT INTO rm_accounts{sfx} (account_id, name, version, last_position, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (account_id) DO NOTHING"
-                );
-                on_tx!(tx, c => sqlx::query(&sql)
-                    .bind(&ev.aggregate_id).bind(name).bind(ev.sequence).bind(ev.global_position).bind(at)
-                    .execute(&mut *c).await.map(|_| ()))?;
-            }
-            kind @ ("CreditsGranted" | "CreditsSpent") => {
-                let amount = body["amount"].as_i64().unwrap_or(0);
-                let balance_after = body["balance_after"].as_i64().unwrap_or(0);
-                let reason = body["reason"].as_str().unwrap_or_default();
-                let (granted, spent, entry, delta) = if kind == "CreditsGranted" {
-                    (amount, 0, "grant", amount)
-                } else {
-                    (0, amount, "spend", -amount)
-                };
-                let update = format!(
-                    "UPDATE rm_accounts{sfx} SET balance = $2, total_granted = total_granted + $3, \
-                     total_spent = total_spent + $4, version = $5, last_position = $6, updated_at = $7 \
-                     WHERE account_id = $1"
-                );
-                on_tx!(tx, c => {
-                    sqlx::query(&update)
-                        .bind(&ev.aggregate_id).bind(balance_after).bind(granted).bind(spent)
-                        .bind(ev.sequence).bind(ev.global_position).bind(at)
-                        .execute(&mut *c).await.map(|_| ())
-                })?;
-                let row = LedgerEntry {
-                    entry,
-                    amount,
-                    delta,
-                    balance_after: Some(balance_after),
-                    reserved_after: None,
-                    reservation_id: None,
-                    reason,
-                };
-                ledger_row(tx, sfx, ev, &row).await?;
-            }
-            "CreditsReserved" | "CreditsCaptured" | "ReservationReleased" => {
-                let amount = body["amount"].as_i64().unwrap_or(0);
-                let reserved_after = body["reserved_after"].as_i64().unwrap_or(0);
-                let captured = ev.event_type == "CreditsCaptured";
-                let balance_after = body["balance_after"].as_i64();
-                let update = format!(
-                    "UPDATE rm_accounts{sfx} SET reserved = $2, balance = COALESCE($3, balance), \
-                     total_spent = total_spent + $4, version = $5, last_position = $6, updated_at = $7 \
-                     WHERE account_id = $1"
-                );
-                on_tx!(tx, c => sqlx::query(&update)
-                    .bind(&ev.aggregate_id).bind(reserved_after).bind(balance_after)
-                    .bind(if captured { amount } else { 0 })
-                    .bind(ev.sequence).bind(ev.global_position).bind(at)
-                    .execute(&mut *c).await.map(|_| ()))?;
-                let (entry, delta) = match ev.event_type.as_str() {
-                    "CreditsReserved" => ("reserve", 0),
-                    "CreditsCaptured" => ("capture", -amount),
-                    _ => ("release", 0),
-                };
-                let row = LedgerEntry {
-                    entry,
-                    amount,
-                    delta,
-                    balance_after,
-                    reserved_after: Some(reserved_after),
-                    reservation_id: body["reservation_id"].as_str(),
-                    reason: body["reason"].as_str().unwrap_or_default(),
-                };
-                ledger_row(tx, sfx, ev, &row).await?;
-            }
-            "SubscriptionStarted" => {
-                let update = format!(
-                    "UPDATE rm_accounts{sfx} SET plan = $2, period_start = $3, period_end = $4, \
-                     version = $5, last_position = $6, updated_at = $7 WHERE account_id = $1"
-                );
-                let ts = |k: &str| {
-                    body[k]
-                        .as_str()
-                        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-                        .map(|d| d.with_timezone(&chrono::Utc))
-                };
-                on_tx!(tx, c => sqlx::query(&update)
-                    .bind(&ev.aggregate_id).bind(body["plan"].as_str()).bind(ts("period_start")).bind(ts("period_end"))
-                    .bind(ev.sequence).bind(ev.global_position).bind(at)
-                    .execute(&mut *c).await.map(|_| ()))?;
-            }
-            _ => {}
-        }
-        Ok(())
+    fn tables(&self) -> &'static [Table] {
+        TABLES
     }
 
     /// Rows are per account (its read-model row, its ledger entries).
@@ -168,168 +76,379 @@ impl Projection for AccountsProjection {
         true
     }
 
-    /// PostgreSQL: three set-based statements per batch (accounts opened,
-    /// ledger rows, one folded update per account) instead of two per event.
+    /// One path for live batches and rebuilds: every event becomes its
+    /// effect ([`Effects::add`]), then three writes per batch — accounts
+    /// opened, ledger rows, one folded update per account (set-based on
+    /// PostgreSQL, a prepared statement per row on SQLite).
     async fn apply_all(
         &self,
         tx: &mut DbTx,
         sfx: &str,
         events: &[&StoredEvent],
-    ) -> anyhow::Result<()> {
-        // The set-based path covers the hot events (open, grant, spend);
-        // a batch with anything else is applied one event at a time.
-        let simple = events.iter().all(|e| {
-            e.aggregate_type != "account"
-                || matches!(
-                    e.event_type.as_str(),
-                    "AccountOpened" | "CreditsGranted" | "CreditsSpent"
-                )
+    ) -> anyhow::Result<Applied> {
+        let (typed, applied) = decode_until(events, |ev| {
+            (ev.aggregate_type == Account::TYPE)
+                .then(|| ev.decode::<AccountEvent>())
+                .transpose()
         });
-        let DbTx::Postgres(t) = tx else {
-            for e in events {
-                self.apply(tx, sfx, e).await?;
+        if !typed.is_empty() {
+            let mut fx = Effects {
+                running: current(tx, sfx, &typed).await?,
+                ..Effects::default()
+            };
+            for (ev, e) in &typed {
+                fx.add(ev, e)?;
             }
+            fx.write(tx, sfx).await?;
+        }
+        Ok(applied)
+    }
+}
+
+/// Balance and reserved amount of an account as the batch goes.
+#[derive(Debug, Clone, Copy, Default)]
+struct Running {
+    balance: i64,
+    reserved: i64,
+}
+
+/// Where the batch's accounts stand before it: read once per account (one
+/// query on PostgreSQL); accounts opened in the batch start at zero.
+async fn current(
+    tx: &mut DbTx,
+    sfx: &str,
+    typed: &[(&StoredEvent, AccountEvent)],
+) -> anyhow::Result<HashMap<String, Running>> {
+    let mut opened = std::collections::HashSet::new();
+    let mut ids: Vec<&str> = vec![];
+    let mut seen = std::collections::HashSet::new();
+    for (ev, e) in typed {
+        let id = ev.aggregate_id.as_str();
+        if matches!(e, AccountEvent::AccountOpened { .. }) && !seen.contains(id) {
+            opened.insert(id);
+        }
+        if seen.insert(id) && !opened.contains(id) {
+            ids.push(id);
+        }
+    }
+    let rows: Vec<(String, i64, i64)> = match tx {
+        DbTx::Postgres(t) if !ids.is_empty() => sqlx::query_as(&format!(
+            "SELECT account_id, balance, reserved FROM rm_accounts{sfx} WHERE account_id = ANY($1)"
+        ))
+        .bind(&ids)
+        .fetch_all(&mut **t)
+        .await?,
+        DbTx::Sqlite(t) => {
+            // Take the write lock before reading: a WAL read transaction
+            // cannot become a writer once another one has committed
+            // ("database is locked" at once, no busy wait).
+            sqlx::query(&format!(
+                "UPDATE rm_accounts{sfx} SET balance = balance WHERE 0"
+            ))
+            .execute(&mut **t)
+            .await?;
+            let sql = format!(
+                "SELECT account_id, balance, reserved FROM rm_accounts{sfx} WHERE account_id = $1"
+            );
+            let mut rows = vec![];
+            for id in &ids {
+                rows.extend(
+                    sqlx::query_as(&sql)
+                        .bind(id)
+                        .fetch_optional(&mut **t)
+                        .await?,
+                );
+            }
+            rows
+        }
+        _ => vec![],
+    };
+    let mut out: HashMap<String, Running> = rows
+        .into_iter()
+        .map(|(id, balance, reserved)| (id, Running { balance, reserved }))
+        .collect();
+    for id in opened {
+        out.insert(id.to_string(), Running::default());
+    }
+    Ok(out)
+}
+
+/// The effects of a batch of account events, ready to write.
+#[derive(Default)]
+struct Effects {
+    running: HashMap<String, Running>,
+    opened: Opened,
+    ledger: Ledger,
+    folds: Vec<Fold>,
+    index: HashMap<String, usize>,
+}
+
+impl Effects {
+    /// The one place that says what an account event writes.
+    fn add(&mut self, ev: &StoredEvent, e: &AccountEvent) -> anyhow::Result<()> {
+        let id = ev.aggregate_id.as_str();
+        if let AccountEvent::AccountOpened { name } = e {
+            self.opened.id.push(id.to_string());
+            self.opened.name.push(name.clone());
+            self.opened.version.push(ev.sequence);
+            self.opened.pos.push(ev.global_position);
+            self.opened.at.push(ev.recorded_at);
             return Ok(());
+        }
+        let Some(run) = self.running.get_mut(id) else {
+            anyhow::bail!(
+                "event {} ({}) is for account {id}, which has no read-model row (its AccountOpened was not applied)",
+                ev.event_id,
+                ev.event_type
+            );
         };
-        if !simple {
-            for e in events {
-                self.apply(tx, sfx, e).await?;
+        // (entry, amount, delta, reservation, reason) of the ledger row;
+        // granted / spent add to the totals.
+        let mut row: Option<(&'static str, i64, i64, Option<&str>, &str)> = None;
+        let (mut granted, mut spent) = (0, 0);
+        let mut plan = None;
+        match e {
+            AccountEvent::AccountOpened { .. } => unreachable!("handled above"),
+            AccountEvent::CreditsGranted {
+                amount,
+                balance_after,
+                reason,
+            } => {
+                run.balance = *balance_after;
+                granted = *amount;
+                row = Some(("grant", *amount, *amount, None, reason));
             }
-            return Ok(());
-        }
-        let mut opened = Opened::default();
-        let mut ledger = Ledger::default();
-        let mut folds: Vec<Fold> = vec![];
-        let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-        for ev in events.iter().filter(|e| e.aggregate_type == "account") {
-            let body = ev.body();
-            match ev.event_type.as_str() {
-                "AccountOpened" => {
-                    opened.id.push(ev.aggregate_id.clone());
-                    opened
-                        .name
-                        .push(body["name"].as_str().unwrap_or_default().to_string());
-                    opened.version.push(ev.sequence);
-                    opened.pos.push(ev.global_position);
-                    opened.at.push(ev.recorded_at);
-                }
-                kind @ ("CreditsGranted" | "CreditsSpent") => {
-                    let amount = body["amount"].as_i64().unwrap_or(0);
-                    let balance_after = body["balance_after"].as_i64().unwrap_or(0);
-                    let grant = kind == "CreditsGranted";
-                    ledger.event_id.push(ev.event_id.to_string());
-                    ledger.account_id.push(ev.aggregate_id.clone());
-                    ledger.pos.push(ev.global_position);
-                    ledger.seq.push(ev.sequence);
-                    ledger
-                        .entry
-                        .push(if grant { "grant" } else { "spend" }.to_string());
-                    ledger.amount.push(amount);
-                    ledger.delta.push(if grant { amount } else { -amount });
-                    ledger.balance_after.push(balance_after);
-                    ledger
-                        .reason
-                        .push(body["reason"].as_str().unwrap_or_default().to_string());
-                    ledger
-                        .actor
-                        .push(ev.meta("actor").unwrap_or("system").to_string());
-                    ledger.at.push(ev.recorded_at);
-                    let i = *index.entry(ev.aggregate_id.as_str()).or_insert_with(|| {
-                        folds.push(Fold {
-                            id: ev.aggregate_id.clone(),
-                            ..Fold::default()
-                        });
-                        folds.len() - 1
-                    });
-                    let f = &mut folds[i];
-                    f.balance = balance_after;
-                    if grant {
-                        f.granted += amount;
-                    } else {
-                        f.spent += amount;
-                    }
-                    f.version = ev.sequence;
-                    f.pos = ev.global_position;
-                    f.at = Some(ev.recorded_at);
-                }
-                _ => {}
+            AccountEvent::CreditsSpent {
+                amount,
+                balance_after,
+                reason,
+            } => {
+                run.balance = *balance_after;
+                spent = *amount;
+                row = Some(("spend", *amount, -amount, None, reason));
             }
+            AccountEvent::CreditsReserved {
+                reservation_id,
+                amount,
+                reserved_after,
+                reason,
+            } => {
+                run.reserved = *reserved_after;
+                row = Some(("reserve", *amount, 0, Some(reservation_id), reason));
+            }
+            AccountEvent::CreditsCaptured {
+                reservation_id,
+                amount,
+                balance_after,
+                reserved_after,
+                ..
+            } => {
+                run.balance = *balance_after;
+                run.reserved = *reserved_after;
+                spent = *amount;
+                row = Some(("capture", *amount, -amount, Some(reservation_id), ""));
+            }
+            AccountEvent::ReservationReleased {
+                reservation_id,
+                amount,
+                reserved_after,
+                reason,
+            } => {
+                run.reserved = *reserved_after;
+                row = Some(("release", *amount, 0, Some(reservation_id), reason));
+            }
+            AccountEvent::SubscriptionStarted {
+                plan: p,
+                period_start,
+                period_end,
+            } => plan = Some((p.clone(), *period_start, *period_end)),
         }
-        let c = &mut **t;
-        if !opened.id.is_empty() {
-            sqlx::query(&format!(
-                "INSERT INTO rm_accounts{sfx} (account_id, name, version, last_position, created_at, updated_at) \
-                 SELECT u.id, u.name, u.version, u.pos, u.at, u.at \
-                 FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::timestamptz[]) AS u(id, name, version, pos, at) \
-                 ON CONFLICT (account_id) DO NOTHING"
-            ))
-            .bind(&opened.id)
-            .bind(&opened.name)
-            .bind(&opened.version)
-            .bind(&opened.pos)
-            .bind(&opened.at)
-            .execute(&mut *c)
-            .await?;
+        let run = *run;
+        if let Some((entry, amount, delta, reservation, reason)) = row {
+            let l = &mut self.ledger;
+            l.event_id.push(ev.event_id.to_string());
+            l.account_id.push(id.to_string());
+            l.pos.push(ev.global_position);
+            l.seq.push(ev.sequence);
+            l.entry.push(entry.to_string());
+            l.amount.push(amount);
+            l.delta.push(delta);
+            l.balance_after.push(run.balance);
+            l.reserved_after.push(run.reserved);
+            l.reservation_id.push(reservation.map(str::to_string));
+            l.reason.push(reason.to_string());
+            l.actor
+                .push(ev.meta("actor").unwrap_or("system").to_string());
+            l.at.push(ev.recorded_at);
         }
-        if !ledger.event_id.is_empty() {
-            // No reservation moves in this batch: each account's reserved
-            // amount is what the read model holds now — read once per account.
-            let ids: Vec<&str> = folds.iter().map(|f| f.id.as_str()).collect();
-            let held: std::collections::HashMap<String, i64> = sqlx::query_as(&format!(
-                "SELECT account_id, reserved FROM rm_accounts{sfx} WHERE account_id = ANY($1) AND reserved <> 0"
-            ))
-            .bind(&ids)
-            .fetch_all(&mut *c)
-            .await?
-            .into_iter()
-            .collect();
-            let reserved: Vec<i64> = ledger
-                .account_id
-                .iter()
-                .map(|a| held.get(a).copied().unwrap_or(0))
-                .collect();
-            sqlx::query(&format!(
-                "INSERT INTO rm_credit_ledger{sfx} (event_id, account_id, global_position, sequence, entry_type, \
-                 amount, balance_after, reason, actor, occurred_at, delta, reserved_after) \
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[], $6::int8[], \
-                 $7::int8[], $8::text[], $9::text[], $10::timestamptz[], $11::int8[], $12::int8[]) \
-                 ON CONFLICT (event_id) DO NOTHING"
-            ))
-            .bind(&ledger.event_id)
-            .bind(&ledger.account_id)
-            .bind(&ledger.pos)
-            .bind(&ledger.seq)
-            .bind(&ledger.entry)
-            .bind(&ledger.amount)
-            .bind(&ledger.balance_after)
-            .bind(&ledger.reason)
-            .bind(&ledger.actor)
-            .bind(&ledger.at)
-            .bind(&ledger.delta)
-            .bind(&reserved)
-            .execute(&mut *c)
-            .await?;
+        let i = match self.index.get(id) {
+            Some(i) => *i,
+            None => {
+                self.folds.push(Fold {
+                    id: id.to_string(),
+                    ..Fold::default()
+                });
+                self.index.insert(id.to_string(), self.folds.len() - 1);
+                self.folds.len() - 1
+            }
+        };
+        let f = &mut self.folds[i];
+        f.balance = run.balance;
+        f.reserved = run.reserved;
+        f.granted += granted;
+        f.spent += spent;
+        if let Some((p, start, end)) = plan {
+            f.plan = Some(p);
+            f.period_start = Some(start);
+            f.period_end = Some(end);
         }
-        if !folds.is_empty() {
-            let col = |f: fn(&Fold) -> i64| folds.iter().map(f).collect::<Vec<i64>>();
-            let ids: Vec<String> = folds.iter().map(|f| f.id.clone()).collect();
-            let at: Vec<chrono::DateTime<chrono::Utc>> =
-                folds.iter().map(|f| f.at.unwrap_or_default()).collect();
-            sqlx::query(&format!(
-                "UPDATE rm_accounts{sfx} a SET balance = u.balance, total_granted = a.total_granted + u.granted, \
-                 total_spent = a.total_spent + u.spent, version = u.version, last_position = u.pos, updated_at = u.at \
-                 FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::timestamptz[]) \
-                 AS u(id, balance, granted, spent, version, pos, at) WHERE a.account_id = u.id"
-            ))
-            .bind(&ids)
-            .bind(col(|f| f.balance))
-            .bind(col(|f| f.granted))
-            .bind(col(|f| f.spent))
-            .bind(col(|f| f.version))
-            .bind(col(|f| f.pos))
-            .bind(&at)
-            .execute(&mut *c)
-            .await?;
+        f.version = ev.sequence;
+        f.pos = ev.global_position;
+        f.at = ev.recorded_at;
+        Ok(())
+    }
+
+    async fn write(&self, tx: &mut DbTx, sfx: &str) -> anyhow::Result<()> {
+        let open_sql = format!(
+            "INSERT INTO rm_accounts{sfx} (account_id, name, version, last_position, created_at, updated_at) "
+        );
+        let ledger_sql = format!(
+            "INSERT INTO rm_credit_ledger{sfx} (event_id, account_id, global_position, sequence, entry_type, \
+             amount, delta, balance_after, reserved_after, reservation_id, reason, actor, occurred_at) "
+        );
+        let (o, l) = (&self.opened, &self.ledger);
+        match tx {
+            DbTx::Postgres(t) => {
+                let c = &mut **t;
+                if !o.id.is_empty() {
+                    sqlx::query(&format!(
+                        "{open_sql} SELECT u.id, u.name, u.version, u.pos, u.at, u.at \
+                         FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::timestamptz[]) AS u(id, name, version, pos, at) \
+                         ON CONFLICT (account_id) DO NOTHING"
+                    ))
+                    .bind(&o.id)
+                    .bind(&o.name)
+                    .bind(&o.version)
+                    .bind(&o.pos)
+                    .bind(&o.at)
+                    .execute(&mut *c)
+                    .await?;
+                }
+                if !l.event_id.is_empty() {
+                    sqlx::query(&format!(
+                        "{ledger_sql} SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[], \
+                         $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::text[], $11::text[], $12::text[], $13::timestamptz[]) \
+                         ON CONFLICT (event_id) DO NOTHING"
+                    ))
+                    .bind(&l.event_id)
+                    .bind(&l.account_id)
+                    .bind(&l.pos)
+                    .bind(&l.seq)
+                    .bind(&l.entry)
+                    .bind(&l.amount)
+                    .bind(&l.delta)
+                    .bind(&l.balance_after)
+                    .bind(&l.reserved_after)
+                    .bind(&l.reservation_id)
+                    .bind(&l.reason)
+                    .bind(&l.actor)
+                    .bind(&l.at)
+                    .execute(&mut *c)
+                    .await?;
+                }
+                if !self.folds.is_empty() {
+                    let f = &self.folds;
+                    let col = |g: fn(&Fold) -> i64| f.iter().map(g).collect::<Vec<i64>>();
+                    let ids: Vec<&str> = f.iter().map(|f| f.id.as_str()).collect();
+                    let plan: Vec<Option<&str>> = f.iter().map(|f| f.plan.as_deref()).collect();
+                    let start: Vec<Option<DateTime<Utc>>> =
+                        f.iter().map(|f| f.period_start).collect();
+                    let end: Vec<Option<DateTime<Utc>>> = f.iter().map(|f| f.period_end).collect();
+                    let at: Vec<DateTime<Utc>> = f.iter().map(|f| f.at).collect();
+                    sqlx::query(&format!(
+                        "UPDATE rm_accounts{sfx} a SET balance = u.balance, reserved = u.reserved, \
+                         total_granted = a.total_granted + u.granted, total_spent = a.total_spent + u.spent, \
+                         plan = COALESCE(u.plan, a.plan), period_start = COALESCE(u.ps, a.period_start), \
+                         period_end = COALESCE(u.pe, a.period_end), version = u.version, last_position = u.pos, updated_at = u.at \
+                         FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], \
+                         $8::timestamptz[], $9::text[], $10::timestamptz[], $11::timestamptz[]) \
+                         AS u(id, balance, reserved, granted, spent, version, pos, at, plan, ps, pe) WHERE a.account_id = u.id"
+                    ))
+                    .bind(&ids)
+                    .bind(col(|f| f.balance))
+                    .bind(col(|f| f.reserved))
+                    .bind(col(|f| f.granted))
+                    .bind(col(|f| f.spent))
+                    .bind(col(|f| f.version))
+                    .bind(col(|f| f.pos))
+                    .bind(&at)
+                    .bind(&plan)
+                    .bind(&start)
+                    .bind(&end)
+                    .execute(&mut *c)
+                    .await?;
+                }
+            }
+            DbTx::Sqlite(t) => {
+                let c = &mut **t;
+                let sql = format!(
+                    "{open_sql} VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (account_id) DO NOTHING"
+                );
+                for i in 0..o.id.len() {
+                    sqlx::query(&sql)
+                        .bind(&o.id[i])
+                        .bind(&o.name[i])
+                        .bind(o.version[i])
+                        .bind(o.pos[i])
+                        .bind(o.at[i])
+                        .execute(&mut *c)
+                        .await?;
+                }
+                let sql = format!(
+                    "{ledger_sql} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                     ON CONFLICT (event_id) DO NOTHING"
+                );
+                for i in 0..l.event_id.len() {
+                    sqlx::query(&sql)
+                        .bind(&l.event_id[i])
+                        .bind(&l.account_id[i])
+                        .bind(l.pos[i])
+                        .bind(l.seq[i])
+                        .bind(&l.entry[i])
+                        .bind(l.amount[i])
+                        .bind(l.delta[i])
+                        .bind(l.balance_after[i])
+                        .bind(l.reserved_after[i])
+                        .bind(&l.reservation_id[i])
+                        .bind(&l.reason[i])
+                        .bind(&l.actor[i])
+                        .bind(l.at[i])
+                        .execute(&mut *c)
+                        .await?;
+                }
+                let sql = format!(
+                    "UPDATE rm_accounts{sfx} SET balance = $2, reserved = $3, total_granted = total_granted + $4, \
+                     total_spent = total_spent + $5, plan = COALESCE($6, plan), period_start = COALESCE($7, period_start), \
+                     period_end = COALESCE($8, period_end), version = $9, last_position = $10, updated_at = $11 \
+                     WHERE account_id = $1"
+                );
+                for f in &self.folds {
+                    sqlx::query(&sql)
+                        .bind(&f.id)
+                        .bind(f.balance)
+                        .bind(f.reserved)
+                        .bind(f.granted)
+                        .bind(f.spent)
+                        .bind(&f.plan)
+                        .bind(f.period_start)
+                        .bind(f.period_end)
+                        .bind(f.version)
+                        .bind(f.pos)
+                        .bind(f.at)
+                        .execute(&mut *c)
+                        .await?;
+                }
+            }
         }
         Ok(())
     }
@@ -341,9 +460,10 @@ struct Opened {
     name: Vec<String>,
     version: Vec<i64>,
     pos: Vec<i64>,
-    at: Vec<chrono::DateTime<chrono::Utc>>,
+    at: Vec<DateTime<Utc>>,
 }
 
+/// Ledger rows, column by column: every movement of credits or reservations.
 #[derive(Default)]
 struct Ledger {
     event_id: Vec<String>,
@@ -352,11 +472,14 @@ struct Ledger {
     seq: Vec<i64>,
     entry: Vec<String>,
     amount: Vec<i64>,
+    /// Signed change of the balance (grant +, spend and capture −, others 0).
     delta: Vec<i64>,
     balance_after: Vec<i64>,
+    reserved_after: Vec<i64>,
+    reservation_id: Vec<Option<String>>,
     reason: Vec<String>,
     actor: Vec<String>,
-    at: Vec<chrono::DateTime<chrono::Utc>>,
+    at: Vec<DateTime<Utc>>,
 }
 
 /// The net effect of a batch on one account.
@@ -364,45 +487,13 @@ struct Ledger {
 struct Fold {
     id: String,
     balance: i64,
+    reserved: i64,
     granted: i64,
     spent: i64,
+    plan: Option<String>,
+    period_start: Option<DateTime<Utc>>,
+    period_end: Option<DateTime<Utc>>,
     version: i64,
     pos: i64,
-    at: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-/// One ledger row: every movement of credits or reservations.
-struct LedgerEntry<'a> {
-    entry: &'static str,
-    amount: i64,
-    /// Signed change of the balance (grant +, spend and capture −, others 0).
-    delta: i64,
-    /// `None`: the balance did not change (taken from the account row).
-    balance_after: Option<i64>,
-    reserved_after: Option<i64>,
-    reservation_id: Option<&'a str>,
-    reason: &'a str,
-}
-
-async fn ledger_row(
-    tx: &mut DbTx,
-    sfx: &str,
-    ev: &StoredEvent,
-    r: &LedgerEntry<'_>,
-) -> anyhow::Result<()> {
-    let sql = format!(
-        "INSERT INTO rm_credit_ledger{sfx} (event_id, account_id, global_position, sequence, entry_type, \
-         amount, delta, balance_after, reserved_after, reservation_id, reason, actor, occurred_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, \
-           COALESCE($8, (SELECT balance FROM rm_accounts{sfx} WHERE account_id = $2)), \
-           COALESCE($9, (SELECT reserved FROM rm_accounts{sfx} WHERE account_id = $2)), $10, $11, $12, $13) \
-         ON CONFLICT (event_id) DO NOTHING"
-    );
-    let actor = ev.meta("actor").unwrap_or("system");
-    on_tx!(tx, c => sqlx::query(&sql)
-        .bind(ev.event_id.to_string()).bind(&ev.aggregate_id).bind(ev.global_position)
-        .bind(ev.sequence).bind(r.entry).bind(r.amount).bind(r.delta).bind(r.balance_after)
-        .bind(r.reserved_after).bind(r.reservation_id).bind(r.reason).bind(actor).bind(ev.recorded_at)
-        .execute(&mut *c).await.map(|_| ()))?;
-    Ok(())
+    at: DateTime<Utc>,
 }

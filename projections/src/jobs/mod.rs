@@ -1,11 +1,13 @@
 //! Jobs read model: `rm_jobs`, one row per job with its state, phase,
 //! percentage, message, tokens, cost and credits (lists and progress pages).
 
-use crate::projection::{Index, Projection, Table};
+use crate::projection::{Applied, Index, Projection, Table, decode_until};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use igny8_commands::db::{Db, DbTx};
 use igny8_commands::{StoredEvent, on_db, on_tx};
+use igny8_domain::Aggregate;
+use igny8_domain::jobs::{Job, JobEvent};
 use serde::Serialize;
 
 pub struct JobsProjection;
@@ -38,61 +40,88 @@ impl Projection for JobsProjection {
         TABLES
     }
 
-    async fn apply(&self, tx: &mut DbTx, sfx: &str, ev: &StoredEvent) -> anyhow::Result<()> {
-        if ev.aggregate_type != "job" {
-            return Ok(());
-        }
-        let b = ev.body();
-        let id = ev.aggregate_id.as_str();
-        let at = ev.recorded_at;
-        let set = |cols: &str| {
-            format!("UPDATE rm_jobs{sfx} SET {cols}, updated_at = $2 WHERE job_id = $1")
-        };
-        match ev.event_type.as_str() {
-            "JobCreated" => {
-                let sql = format!(
-                    "INSERT INTO rm_jobs{sfx} (job_id, account_id, kind, state, phase, message, reserved, input, created_at, updated_at, site_id) \
-                     VALUES ($1, $2, $3, 'PENDING', 'INIT', 'queued', $4, $5, $6, $6, $7) ON CONFLICT (job_id) DO NOTHING"
-                );
-                on_tx!(tx, c => sqlx::query(&sql).bind(id).bind(b["account_id"].as_str()).bind(b["kind"].as_str())
-                    .bind(b["reserved"].as_i64().unwrap_or(0)).bind(b["input"].to_string()).bind(at)
-                    .bind(b["input"]["site_id"].as_str())
-                    .execute(&mut *c).await.map(|_| ()))?;
-            }
-            "JobStarted" => {
-                let sql = set("state = 'PROGRESS', phase = 'INIT', percentage = 0, attempt = $3");
-                on_tx!(tx, c => sqlx::query(&sql).bind(id).bind(at).bind(b["attempt"].as_i64().unwrap_or(1))
-                    .execute(&mut *c).await.map(|_| ()))?;
-            }
-            "JobProgressed" => {
-                let sql = set(
-                    "phase = $3, percentage = $4, message = $5, tokens = $6, cost_usd_micros = $7",
-                );
-                on_tx!(tx, c => sqlx::query(&sql).bind(id).bind(at).bind(b["phase"].as_str())
-                    .bind(b["percentage"].as_i64().unwrap_or(0)).bind(b["message"].as_str().unwrap_or(""))
-                    .bind(b["tokens"].as_i64().unwrap_or(0)).bind(b["cost_usd_micros"].as_i64().unwrap_or(0))
-                    .execute(&mut *c).await.map(|_| ()))?;
-            }
-            "JobSucceeded" => {
-                let sql = set(
-                    "state = 'SUCCESS', phase = 'DONE', percentage = 100, message = 'done', charged = $3, result = $4",
-                );
-                on_tx!(tx, c => sqlx::query(&sql).bind(id).bind(at).bind(b["charged"].as_i64().unwrap_or(0))
-                    .bind(b["result"].to_string()).execute(&mut *c).await.map(|_| ()))?;
-            }
-            "JobFailed" => {
-                let sql = set("state = 'FAILURE', message = $3");
-                on_tx!(tx, c => sqlx::query(&sql).bind(id).bind(at).bind(b["error"].as_str().unwrap_or(""))
-                    .execute(&mut *c).await.map(|_| ()))?;
-            }
-            "JobCancelled" => {
-                let sql = set("state = 'CANCELLED', message = 'cancelled'");
-                on_tx!(tx, c => sqlx::query(&sql).bind(id).bind(at).execute(&mut *c).await.map(|_| ()))?;
-            }
-            _ => {}
-        }
-        Ok(())
+    fn version(&self) -> u32 {
+        1
     }
+
+    async fn apply_all(
+        &self,
+        tx: &mut DbTx,
+        sfx: &str,
+        events: &[&StoredEvent],
+    ) -> anyhow::Result<Applied> {
+        let (typed, applied) = decode_until(events, |ev| {
+            (ev.aggregate_type == Job::TYPE)
+                .then(|| ev.decode::<JobEvent>())
+                .transpose()
+        });
+        for (ev, e) in &typed {
+            apply(tx, sfx, ev, e).await?;
+        }
+        Ok(applied)
+    }
+}
+
+async fn apply(tx: &mut DbTx, sfx: &str, ev: &StoredEvent, e: &JobEvent) -> anyhow::Result<()> {
+    let id = ev.aggregate_id.as_str();
+    let at = ev.recorded_at;
+    let set =
+        |cols: &str| format!("UPDATE rm_jobs{sfx} SET {cols}, updated_at = $2 WHERE job_id = $1");
+    match e {
+        JobEvent::JobCreated {
+            account_id,
+            kind,
+            input,
+            reserved,
+        } => {
+            let sql = format!(
+                "INSERT INTO rm_jobs{sfx} (job_id, account_id, kind, state, phase, message, reserved, input, created_at, updated_at, site_id) \
+                 VALUES ($1, $2, $3, 'PENDING', 'INIT', 'queued', $4, $5, $6, $6, $7) ON CONFLICT (job_id) DO NOTHING"
+            );
+            // The site is part of some kinds' free-form input only.
+            let site = input.get("site_id").and_then(|v| v.as_str());
+            on_tx!(tx, c => sqlx::query(&sql).bind(id).bind(account_id.to_string()).bind(kind)
+                .bind(reserved).bind(input.to_string()).bind(at).bind(site)
+                .execute(&mut *c).await.map(|_| ()))?;
+        }
+        JobEvent::JobStarted { attempt, .. } => {
+            let sql = set("state = 'PROGRESS', phase = 'INIT', percentage = 0, attempt = $3");
+            on_tx!(tx, c => sqlx::query(&sql).bind(id).bind(at).bind(i64::from(*attempt))
+                .execute(&mut *c).await.map(|_| ()))?;
+        }
+        JobEvent::JobProgressed {
+            phase,
+            percentage,
+            message,
+            tokens,
+            cost_usd_micros,
+        } => {
+            let sql =
+                set("phase = $3, percentage = $4, message = $5, tokens = $6, cost_usd_micros = $7");
+            let phase = serde_json::to_value(phase)?;
+            let tokens = i64::try_from(*tokens)?;
+            on_tx!(tx, c => sqlx::query(&sql).bind(id).bind(at).bind(phase.as_str())
+                .bind(i64::from(*percentage)).bind(message).bind(tokens).bind(cost_usd_micros)
+                .execute(&mut *c).await.map(|_| ()))?;
+        }
+        JobEvent::JobSucceeded { result, charged } => {
+            let sql = set(
+                "state = 'SUCCESS', phase = 'DONE', percentage = 100, message = 'done', charged = $3, result = $4",
+            );
+            on_tx!(tx, c => sqlx::query(&sql).bind(id).bind(at).bind(charged)
+                .bind(result.to_string()).execute(&mut *c).await.map(|_| ()))?;
+        }
+        JobEvent::JobFailed { error, .. } => {
+            let sql = set("state = 'FAILURE', message = $3");
+            on_tx!(tx, c => sqlx::query(&sql).bind(id).bind(at).bind(error)
+                .execute(&mut *c).await.map(|_| ()))?;
+        }
+        JobEvent::JobCancelled {} => {
+            let sql = set("state = 'CANCELLED', message = 'cancelled'");
+            on_tx!(tx, c => sqlx::query(&sql).bind(id).bind(at).execute(&mut *c).await.map(|_| ()))?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]

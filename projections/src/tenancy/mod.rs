@@ -6,11 +6,13 @@ mod queries;
 
 pub use queries::*;
 
-use crate::projection::{Index, Projection, Table};
+use crate::projection::{Applied, Index, Projection, Table, decode_until};
 use async_trait::async_trait;
 use igny8_commands::db::DbTx;
-use igny8_commands::{StoredEvent, on_tx};
-use serde_json::Value;
+use igny8_commands::{DecodeError, StoredEvent, on_tx};
+use igny8_domain::Aggregate;
+use igny8_domain::tenancy::{ApiKey, ApiKeyEvent, Tenant, TenantEvent, User, UserEvent};
+use uuid::Uuid;
 
 pub struct TenancyProjection;
 
@@ -69,8 +71,25 @@ const TABLES: &[Table] = &[
     },
 ];
 
-fn s(v: &Value, k: &str) -> Option<String> {
-    v.get(k).and_then(Value::as_str).map(str::to_string)
+/// The events this projection reads.
+enum Input {
+    Tenant(TenantEvent),
+    User(UserEvent),
+    ApiKey(ApiKeyEvent),
+}
+
+fn decode(ev: &StoredEvent) -> Result<Option<Input>, DecodeError> {
+    Ok(Some(match ev.aggregate_type.as_str() {
+        Tenant::TYPE => Input::Tenant(ev.decode()?),
+        User::TYPE => Input::User(ev.decode()?),
+        ApiKey::TYPE => Input::ApiKey(ev.decode()?),
+        _ => return Ok(None),
+    }))
+}
+
+/// Site grants as stored: a JSON array of ids.
+fn ids_json(ids: &[Uuid]) -> anyhow::Result<String> {
+    Ok(serde_json::to_string(ids)?)
 }
 
 /// Run one statement with text/optional-text parameters in the runner's transaction.
@@ -91,170 +110,254 @@ impl Projection for TenancyProjection {
         TABLES
     }
 
-    async fn apply(&self, tx: &mut DbTx, sfx: &str, ev: &StoredEvent) -> anyhow::Result<()> {
-        let b = ev.body();
-        let at = ev.recorded_at;
-        let id = ev.aggregate_id.as_str();
-        match (ev.aggregate_type.as_str(), ev.event_type.as_str()) {
-            ("tenant", "TenantCreated") => exec!(
-                tx,
-                format!(
-                    "INSERT INTO rm_tenants{sfx} (account_id, name, slug, owner_id, plan, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id) DO NOTHING"
-                ),
-                id,
-                s(b, "name"),
-                s(b, "slug"),
-                s(b, "owner_id"),
-                s(b, "plan"),
-                at
-            ),
-            ("tenant", "PlanChanged") => exec!(
-                tx,
-                format!("UPDATE rm_tenants{sfx} SET plan = $2 WHERE account_id = $1"),
-                id,
-                s(b, "plan")
-            ),
-            ("tenant", "SiteCreated") => exec!(
-                tx,
-                format!(
-                    "INSERT INTO rm_sites{sfx} (site_id, account_id, name, slug, industry, domain, status, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $7) ON CONFLICT (site_id) DO NOTHING"
-                ),
-                s(b, "site_id"),
-                id,
-                s(b, "name"),
-                s(b, "slug"),
-                s(b, "industry"),
-                s(b, "domain"),
-                at
-            ),
-            ("tenant", "SiteUpdated") => exec!(
-                tx,
-                format!(
-                    "UPDATE rm_sites{sfx} SET name = $2, slug = $3, industry = $4, domain = $5, status = $6, \
-                     wp_url = $7, wp_username = $8, updated_at = $9 WHERE site_id = $1"
-                ),
-                s(b, "site_id"),
-                s(b, "name"),
-                s(b, "slug"),
-                s(b, "industry"),
-                s(b, "domain"),
-                s(b, "status"),
-                s(b, "wp_url"),
-                s(b, "wp_username"),
-                at
-            ),
-            ("tenant", "SiteDeleted") => {
-                exec!(
-                    tx,
-                    format!("DELETE FROM rm_sectors{sfx} WHERE site_id = $1"),
-                    s(b, "site_id")
-                );
-                exec!(
-                    tx,
-                    format!("DELETE FROM rm_sites{sfx} WHERE site_id = $1"),
-                    s(b, "site_id")
-                );
-            }
-            ("tenant", "SectorCreated") => exec!(
-                tx,
-                format!(
-                    "INSERT INTO rm_sectors{sfx} (sector_id, account_id, site_id, name, slug, status, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, 'active', $6, $6) ON CONFLICT (sector_id) DO NOTHING"
-                ),
-                s(b, "sector_id"),
-                id,
-                s(b, "site_id"),
-                s(b, "name"),
-                s(b, "slug"),
-                at
-            ),
-            ("tenant", "SectorUpdated") => exec!(
-                tx,
-                format!(
-                    "UPDATE rm_sectors{sfx} SET name = $2, status = $3, updated_at = $4 WHERE sector_id = $1"
-                ),
-                s(b, "sector_id"),
-                s(b, "name"),
-                s(b, "status"),
-                at
-            ),
-            ("tenant", "SectorDeleted") => exec!(
-                tx,
-                format!("DELETE FROM rm_sectors{sfx} WHERE sector_id = $1"),
-                s(b, "sector_id")
-            ),
-            ("user", "UserRegistered") => exec!(
-                tx,
-                format!(
-                    "INSERT INTO rm_users{sfx} (user_id, account_id, email, name, role, site_ids, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, '[]', $6, $6) ON CONFLICT (user_id) DO NOTHING"
-                ),
-                id,
-                s(b, "account_id"),
-                s(b, "email"),
-                s(b, "name"),
-                s(b, "role"),
-                at
-            ),
-            ("user", "UserRoleChanged") => exec!(
-                tx,
-                format!("UPDATE rm_users{sfx} SET role = $2, updated_at = $3 WHERE user_id = $1"),
-                id,
-                s(b, "role"),
-                at
-            ),
-            ("user", "UserRenamed") => exec!(
-                tx,
-                format!("UPDATE rm_users{sfx} SET name = $2, updated_at = $3 WHERE user_id = $1"),
-                id,
-                s(b, "name"),
-                at
-            ),
-            ("user", "UserSitesSet") => exec!(
-                tx,
-                format!(
-                    "UPDATE rm_users{sfx} SET site_ids = $2, updated_at = $3 WHERE user_id = $1"
-                ),
-                id,
-                b["site_ids"].to_string(),
-                at
-            ),
-            ("user", "UserDeleted") => exec!(
-                tx,
-                format!("DELETE FROM rm_users{sfx} WHERE user_id = $1"),
-                id
-            ),
-            ("api_key", "ApiKeyCreated") => exec!(
-                tx,
-                format!(
-                    "INSERT INTO rm_api_keys{sfx} (key_id, account_id, name, role, site_ids, prefix, created_by, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (key_id) DO NOTHING"
-                ),
-                id,
-                s(b, "account_id"),
-                s(b, "name"),
-                s(b, "role"),
-                b["site_ids"].to_string(),
-                s(b, "prefix"),
-                ev.meta("actor").unwrap_or("system").to_string(),
-                at
-            ),
-            ("api_key", "ApiKeyUsed") => exec!(
-                tx,
-                format!("UPDATE rm_api_keys{sfx} SET last_used_at = $2 WHERE key_id = $1"),
-                id,
-                at
-            ),
-            ("api_key", "ApiKeyRevoked") => exec!(
-                tx,
-                format!("UPDATE rm_api_keys{sfx} SET revoked_at = $2 WHERE key_id = $1"),
-                id,
-                at
-            ),
-            _ => {}
-        }
-        Ok(())
+    fn version(&self) -> u32 {
+        1
     }
+
+    async fn apply_all(
+        &self,
+        tx: &mut DbTx,
+        sfx: &str,
+        events: &[&StoredEvent],
+    ) -> anyhow::Result<Applied> {
+        let (typed, applied) = decode_until(events, decode);
+        for (ev, e) in &typed {
+            match e {
+                Input::Tenant(e) => tenant(tx, sfx, ev, e).await?,
+                Input::User(e) => user(tx, sfx, ev, e).await?,
+                Input::ApiKey(e) => api_key(tx, sfx, ev, e).await?,
+            }
+        }
+        Ok(applied)
+    }
+}
+
+async fn tenant(tx: &mut DbTx, sfx: &str, ev: &StoredEvent, e: &TenantEvent) -> anyhow::Result<()> {
+    let at = ev.recorded_at;
+    let id = ev.aggregate_id.as_str();
+    match e {
+        TenantEvent::TenantCreated {
+            name,
+            slug,
+            owner_id,
+            plan,
+            ..
+        } => exec!(
+            tx,
+            format!(
+                "INSERT INTO rm_tenants{sfx} (account_id, name, slug, owner_id, plan, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id) DO NOTHING"
+            ),
+            id,
+            name,
+            slug,
+            owner_id.to_string(),
+            plan,
+            at
+        ),
+        TenantEvent::PlanChanged { plan, .. } => exec!(
+            tx,
+            format!("UPDATE rm_tenants{sfx} SET plan = $2 WHERE account_id = $1"),
+            id,
+            plan
+        ),
+        TenantEvent::SiteCreated {
+            site_id,
+            name,
+            slug,
+            industry,
+            domain,
+        } => exec!(
+            tx,
+            format!(
+                "INSERT INTO rm_sites{sfx} (site_id, account_id, name, slug, industry, domain, status, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $7) ON CONFLICT (site_id) DO NOTHING"
+            ),
+            site_id.to_string(),
+            id,
+            name,
+            slug,
+            industry,
+            domain,
+            at
+        ),
+        TenantEvent::SiteUpdated {
+            site_id,
+            name,
+            slug,
+            industry,
+            domain,
+            status,
+            wp_url,
+            wp_username,
+            ..
+        } => exec!(
+            tx,
+            format!(
+                "UPDATE rm_sites{sfx} SET name = $2, slug = $3, industry = $4, domain = $5, status = $6, \
+                 wp_url = $7, wp_username = $8, updated_at = $9 WHERE site_id = $1"
+            ),
+            site_id.to_string(),
+            name,
+            slug,
+            industry,
+            domain,
+            status,
+            wp_url,
+            wp_username,
+            at
+        ),
+        TenantEvent::SiteDeleted { site_id, .. } => {
+            exec!(
+                tx,
+                format!("DELETE FROM rm_sectors{sfx} WHERE site_id = $1"),
+                site_id.to_string()
+            );
+            exec!(
+                tx,
+                format!("DELETE FROM rm_sites{sfx} WHERE site_id = $1"),
+                site_id.to_string()
+            );
+        }
+        TenantEvent::SectorCreated {
+            site_id,
+            sector_id,
+            name,
+            slug,
+        } => exec!(
+            tx,
+            format!(
+                "INSERT INTO rm_sectors{sfx} (sector_id, account_id, site_id, name, slug, status, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'active', $6, $6) ON CONFLICT (sector_id) DO NOTHING"
+            ),
+            sector_id.to_string(),
+            id,
+            site_id.to_string(),
+            name,
+            slug,
+            at
+        ),
+        TenantEvent::SectorUpdated {
+            sector_id,
+            name,
+            status,
+            ..
+        } => exec!(
+            tx,
+            format!(
+                "UPDATE rm_sectors{sfx} SET name = $2, status = $3, updated_at = $4 WHERE sector_id = $1"
+            ),
+            sector_id.to_string(),
+            name,
+            status,
+            at
+        ),
+        TenantEvent::SectorDeleted { sector_id, .. } => exec!(
+            tx,
+            format!("DELETE FROM rm_sectors{sfx} WHERE sector_id = $1"),
+            sector_id.to_string()
+        ),
+    }
+    Ok(())
+}
+
+async fn user(tx: &mut DbTx, sfx: &str, ev: &StoredEvent, e: &UserEvent) -> anyhow::Result<()> {
+    let at = ev.recorded_at;
+    let id = ev.aggregate_id.as_str();
+    match e {
+        UserEvent::UserRegistered {
+            account_id,
+            email,
+            name,
+            role,
+            ..
+        } => exec!(
+            tx,
+            format!(
+                "INSERT INTO rm_users{sfx} (user_id, account_id, email, name, role, site_ids, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, '[]', $6, $6) ON CONFLICT (user_id) DO NOTHING"
+            ),
+            id,
+            account_id.to_string(),
+            email,
+            name,
+            role.as_str(),
+            at
+        ),
+        UserEvent::UserRoleChanged { role } => exec!(
+            tx,
+            format!("UPDATE rm_users{sfx} SET role = $2, updated_at = $3 WHERE user_id = $1"),
+            id,
+            role.as_str(),
+            at
+        ),
+        UserEvent::UserRenamed { name } => exec!(
+            tx,
+            format!("UPDATE rm_users{sfx} SET name = $2, updated_at = $3 WHERE user_id = $1"),
+            id,
+            name,
+            at
+        ),
+        UserEvent::UserSitesSet { site_ids } => exec!(
+            tx,
+            format!("UPDATE rm_users{sfx} SET site_ids = $2, updated_at = $3 WHERE user_id = $1"),
+            id,
+            ids_json(site_ids)?,
+            at
+        ),
+        UserEvent::UserDeleted {} => exec!(
+            tx,
+            format!("DELETE FROM rm_users{sfx} WHERE user_id = $1"),
+            id
+        ),
+        UserEvent::UserCredentialChanged { .. } => {}
+    }
+    Ok(())
+}
+
+async fn api_key(
+    tx: &mut DbTx,
+    sfx: &str,
+    ev: &StoredEvent,
+    e: &ApiKeyEvent,
+) -> anyhow::Result<()> {
+    let at = ev.recorded_at;
+    let id = ev.aggregate_id.as_str();
+    match e {
+        ApiKeyEvent::ApiKeyCreated {
+            account_id,
+            name,
+            role,
+            site_ids,
+            prefix,
+            ..
+        } => exec!(
+            tx,
+            format!(
+                "INSERT INTO rm_api_keys{sfx} (key_id, account_id, name, role, site_ids, prefix, created_by, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (key_id) DO NOTHING"
+            ),
+            id,
+            account_id.to_string(),
+            name,
+            role.as_str(),
+            ids_json(site_ids)?,
+            prefix,
+            ev.meta("actor").unwrap_or("system").to_string(),
+            at
+        ),
+        ApiKeyEvent::ApiKeyUsed { .. } => exec!(
+            tx,
+            format!("UPDATE rm_api_keys{sfx} SET last_used_at = $2 WHERE key_id = $1"),
+            id,
+            at
+        ),
+        ApiKeyEvent::ApiKeyRevoked {} => exec!(
+            tx,
+            format!("UPDATE rm_api_keys{sfx} SET revoked_at = $2 WHERE key_id = $1"),
+            id,
+            at
+        ),
+    }
+    Ok(())
 }

@@ -2,3 +2,4 @@
 mod common;
 mod nats_pipeline;
 mod runner;
+mod stuck;
