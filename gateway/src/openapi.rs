@@ -83,7 +83,7 @@ impl ToSchema for ErrorCode {
         crate::planner::split_cluster,
         crate::jobs::task_progress, crate::jobs::list, crate::jobs::cancel, crate::jobs::events,
     ),
-    components(schemas(ErrorEnvelope, crate::http::command::CommandResult, crate::auth::tokens::TokenPair,
+    components(schemas(ErrorEnvelope, ErrorCode, crate::tenancy::integrations::ProviderName, crate::http::command::CommandResult, crate::auth::tokens::TokenPair,
         crate::tenancy::auth::SignupBody, crate::tenancy::auth::LoginBody, crate::tenancy::auth::RefreshBody, crate::tenancy::auth::PasswordBody,
         crate::tenancy::users::CreateUserBody, crate::tenancy::users::UpdateUserBody, crate::tenancy::users::SitesBody,
         crate::tenancy::sites::CreateSiteBody, crate::tenancy::sites::UpdateSiteBody,
@@ -126,9 +126,17 @@ pub fn docs() -> Router<AppState> {
 /// the success envelope and every error status an operation can answer
 /// documented with the error envelope (see [`contract`]).
 pub fn document() -> utoipa::openapi::OpenApi {
-    let raw = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
+    let mut raw = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
+    if let Some(paths) = raw["paths"].as_object_mut() {
+        // The generic command route is documented as one operation per command.
+        paths.remove("/api/v1/commands/{name}/");
+        for (path, item) in crate::commands_api::documented_operations() {
+            paths.insert(path, item);
+        }
+    }
     let doc = contract::apply(raw);
     serde_json::from_value(doc).expect("the contract pass keeps a valid OpenAPI document")
 }
 
+pub mod constraints;
 pub mod contract;

@@ -16,6 +16,9 @@ on these; they are the API's business rules, listed in docs/api.md:
   401 INVALID_CREDENTIALS of login, which schemathesis accepts).
 - IDEMPOTENCY_KEY_REUSED: the `Idempotency-Key` was used before with another
   request.
+- POSITION_NOT_REACHED: a `min_position` beyond the last event written (the
+  log's head is the server's state; a position a command answered is never
+  beyond it).
 - NO_KEYWORD_COLUMN, NOT_A_TEXT_FILE, INVALID_ENCODING, TOO_MANY_ROWS: the
   `text/csv` body of POST /api/v1/planner/keywords/import_csv/ is a string
   whose CSV content (a header naming a keyword column, UTF-8 text, a row
@@ -39,6 +42,7 @@ STATE_DEPENDENT_REFUSALS = frozenset(
         "UNKNOWN_SITE",
         "WRONG_PASSWORD",
         "IDEMPOTENCY_KEY_REUSED",
+        "POSITION_NOT_REACHED",
         "NO_KEYWORD_COLUMN",
         "NOT_A_TEXT_FILE",
         "INVALID_ENCODING",

@@ -7,18 +7,17 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use igny8_domain::ErrorKind;
 
 pub const MIN_PASSWORD: usize = 8;
-/// Argon2 takes any length; a cap keeps one request from buying minutes of CPU.
+/// Argon2 takes any length; a cap (in characters, so a schema can state it:
+/// at most 4 KB) keeps one request from buying minutes of CPU.
 pub const MAX_PASSWORD: usize = 1024;
 
 pub fn check_policy(password: &str) -> Result<(), CommandError> {
     let n = password.chars().count();
-    if n < MIN_PASSWORD || password.len() > MAX_PASSWORD {
+    if n < MIN_PASSWORD || n > MAX_PASSWORD {
         return Err(CommandError::Domain {
             code: "INVALID_PASSWORD",
             kind: ErrorKind::Validation,
-            message: format!(
-                "password must be at least {MIN_PASSWORD} characters (and at most {MAX_PASSWORD} bytes)"
-            ),
+            message: format!("password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters"),
         });
     }
     Ok(())
@@ -38,7 +37,7 @@ pub async fn hash(password: &str) -> Result<String, CommandError> {
 }
 
 pub async fn verify(password: &str, phc: &str) -> Result<bool, CommandError> {
-    if password.len() > MAX_PASSWORD {
+    if password.chars().count() > MAX_PASSWORD {
         return Ok(false);
     }
     let (pw, phc) = (password.to_string(), phc.to_string());

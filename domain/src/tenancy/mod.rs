@@ -221,11 +221,23 @@ pub fn slugify(name: &str) -> String {
         .to_string()
 }
 
+/// 32-bit FNV-1a: a short, stable digest of a name.
+fn fnv1a(s: &str) -> u32 {
+    s.bytes().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
 /// A given slug, checked; or one made from the name.
 pub fn slug_or_default(given: Option<&str>, name: &str) -> Result<String, TenancyError> {
     let slug = match given {
         Some(s) => s.trim().to_string(),
-        None => slugify(name),
+        None => match slugify(name) {
+            // A name without a letter of a-z or a digit (`日本`): a stable
+            // slug made from it, so any valid name can be used without one.
+            s if s.is_empty() => format!("n-{:08x}", fnv1a(name.trim())),
+            s => s,
+        },
     };
     let ok = !slug.is_empty()
         && slug.len() <= MAX_SLUG
@@ -250,9 +262,10 @@ pub fn check_status(s: &str) -> Result<String, TenancyError> {
 
 pub fn check_url(raw: &str, what: &'static str) -> Result<String, TenancyError> {
     let u = raw.trim();
+    let n = u.chars().count();
     let ok = (u.starts_with("https://") || u.starts_with("http://"))
-        && u.len() <= 2000
-        && u.len() > "https://".len()
+        && n <= 2000
+        && n > "https://".len()
         && !u.chars().any(|c| c.is_whitespace() || c.is_control());
     if ok {
         Ok(u.to_string())
@@ -289,7 +302,10 @@ mod tests {
         assert_eq!(slugify("Acme  Blog!"), "acme-blog");
         assert_eq!(slugify("Ünïcode"), "n-code");
         assert_eq!(slugify("日本"), "");
-        assert!(slug_or_default(None, "日本").is_err());
+        let made = slug_or_default(None, "日本").unwrap();
+        assert!(made.starts_with("n-") && made.len() == 10, "{made}");
+        assert_eq!(slug_or_default(None, " 日本 ").unwrap(), made);
+        assert_ne!(slug_or_default(None, "中国").unwrap(), made);
         assert!(slug_or_default(Some("Bad Slug"), "x").is_err());
         assert_eq!(slug_or_default(Some("ok-1"), "x").unwrap(), "ok-1");
         assert_eq!(Role::parse("editor"), Some(Role::Editor));

@@ -76,10 +76,11 @@ pub struct GrantBody {
     /// The account to credit.
     pub account_id: Uuid,
     /// Credits, at most 3 decimals, 0.001 to 10^12.
-    #[schema(value_type = f64)]
+    #[schema(schema_with = crate::openapi::constraints::credits)]
     pub amount: CreditAmount,
     /// Why (shown in the ledger), at most 500 characters.
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::constraints::reason)]
     pub reason: String,
 }
 

@@ -42,10 +42,11 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct CreditsBody {
     /// Credits, at most 3 decimals, 0.001 to 10^12.
-    #[schema(value_type = f64)]
+    #[schema(schema_with = crate::openapi::constraints::credits)]
     pub amount: crate::http::CreditAmount,
     /// Why (shown in the ledger), at most 500 characters.
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::constraints::reason)]
     pub reason: String,
 }
 
@@ -53,6 +54,7 @@ pub struct CreditsBody {
 #[serde(deny_unknown_fields)]
 pub struct RoleBody {
     /// admin, editor or viewer.
+    #[schema(schema_with = crate::openapi::constraints::grantable_role)]
     pub role: String,
 }
 
@@ -105,6 +107,8 @@ struct Spec {
     /// The id field added to the body schema (the aggregate or entity acted on).
     id_field: Option<&'static str>,
     schema: fn() -> Value,
+    /// Whether `expected_version` applies (commands on several aggregates take none).
+    versioned: bool,
 }
 
 fn schema_of<T: PartialSchema>() -> Value {
@@ -118,6 +122,7 @@ const COMMANDS: &[Spec] = &[
         who: Who::Writers,
         id_field: None,
         schema: schema_of::<CreditsBody>,
+        versioned: true,
     },
     Spec {
         name: "GrantCredits",
@@ -125,6 +130,7 @@ const COMMANDS: &[Spec] = &[
         who: Who::Operators,
         id_field: None,
         schema: schema_of::<CreditsBody>,
+        versioned: true,
     },
     Spec {
         name: "ChangePlan",
@@ -132,6 +138,7 @@ const COMMANDS: &[Spec] = &[
         who: Who::Operators,
         id_field: None,
         schema: schema_of::<PlanBody>,
+        versioned: false,
     },
     Spec {
         name: "CreateSite",
@@ -139,6 +146,7 @@ const COMMANDS: &[Spec] = &[
         who: Who::Managers,
         id_field: None,
         schema: schema_of::<CreateSiteBody>,
+        versioned: true,
     },
     Spec {
         name: "UpdateSite",
@@ -146,6 +154,7 @@ const COMMANDS: &[Spec] = &[
         who: Who::Managers,
         id_field: Some("site_id"),
         schema: schema_of::<UpdateSiteBody>,
+        versioned: true,
     },
     Spec {
         name: "DeleteSite",
@@ -153,6 +162,7 @@ const COMMANDS: &[Spec] = &[
         who: Who::Managers,
         id_field: Some("site_id"),
         schema: schema_of::<Empty>,
+        versioned: true,
     },
     Spec {
         name: "CreateSector",
@@ -160,6 +170,7 @@ const COMMANDS: &[Spec] = &[
         who: Who::Managers,
         id_field: Some("site_id"),
         schema: schema_of::<CreateSectorBody>,
+        versioned: true,
     },
     Spec {
         name: "UpdateSector",
@@ -167,6 +178,7 @@ const COMMANDS: &[Spec] = &[
         who: Who::Managers,
         id_field: Some("sector_id"),
         schema: schema_of::<UpdateSectorBody>,
+        versioned: true,
     },
     Spec {
         name: "DeleteSector",
@@ -174,6 +186,7 @@ const COMMANDS: &[Spec] = &[
         who: Who::Managers,
         id_field: Some("sector_id"),
         schema: schema_of::<Empty>,
+        versioned: true,
     },
     Spec {
         name: "ChangeUserRole",
@@ -181,6 +194,7 @@ const COMMANDS: &[Spec] = &[
         who: Who::Managers,
         id_field: Some("user_id"),
         schema: schema_of::<RoleBody>,
+        versioned: true,
     },
     Spec {
         name: "SetUserSites",
@@ -188,6 +202,7 @@ const COMMANDS: &[Spec] = &[
         who: Who::Managers,
         id_field: Some("user_id"),
         schema: schema_of::<SitesBody>,
+        versioned: true,
     },
     Spec {
         name: "RevokeApiKey",
@@ -195,6 +210,7 @@ const COMMANDS: &[Spec] = &[
         who: Who::Managers,
         id_field: Some("api_key_id"),
         schema: schema_of::<Empty>,
+        versioned: true,
     },
 ];
 
@@ -209,10 +225,12 @@ fn full_schema(spec: &Spec) -> Value {
             if let Some(id) = spec.id_field {
                 props.insert(id.into(), json!({"type": "string", "format": "uuid"}));
             }
-            props.insert(
-                "expected_version".into(),
-                json!({"type": "integer", "minimum": 0, "description": "Fail with 409 VERSION_CONFLICT unless the aggregate is at this version"}),
-            );
+            if spec.versioned {
+                props.insert(
+                    "expected_version".into(),
+                    json!({"type": "integer", "minimum": 0, "description": "Fail with 409 VERSION_CONFLICT unless the aggregate is at this version"}),
+                );
+            }
         }
         if let Some(id) = spec.id_field {
             let req = m.entry("required").or_insert_with(|| Value::Array(vec![]));
@@ -222,6 +240,41 @@ fn full_schema(spec: &Spec) -> Value {
         }
     }
     s
+}
+
+/// The document's operations for the commands: one `POST
+/// /api/v1/commands/<Name>` each, with its own body schema (the route
+/// `/api/v1/commands/{name}` serves them all; a generated client gets one
+/// typed call per command).
+pub fn documented_operations() -> Vec<(String, Value)> {
+    COMMANDS
+        .iter()
+        .map(|c| {
+            let ok = if c.name.starts_with("Create") { "201" } else { "200" };
+            let mut params = vec![json!({"name": "Idempotency-Key", "in": "header", "required": false,
+                "description": "The same key and body answer the first result; another body under the key is refused",
+                "schema": {"type": "string"}})];
+            if c.versioned {
+                params.push(json!({"name": "If-Match", "in": "header", "required": false,
+                    "description": "Expected version (as `expected_version`)", "schema": {"type": "string"}}));
+            }
+            let op = json!({
+                "tags": ["commands"],
+                "summary": c.description,
+                "description": format!("Who may send it: {}.", c.who.describe()),
+                "operationId": format!("command_{}", c.name),
+                "security": [{"bearer": []}],
+                "parameters": params,
+                "requestBody": {"required": true, "content": {"application/json": {"schema": full_schema(c)}}},
+                "responses": {
+                    ok: {"description": "Done", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CommandResult"}}}},
+                    "402": {"description": "INSUFFICIENT_CREDITS", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}},
+                    "404": {"description": "The target is not in the account", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}},
+                },
+            });
+            (format!("/api/v1/commands/{}", c.name), json!({"post": op}))
+        })
+        .collect()
 }
 
 /// A command the caller may send.

@@ -59,8 +59,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         } else {
             bytes
         };
-        let canonical: Value = serde_json::from_slice(&bytes)
+        let mut canonical: Value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::bad_request("MALFORMED_JSON", format!("malformed JSON: {e}")))?;
+        // JSON has one number type: `100.0` is the integer 100 (as JSON Schema says).
+        whole_numbers(&mut canonical);
         if has_nul(&canonical) {
             // PostgreSQL text and jsonb cannot hold U+0000: refuse it here, for every route.
             return Err(ApiError::new(
@@ -77,6 +79,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             )
         })?;
         Ok(ApiJson { value, canonical })
+    }
+}
+
+/// Numbers written with a fraction of zero (`100.0`, `1e3`) become integers,
+/// so integer fields take them; other numbers stay as they are.
+fn whole_numbers(v: &mut Value) {
+    match v {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() < 9.0e15
+            {
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(whole_numbers),
+        Value::Object(m) => m.values_mut().for_each(whole_numbers),
+        _ => {}
     }
 }
 
@@ -163,5 +183,18 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
             })?);
         }
         Ok(h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn whole_floats_are_integers() {
+        let mut v = serde_json::json!({"a": 100.0, "b": [1.5, 2e3, -0.0], "c": 7});
+        super::whole_numbers(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({"a": 100, "b": [1.5, 2000, 0], "c": 7})
+        );
     }
 }

@@ -12,6 +12,8 @@
 //!   and 422 where there is a JSON body, 429 on every route but the probes,
 //!   503 on every route but `/health`. A status the annotation documents
 //!   already keeps its own description.
+//! - Operation ids are `<tag>_<handler>`, unique in the document.
+//! - Strings of request bodies without a stricter rule exclude U+0000.
 //! - The shared parameters carry their bounds: `page` ≥ 1, `page_size`
 //!   1–500, `min_position` ≥ 0, `Idempotency-Key` 1–255 visible ASCII
 //!   characters, `If-Match` a version number.
@@ -30,7 +32,44 @@ pub fn apply(mut doc: Value) -> Value {
             }
         }
     }
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for (name, schema) in schemas.iter_mut() {
+            if name.ends_with("Body") {
+                no_nul(schema);
+            }
+        }
+        for (name, rule) in super::constraints::cross_field_rules() {
+            if let (Some(Value::Object(target)), Value::Object(rule)) =
+                (schemas.get_mut(name), rule)
+            {
+                target.extend(rule);
+            }
+        }
+    }
     doc
+}
+
+/// Free text in request bodies: PostgreSQL cannot store U+0000, so the
+/// server refuses it; say so where a string has no stricter rule.
+fn no_nul(schema: &mut Value) {
+    let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for p in props.values_mut() {
+        let is_string = p["type"] == "string"
+            || p["type"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|t| t == "string"));
+        let ruled = ["pattern", "enum", "format", "$ref"]
+            .iter()
+            .any(|k| p.get(*k).is_some());
+        if is_string && !ruled {
+            p["pattern"] = json!("^[^\\u0000]*$");
+        }
+    }
 }
 
 /// The success envelope around `data`.
@@ -72,6 +111,21 @@ fn operation(path: &str, method: &str, op: &mut Value) {
     let any_body = op.get("requestBody").is_some();
     let probe = path == "/health" || path == "/ready";
     let write = method != "get";
+    // Operation ids unique in the document (the same handler name exists in
+    // several contexts): `<tag>_<handler>`, e.g. `sites_list`.
+    if let (Some(tag), Some(id)) = (
+        op.pointer("/tags/0")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        op.get("operationId")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    ) {
+        let tag = tag.replace('-', "_");
+        if !id.starts_with(&format!("{tag}_")) {
+            op["operationId"] = json!(format!("{tag}_{id}"));
+        }
+    }
 
     if let Some(list) = op.get_mut("parameters").and_then(Value::as_array_mut) {
         for p in list {
@@ -186,7 +240,15 @@ fn bound_parameter(p: &mut Value) {
             s.insert("pattern".into(), json!("^(W/)?\"?[0-9]{1,18}\"?$"));
             *schema = s;
         }
-        _ => {}
+        _ => {
+            let free = schema.get("type").is_some_and(|t| t == "string")
+                && !["pattern", "enum", "format"]
+                    .iter()
+                    .any(|k| schema.contains_key(*k));
+            if free {
+                schema.insert("pattern".into(), json!("^[^\\u0000]*$"));
+            }
+        }
     }
 }
 

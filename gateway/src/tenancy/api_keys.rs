@@ -24,8 +24,10 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyBody {
+    #[schema(schema_with = crate::openapi::constraints::name)]
     pub name: String,
     /// admin, editor or viewer.
+    #[schema(schema_with = crate::openapi::constraints::grantable_role)]
     pub role: String,
     /// Restrict the key to these sites (empty or absent: every site).
     #[serde(default)]

@@ -18,30 +18,39 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupBody {
+    #[schema(schema_with = crate::openapi::constraints::email)]
     pub email: String,
     /// At least 8 characters.
+    #[schema(schema_with = crate::openapi::constraints::password)]
     pub password: String,
+    #[schema(schema_with = crate::openapi::constraints::name)]
     pub account_name: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
+    /// The email signed up with (any letter case).
+    #[schema(max_length = 254, pattern = "^[^\\u0000]*$")]
     pub email: String,
+    #[schema(max_length = 1024, pattern = "^[^\\u0000]*$")]
     pub password: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordBody {
+    #[schema(max_length = 1024, pattern = "^[^\\u0000]*$")]
     pub current_password: String,
     /// At least 8 characters.
+    #[schema(schema_with = crate::openapi::constraints::password)]
     pub new_password: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshBody {
+    #[schema(max_length = 4096, pattern = "^[^\\u0000]*$")]
     pub refresh_token: String,
 }
 

@@ -31,14 +31,18 @@ pub const MIN_KEY_FOR_HINT: usize = 16;
 #[serde(deny_unknown_fields)]
 pub struct IntegrationBody {
     /// Base URL of an OpenAI-compatible API (default https://api.openai.com/v1).
+    #[schema(schema_with = crate::openapi::constraints::url)]
     pub base_url: Option<String>,
     /// Model for `/embeddings` (default text-embedding-3-small).
+    #[schema(schema_with = crate::openapi::constraints::name)]
     pub embedding_model: Option<String>,
     /// Model for `/chat/completions` (default gpt-4o-mini).
+    #[schema(schema_with = crate::openapi::constraints::name)]
     pub chat_model: Option<String>,
-    /// The API key: absent keeps the stored one, `null` removes it.
+    /// The API key: absent keeps the stored one, `null` removes it; 1 to 512
+    /// characters without spaces.
     #[serde(default, deserialize_with = "super::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 512, pattern = "^\\s*[!-~\\u00A1-\\uFFFF]+\\s*$")]
     pub api_key: Option<Option<String>>,
 }
 

@@ -22,51 +22,63 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSiteBody {
+    #[schema(schema_with = crate::openapi::constraints::name)]
     pub name: String,
     /// a-z, 0-9 and '-'; made from the name when absent. Unique in the account.
+    #[schema(schema_with = crate::openapi::constraints::slug)]
     pub slug: Option<String>,
+    #[schema(schema_with = crate::openapi::constraints::name)]
     pub industry: Option<String>,
     /// The site's URL (http or https).
+    #[schema(schema_with = crate::openapi::constraints::url)]
     pub domain: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSiteBody {
+    #[schema(schema_with = crate::openapi::constraints::name)]
     pub name: Option<String>,
+    #[schema(schema_with = crate::openapi::constraints::slug)]
     pub slug: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::openapi::constraints::name_or_null)]
     pub industry: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::openapi::constraints::url_or_null)]
     pub domain: Option<Option<String>>,
     /// active or inactive.
+    #[schema(schema_with = crate::openapi::constraints::status)]
     pub status: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::openapi::constraints::url_or_null)]
     pub wp_url: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::openapi::constraints::name_or_null)]
     pub wp_username: Option<Option<String>>,
     /// WordPress application password: stored encrypted, never returned; `null` removes it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 1000, pattern = "^[^\\u0000]*$")]
     pub wp_app_password: Option<Option<String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSectorBody {
+    #[schema(schema_with = crate::openapi::constraints::name)]
     pub name: String,
+    /// Made from the name when absent; unique in the site.
+    #[schema(schema_with = crate::openapi::constraints::slug)]
     pub slug: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSectorBody {
+    #[schema(schema_with = crate::openapi::constraints::name)]
     pub name: Option<String>,
     /// active or inactive.
+    #[schema(schema_with = crate::openapi::constraints::status)]
     pub status: Option<String>,
 }
 

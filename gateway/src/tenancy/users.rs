@@ -23,12 +23,17 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserBody {
+    #[schema(schema_with = crate::openapi::constraints::email)]
     pub email: String,
     /// At least 8 characters.
+    #[schema(schema_with = crate::openapi::constraints::password)]
     pub password: String,
     /// admin, editor or viewer.
+    #[schema(schema_with = crate::openapi::constraints::grantable_role)]
     pub role: String,
+    /// Empty or absent: the email is used.
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::constraints::optional_name)]
     pub name: String,
 }
 
@@ -36,7 +41,9 @@ pub struct CreateUserBody {
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserBody {
     /// admin, editor or viewer (the owner stays owner).
+    #[schema(schema_with = crate::openapi::constraints::grantable_role)]
     pub role: Option<String>,
+    #[schema(schema_with = crate::openapi::constraints::name)]
     pub name: Option<String>,
 }
 

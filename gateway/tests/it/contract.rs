@@ -266,3 +266,33 @@ fn error_codes_are_listed_documented_and_used() {
         .collect();
     assert_eq!(published, listed, "the spec's ErrorCode enum is the list");
 }
+
+/// Every `$ref` points at a schema the document has, and operation ids are unique.
+#[test]
+fn refs_resolve_and_operation_ids_are_unique() {
+    let doc = document();
+    fn walk(doc: &Value, v: &Value, bad: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(r) = m.get("$ref").and_then(Value::as_str)
+                    && doc.pointer(r.trim_start_matches('#')).is_none()
+                {
+                    bad.push(r.to_string());
+                }
+                m.values().for_each(|x| walk(doc, x, bad));
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(doc, x, bad)),
+            _ => {}
+        }
+    }
+    let mut bad = vec![];
+    walk(&doc, &doc, &mut bad);
+    assert!(bad.is_empty(), "dangling $refs: {bad:?}");
+    let mut ids = BTreeSet::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            let id = op["operationId"].as_str().unwrap().to_string();
+            assert!(ids.insert(id.clone()), "operationId {id} twice");
+        }
+    }
+}

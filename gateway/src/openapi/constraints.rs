@@ -1,0 +1,139 @@
+//! The rules a value must follow, as JSON Schemas for the document, so a
+//! client (or a fuzzer) that respects the schema is never refused for the
+//! value's shape. Each matches the domain's check it documents (or is a
+//! little stricter, never looser): names (`check_name`), slugs, emails,
+//! passwords, URLs, statuses, roles, reasons. Used as
+//! `#[schema(schema_with = constraints::name)]`.
+
+use serde_json::{Value, json};
+use utoipa::openapi::Object;
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+
+/// No control characters (Rust's `char::is_control`: U+0000–001F, U+007F–009F).
+const CTRL: &str = r"\u0000-\u001F\u007F-\u009F";
+
+fn string(pattern: String, min: Option<usize>, max: usize, nullable: bool) -> Object {
+    let ty = if nullable {
+        SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        SchemaType::new(Type::String)
+    };
+    ObjectBuilder::new()
+        .schema_type(ty)
+        .pattern(Some(pattern))
+        .min_length(min)
+        .max_length(Some(max))
+        .build()
+}
+
+fn name_pattern() -> String {
+    // Something besides white space, and no control character.
+    format!(r"^[^{CTRL}]*[^\s{CTRL}][^{CTRL}]*$")
+}
+
+/// A display name: 1 to 200 characters after trimming, no control characters.
+pub fn name() -> Object {
+    string(name_pattern(), Some(1), 200, false)
+}
+
+/// The same, or `null` where the field clears.
+pub fn name_or_null() -> Object {
+    string(name_pattern(), Some(1), 200, true)
+}
+
+/// A name that may be left empty (a default is used): at most 200
+/// characters, no control characters.
+pub fn optional_name() -> Object {
+    string(format!("^[^{CTRL}]*$"), None, 200, false)
+}
+
+/// `a-z`, `0-9` and `-`, 1 to 100, not starting or ending with `-`.
+pub fn slug() -> Object {
+    string(
+        "^[a-z0-9]([a-z0-9-]{0,98}[a-z0-9])?$".into(),
+        Some(1),
+        100,
+        false,
+    )
+}
+
+/// An email address: one `@`, a dot in the domain, no spaces (ASCII here;
+/// at most 254 characters).
+pub fn email() -> Object {
+    string(
+        r"^[!-?A-~]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$".into(),
+        Some(3),
+        254,
+        false,
+    )
+}
+
+/// 8 to 1024 characters.
+pub fn password() -> Object {
+    string("^[^\\u0000]*$".into(), Some(8), 1024, false)
+}
+
+fn url_pattern() -> String {
+    // More than 8 characters in all: `https://` and one more, or `http://` and two.
+    format!(r"^(https://[^\s{CTRL}]+|http://[^\s{CTRL}]{{2,}})$")
+}
+
+/// An `http://` or `https://` URL of 9 to 2000 characters, no white space.
+pub fn url() -> Object {
+    string(url_pattern(), Some(9), 2000, false)
+}
+
+/// The same, or `null` to clear it.
+pub fn url_or_null() -> Object {
+    string(url_pattern(), Some(9), 2000, true)
+}
+
+/// Why (shown in the ledger): at most 500 characters.
+pub fn reason() -> Object {
+    string("^[^\\u0000]*$".into(), None, 500, false)
+}
+
+/// `active` or `inactive`.
+pub fn status() -> Object {
+    crate::openapi::string_enum(&["active", "inactive"])
+}
+
+/// A role that can be given: `admin`, `editor` or `viewer`.
+pub fn grantable_role() -> Object {
+    crate::openapi::string_enum(&["admin", "editor", "viewer"])
+}
+
+/// An amount of credits: 0.001 to 10^12, at most 3 decimals.
+pub fn credits() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Number)
+        .minimum(Some(0.001))
+        .maximum(Some(1e12))
+        .multiple_of(Some(0.001))
+        .build()
+}
+
+/// Rules between fields that a derive cannot state, merged into the named
+/// body schemas by the contract pass.
+pub fn cross_field_rules() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            // An admin key sees every site: a site list is refused for it.
+            "CreateKeyBody",
+            json!({"oneOf": [
+                {"properties": {"role": {"enum": ["admin"]}, "site_ids": {"maxItems": 0}}},
+                {"properties": {"role": {"enum": ["editor", "viewer"]}}},
+            ]}),
+        ),
+        (
+            // Either a sector (all its keywords) or a list of keywords, not both.
+            "AutoClusterBody",
+            json!({"oneOf": [
+                {"required": ["sector_id"],
+                 "properties": {"sector_id": {"type": "string"}, "keyword_ids": {"type": "null"}}},
+                {"required": ["keyword_ids"],
+                 "properties": {"keyword_ids": {"type": "array", "minItems": 1}, "sector_id": {"type": "null"}}},
+            ]}),
+        ),
+    ]
+}
