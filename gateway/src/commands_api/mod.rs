@@ -228,7 +228,7 @@ fn full_schema(spec: &Spec) -> Value {
             if spec.versioned {
                 props.insert(
                     "expected_version".into(),
-                    json!({"type": "integer", "minimum": 0, "description": "Fail with 409 VERSION_CONFLICT unless the aggregate is at this version"}),
+                    json!({"type": "integer", "minimum": 0, "maximum": 9_007_199_254_740_991_u64, "description": "Fail with 409 VERSION_CONFLICT unless the aggregate is at this version"}),
                 );
             }
         }

@@ -49,7 +49,44 @@ pub fn apply(mut doc: Value) -> Value {
             }
         }
     }
+    optional_bodies(&mut doc);
     doc
+}
+
+/// A JSON body whose fields are all optional may be left out (the server
+/// reads no body as `{}`): the document says it is not required.
+fn optional_bodies(doc: &mut Value) {
+    let schemas = doc
+        .pointer("/components/schemas")
+        .cloned()
+        .unwrap_or_default();
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for item in paths.values_mut() {
+        for m in METHODS {
+            let Some(body) = item.pointer_mut(&format!("/{m}/requestBody")) else {
+                continue;
+            };
+            let Some(schema) = body.pointer("/content/application~1json/schema") else {
+                continue;
+            };
+            let schema = match schema.get("$ref").and_then(Value::as_str) {
+                Some(r) => schemas
+                    .get(r.trim_start_matches("#/components/schemas/"))
+                    .cloned()
+                    .unwrap_or_default(),
+                None => schema.clone(),
+            };
+            let none_required = schema
+                .get("required")
+                .and_then(Value::as_array)
+                .is_none_or(|r| r.is_empty());
+            if schema.get("properties").is_some() && none_required {
+                body["required"] = json!(false);
+            }
+        }
+    }
 }
 
 /// Free text in request bodies: PostgreSQL cannot store U+0000, so the
