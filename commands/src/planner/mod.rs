@@ -27,7 +27,7 @@ pub use keywords::{
     KeywordsImported, MAX_BULK_DELETE, NewKeyword, bulk_delete, create_keyword, delete_keyword,
     import_keywords, import_target, update_keyword,
 };
-pub use scope::{SectorScope, cluster_scope, sector_scope, visible_keyword};
+pub use scope::{SectorScope, cluster_scope, list_scope, sector_scope, visible_keyword};
 
 use crate::bus::{CommandBus, CommandContext, CommandError, CommandOutcome};
 use async_trait::async_trait;

@@ -60,3 +60,23 @@ pub async fn cluster_scope(
         _ => Err(CommandError::not_found("cluster")),
     }
 }
+
+/// The account a planner list reads, once the sector and the site asked
+/// for (when given) are the caller's to see (else 404).
+pub async fn list_scope(
+    bus: &CommandBus,
+    caller: &Caller,
+    site_id: Option<Uuid>,
+    sector_id: Option<Uuid>,
+) -> Result<Uuid, CommandError> {
+    let account_id = caller.account()?;
+    if let Some(sector) = sector_id {
+        sector_scope(bus, caller, sector).await?;
+    }
+    if let Some(site) = site_id
+        && !caller.can_see_site(site)
+    {
+        return Err(CommandError::not_found("site"));
+    }
+    Ok(account_id)
+}

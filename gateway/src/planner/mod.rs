@@ -276,15 +276,7 @@ async fn filter(
     p: &Principal,
     q: &KeywordParams,
 ) -> ApiResult<(Uuid, KeywordFilter)> {
-    let account = p.account()?;
-    if let Some(sector) = q.sector_id {
-        cmd::sector_scope(&s.bus, p, sector).await?;
-    }
-    if let Some(site) = q.site_id
-        && !p.can_see_site(site)
-    {
-        return Err(ApiError::not_found("site"));
-    }
+    let account = cmd::list_scope(&s.bus, p, q.site_id, q.sector_id).await?;
     if let Some(i) = &q.intent
         && Intent::parse(i).is_none()
     {
@@ -729,15 +721,7 @@ pub async fn clusters(
     paging: Paging,
     ApiQuery(q): ApiQuery<ClusterParams>,
 ) -> ApiResult<ApiOk<Page<rm::ClusterRow>>> {
-    let account = p.account()?;
-    if let Some(sector) = q.sector_id {
-        cmd::sector_scope(&s.bus, &p, sector).await?;
-    }
-    if let Some(site) = q.site_id
-        && !p.can_see_site(site)
-    {
-        return Err(ApiError::not_found("site"));
-    }
+    let account = cmd::list_scope(&s.bus, &p, q.site_id, q.sector_id).await?;
     if let Some(o) = &q.ordering
         && !rm::CLUSTER_ORDERINGS.contains(&o.trim_start_matches('-'))
     {
