@@ -10,7 +10,8 @@ use crate::secrets::Keyring;
 use crate::uow::{UnitOfWork, retry};
 use igny8_domain::billing::{self, Account, AccountCommand};
 use igny8_domain::tenancy::{
-    Login, LoginCommand, Role, Tenant, TenantCommand, User, UserCommand, normalize_email, slugify,
+    Integration, Login, LoginCommand, Role, Tenant, TenantCommand, User, UserCommand,
+    normalize_email, slugify,
 };
 use igny8_domain::{ErrorKind, tenancy::TenancyError};
 use uuid::Uuid;
@@ -384,4 +385,16 @@ pub fn is_not_found(e: &CommandError) -> bool {
             ..
         }
     )
+}
+
+/// The account's configured AI provider settings (`openai`: any
+/// OpenAI-compatible API), if any. The planner checks them before it
+/// accepts an `embeddings` or `llm` run.
+pub async fn configured_integration(
+    bus: &CommandBus,
+    account_id: Uuid,
+) -> Result<Option<Integration>, CommandError> {
+    let id = Integration::id(account_id, "openai");
+    let (i, _) = bus.load::<Integration>(&id.to_string()).await?;
+    Ok(i.configured.then_some(i))
 }

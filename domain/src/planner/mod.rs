@@ -10,9 +10,11 @@
 //! far below NATS's 1 MB message limit).
 
 mod keywords;
+mod strategy;
 
 pub use keywords::{
     CHUNK, ClusterSummary, Intent, KeywordChange, KeywordData, MAX_KEYWORD_CHARS, MAX_VOLUME,
     PlannerError, SectorKeywords, SectorKeywordsCommand, SectorKeywordsEvent, keyword_id,
     normalize,
 };
+pub use strategy::{MAX_CLUSTERS, MAX_EMBEDDING_KEYWORDS, MAX_LLM_KEYWORDS, Strategy};

@@ -1,9 +1,13 @@
 //! Planner over HTTP: keywords per sector — CSV import and export, list
-//! with filters, create, update, delete, bulk delete.
+//! with filters, create, update, delete, bulk delete; clustering jobs and
+//! cluster edits.
 //!
-//! Route → `igny8_commands::planner` → `igny8_domain::planner`
-//! (`SectorKeywords` decides) → events → `igny8_projections::planner`
-//! (`rm_keywords`) → the list and export queries here.
+//! Route → one use case of `igny8_commands::planner` (given the bus and
+//! `igny8_projections::planner::Lookup`, the read-model port) →
+//! `igny8_domain::planner` (`SectorKeywords` decides) → events →
+//! `igny8_projections::planner` (`rm_keywords`, `rm_clusters`) → the list
+//! and export queries here. A handler extracts, calls one use case and
+//! maps its outcome to the answer types below (the HTTP contract).
 
 use crate::auth::Principal;
 use crate::auth::RequestCaller;
@@ -20,16 +24,10 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
-use igny8_commands::planner::{self as cmd, import};
-use igny8_domain::billing::{Account, clustering_cost_milli};
-use igny8_domain::planner::{
-    Intent, KeywordChange, KeywordData, SectorKeywords, SectorKeywordsCommand,
-};
-use igny8_domain::tenancy::Tenant;
+use igny8_commands::planner as cmd;
+use igny8_domain::planner::{Intent, Strategy};
 use igny8_projections::planner::{self as rm, KeywordFilter, KeywordRow, ORDERINGS};
-use igny8_workers::planner::strategy::{MAX_EMBEDDING_KEYWORDS, MAX_LLM_KEYWORDS};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -81,14 +79,16 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
     )
 }
 
-/// The account and site of a sector the caller may see (else 404).
-async fn sector_scope(s: &AppState, p: &Principal, sector_id: Uuid) -> ApiResult<(Uuid, Uuid)> {
-    let account = p.account()?;
-    let (t, _) = s.bus.load::<Tenant>(&account.to_string()).await?;
-    match t.sectors.get(&sector_id) {
-        Some(sec) if p.can_see_site(sec.site_id) => Ok((account, sec.site_id)),
-        _ => Err(ApiError::not_found("sector")),
-    }
+/// The planner's use-case dependencies over this state: the bus and the
+/// read-model port on its database (a temporary that lives for the
+/// statement, or the `let`, it is used in).
+macro_rules! planner {
+    ($s:expr) => {
+        cmd::Planner {
+            bus: &$s.bus,
+            lookup: &rm::Lookup(&$s.db),
+        }
+    };
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -115,11 +115,8 @@ pub async fn import_csv(
     ApiQuery(q): ApiQuery<ImportParams>,
     req: Request,
 ) -> ApiResult<Response> {
-    p.require_write()?;
-    let (account, site) = sector_scope(&s, &p, q.sector_id).await?;
-    if q.site_id.is_some_and(|x| x != site) {
-        return Err(ApiError::not_found("sector"));
-    }
+    // Checked before the file is read.
+    let target = cmd::import_target(&s.bus, &p, q.sector_id, q.site_id).await?;
     let multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -170,34 +167,14 @@ pub async fn import_csv(
             }
         })?
     };
-    let sector = q.sector_id;
-    let parsed = tokio::task::spawn_blocking(move || import::parse(&bytes, sector))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()))?;
-    let valid = parsed.rows.len();
-    let (added, position) = if valid == 0 {
-        (0, None)
-    } else {
-        let out = cmd::add_keywords(
-            &s.bus,
-            account,
-            site,
-            sector,
-            parsed.rows,
-            "import",
-            &p.context(),
-        )
-        .await?;
-        (cmd::added(&out), out.position)
-    };
+    let done = cmd::import_keywords(&s.bus, &p.context(), target, bytes).await?;
     Ok(ApiOk(ImportResult {
-        sector_id: sector,
-        lines: parsed.lines,
-        imported: added,
-        duplicates_skipped: valid - added,
-        rejected_count: parsed.rejected_count,
-        rejected: parsed
+        sector_id: done.sector_id,
+        lines: done.lines,
+        imported: done.imported,
+        duplicates_skipped: done.duplicates_skipped,
+        rejected_count: done.rejected_count,
+        rejected: done
             .rejected
             .into_iter()
             .map(|r| RejectedLine {
@@ -205,7 +182,7 @@ pub async fn import_csv(
                 reason: r.reason,
             })
             .collect(),
-        position,
+        position: done.position,
     })
     .into_response())
 }
@@ -299,15 +276,7 @@ async fn filter(
     p: &Principal,
     q: &KeywordParams,
 ) -> ApiResult<(Uuid, KeywordFilter)> {
-    let account = p.account()?;
-    if let Some(sector) = q.sector_id {
-        sector_scope(s, p, sector).await?;
-    }
-    if let Some(site) = q.site_id
-        && !p.can_see_site(site)
-    {
-        return Err(ApiError::not_found("site"));
-    }
+    let account = cmd::list_scope(&s.bus, p, q.site_id, q.sector_id).await?;
     if let Some(i) = &q.intent
         && Intent::parse(i).is_none()
     {
@@ -339,10 +308,7 @@ async fn filter(
     Ok((
         account,
         KeywordFilter {
-            site_in: p
-                .sites
-                .as_ref()
-                .map(|v| v.iter().map(Uuid::to_string).collect()),
+            site_in: p.site_filter(),
             site_id: q.site_id.map(|x| x.to_string()),
             sector_id: q.sector_id.map(|x| x.to_string()),
             search: q.search.clone().filter(|x| !x.trim().is_empty()),
@@ -495,24 +461,6 @@ pub struct BulkDeleted {
     pub deleted: usize,
 }
 
-fn intent(raw: Option<&str>) -> ApiResult<Option<Intent>> {
-    match raw {
-        None => Ok(None),
-        Some(i) => Intent::parse(i).map(Some).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "INVALID_INTENT",
-                "intent must be informational, navigational, commercial or transactional",
-            )
-        }),
-    }
-}
-
-fn domain(e: igny8_domain::planner::PlannerError) -> ApiError {
-    use igny8_domain::DomainError;
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
-}
-
 /// Add one keyword (409 ALREADY_EXISTS when the sector has it, after normalisation).
 #[utoipa::path(post, path = "/api/v1/planner/keywords/", tag = "planner", request_body = CreateKeywordBody, security(("bearer" = [])),
     responses((status = 201, description = "Created", body = Saved<KeywordView>), (status = 409, description = "ALREADY_EXISTS", body = crate::openapi::ErrorEnvelope),
@@ -525,46 +473,28 @@ pub async fn create(
         ..
     }: Command<CreateKeywordBody>,
 ) -> ApiResult<Response> {
-    p.require_write()?;
-    let (account, site) = sector_scope(&s, &p, b.sector_id).await?;
-    let k = KeywordData::new(
-        b.sector_id,
-        &b.keyword,
-        b.volume,
-        b.difficulty,
-        intent(b.intent.as_deref())?,
-        b.cpc,
-    )
-    .map_err(domain)?;
+    let input = cmd::NewKeyword {
+        sector_id: b.sector_id,
+        keyword: b.keyword,
+        volume: b.volume,
+        difficulty: b.difficulty,
+        intent: b.intent,
+        cpc: b.cpc,
+    };
+    let done = cmd::create_keyword(planner!(s), &p, &p.context(), input).await?;
+    let k = done.keyword;
     let data = KeywordView {
         id: k.id,
-        keyword: k.keyword.clone(),
+        keyword: k.keyword,
         volume: k.volume,
         difficulty: k.difficulty,
         intent: k.intent.map(Intent::as_str),
         cpc: k.cpc,
         status: "active",
-        site_id: site,
-        sector_id: b.sector_id,
+        site_id: done.site_id,
+        sector_id: done.sector_id,
     };
-    let out = cmd::add_keywords(
-        &s.bus,
-        account,
-        site,
-        b.sector_id,
-        vec![k],
-        "manual",
-        &p.context(),
-    )
-    .await?;
-    if cmd::added(&out) == 0 {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "ALREADY_EXISTS",
-            "the sector has this keyword already",
-        ));
-    }
-    Ok(resource(data, &out, true))
+    Ok(resource(data, &done.outcome, true))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -589,18 +519,6 @@ pub struct UpdateKeywordBody {
     pub status: Option<String>,
 }
 
-/// The keyword's row, if the caller may see it (else 404).
-async fn visible_keyword(s: &AppState, p: &Principal, id: Uuid) -> ApiResult<KeywordRow> {
-    let account = p.account()?;
-    let row = rm::get_keyword(&s.db, &account.to_string(), &id.to_string())
-        .await?
-        .ok_or_else(|| ApiError::not_found("keyword"))?;
-    match Uuid::parse_str(&row.site_id) {
-        Ok(site) if p.can_see_site(site) => Ok(row),
-        _ => Err(ApiError::not_found("keyword")),
-    }
-}
-
 /// Change a keyword's figures or status (`null` clears intent or cpc).
 #[utoipa::path(patch, path = "/api/v1/planner/keywords/{id}/", tag = "planner", request_body = UpdateKeywordBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, description = "Updated", body = Saved<KeywordRef>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
@@ -614,32 +532,20 @@ pub async fn update(
         ..
     }: Command<UpdateKeywordBody>,
 ) -> ApiResult<Response> {
-    let row = visible_keyword(&s, &p, id).await?;
-    p.require_write()?;
-    let change = KeywordChange {
+    let update = cmd::KeywordUpdate {
         volume: b.volume,
         difficulty: b.difficulty,
-        intent: match b.intent {
-            None => None,
-            Some(i) => Some(intent(i.as_deref())?),
-        },
+        intent: b.intent,
         cpc: b.cpc,
         status: b.status,
     };
-    let out = s
-        .bus
-        .execute::<SectorKeywords>(
-            &row.sector_id,
-            SectorKeywordsCommand::Update { id, change },
-            &ctx,
-        )
-        .await?;
+    let done = cmd::update_keyword(planner!(s), &p, &ctx, id, update).await?;
     Ok(resource(
         KeywordRef {
             id,
-            sector_id: row.sector_id,
+            sector_id: done.sector_id.to_string(),
         },
-        &out,
+        &done.outcome,
         false,
     ))
 }
@@ -654,17 +560,8 @@ pub async fn remove(
         principal: p, ctx, ..
     }: Command<Empty>,
 ) -> ApiResult<Response> {
-    let row = visible_keyword(&s, &p, id).await?;
-    p.require_write()?;
-    let out = s
-        .bus
-        .execute::<SectorKeywords>(
-            &row.sector_id,
-            SectorKeywordsCommand::Delete { ids: vec![id] },
-            &ctx,
-        )
-        .await?;
-    Ok(resource(Deleted::id(id), &out, false))
+    let done = cmd::delete_keyword(planner!(s), &p, &ctx, id).await?;
+    Ok(resource(Deleted::id(id), &done.outcome, false))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -689,34 +586,17 @@ pub async fn bulk_delete(
         ..
     }: Command<BulkDeleteBody>,
 ) -> ApiResult<Response> {
-    p.require_write()?;
-    if b.ids.len() > 100_000 {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "VALIDATION_ERROR",
-            "at most 100000 ids",
-        ));
-    }
-    sector_scope(&s, &p, b.sector_id).await?;
-    let out = s
-        .bus
-        .execute::<SectorKeywords>(
-            &b.sector_id.to_string(),
-            SectorKeywordsCommand::Delete { ids: b.ids },
-            &ctx,
-        )
-        .await?;
-    let deleted: usize = out
-        .events
-        .iter()
-        .map(|e| e.payload["ids"].as_array().map_or(0, Vec::len))
-        .sum();
+    let input = cmd::BulkDelete {
+        sector_id: b.sector_id,
+        ids: b.ids,
+    };
+    let done = cmd::bulk_delete(planner!(s), &p, &ctx, input).await?;
     Ok(resource(
         BulkDeleted {
-            sector_id: b.sector_id,
-            deleted,
+            sector_id: done.sector_id,
+            deleted: done.deleted,
         },
-        &out,
+        &done.outcome,
         false,
     ))
 }
@@ -739,11 +619,8 @@ pub struct AutoClusterBody {
     pub num_clusters: Option<u64>,
 }
 
-/// The clustering strategies.
-pub const STRATEGIES: &[&str] = &["offline", "embeddings", "llm"];
-
 fn strategy_schema() -> utoipa::openapi::Object {
-    crate::openapi::string_enum(STRATEGIES)
+    crate::openapi::string_enum(&Strategy::ALL.map(Strategy::as_str))
 }
 
 /// The answer to `auto_cluster`: the job to follow.
@@ -759,10 +636,6 @@ pub struct JobStarted {
     /// Position of the job's first commit.
     pub position: Option<i64>,
     pub progress_url: String,
-}
-
-fn unprocessable(code: &str, msg: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, msg)
 }
 
 /// Cluster keywords: answers 202 with the job id at once; follow it with
@@ -784,110 +657,14 @@ pub async fn auto_cluster(
         ..
     }: Command<AutoClusterBody>,
 ) -> ApiResult<Response> {
-    p.require_write()?;
-    let account = p.account()?;
-    let (sector, site, selected) = match (&b.sector_id, &b.keyword_ids) {
-        (Some(_), Some(_)) | (None, None) => {
-            return Err(unprocessable(
-                "VALIDATION_ERROR",
-                "give either sector_id or keyword_ids",
-            ));
-        }
-        (Some(sector), None) => {
-            let (_, site) = sector_scope(&s, &p, *sector).await?;
-            let (state, _) = s.bus.load::<SectorKeywords>(&sector.to_string()).await?;
-            (*sector, site, state.ids.len())
-        }
-        (None, Some(ids)) => {
-            if ids.is_empty() {
-                return Err(unprocessable("EMPTY_SELECTION", "no keywords to cluster"));
-            }
-            let distinct: Vec<String> = ids
-                .iter()
-                .map(Uuid::to_string)
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let found = rm::keyword_places(&s.db, &account.to_string(), &distinct).await?;
-            let sectors: std::collections::BTreeSet<&str> =
-                found.iter().map(|f| f.2.as_str()).collect();
-            if found.len() != distinct.len() {
-                return Err(ApiError::not_found("keyword"));
-            }
-            if sectors.len() != 1 {
-                return Err(unprocessable(
-                    "VALIDATION_ERROR",
-                    "the keywords must belong to one sector",
-                ));
-            }
-            let sector = Uuid::parse_str(found[0].2.as_str()).map_err(ApiError::internal)?;
-            let (_, site) = sector_scope(&s, &p, sector)
-                .await
-                .map_err(|_| ApiError::not_found("keyword"))?;
-            (sector, site, distinct.len())
-        }
+    let input = cmd::AutoCluster {
+        sector_id: b.sector_id,
+        keyword_ids: b.keyword_ids,
+        strategy: b.strategy,
+        num_clusters: b.num_clusters,
     };
-    // Input checks come after the ids resolved (another account's ids answer 404 first).
-    let strategy = b.strategy.as_deref().unwrap_or("offline");
-    match strategy {
-        "offline" => {}
-        "embeddings" | "llm" => {
-            if crate::tenancy::integrations::configured(&s, account)
-                .await?
-                .is_none()
-            {
-                return Err(unprocessable(
-                    "STRATEGY_UNAVAILABLE",
-                    format!(
-                        "the {strategy} strategy needs the account's AI provider: PUT /api/v1/system/settings/integrations/openai/"
-                    ),
-                ));
-            }
-            let max = if strategy == "llm" {
-                MAX_LLM_KEYWORDS
-            } else {
-                MAX_EMBEDDING_KEYWORDS
-            };
-            if selected > max {
-                return Err(unprocessable(
-                    "TOO_MANY_KEYWORDS",
-                    format!(
-                        "the {strategy} strategy takes at most {max} keywords ({selected} selected); the offline strategy takes any number"
-                    ),
-                ));
-            }
-        }
-        other => {
-            return Err(unprocessable(
-                "INVALID_STRATEGY",
-                format!("unknown strategy {other:?}: offline, embeddings or llm"),
-            ));
-        }
-    }
-    if selected == 0 {
-        return Err(unprocessable("EMPTY_SELECTION", "no keywords to cluster"));
-    }
-    if let Some(k) = b.num_clusters
-        && (k == 0 || k > 1000 || k as usize > selected)
-    {
-        return Err(unprocessable(
-            "INVALID_NUM_CLUSTERS",
-            format!("num_clusters must be 1 to {}", selected.min(1000)),
-        ));
-    }
-    // The account's plan prices the run.
-    let (acct, _) = s.bus.load::<Account>(&account.to_string()).await?;
-    let cost = clustering_cost_milli(acct.plan.as_deref());
-    let input = json!({"sector_id": sector, "site_id": site, "keyword_ids": b.keyword_ids, "num_clusters": b.num_clusters, "strategy": strategy});
-    let (job_id, outs) =
-        igny8_commands::jobs::create(&s.bus, account, "auto_cluster", input, cost, &ctx).await?;
-    let replayed = outs.iter().any(|o| o.replayed);
-    let job_id = outs
-        .iter()
-        .find(|o| o.aggregate_type == "job")
-        .and_then(|o| Uuid::parse_str(&o.aggregate_id).ok())
-        .unwrap_or(job_id);
-    let position = outs.iter().filter_map(|o| o.position).max();
+    let job = cmd::auto_cluster(planner!(s), &p, &ctx, input).await?;
+    let job_id = job.job_id;
     let mut r = (
         StatusCode::ACCEPTED,
         axum::Json(crate::http::envelope::success_body(
@@ -895,8 +672,8 @@ pub async fn auto_cluster(
                 job_id,
                 task_id: job_id,
                 state: "PENDING",
-                keywords: selected,
-                position,
+                keywords: job.keywords,
+                position: job.position,
                 progress_url: format!("/api/v1/system/settings/task_progress/{job_id}/"),
             })
             .map_err(ApiError::internal)?,
@@ -904,7 +681,7 @@ pub async fn auto_cluster(
         )),
     )
         .into_response();
-    if replayed {
+    if job.replayed {
         r.headers_mut().insert(
             "idempotent-replayed",
             axum::http::HeaderValue::from_static("true"),
@@ -929,10 +706,7 @@ pub struct ClusterParams {
 /// Keywords the caller may count: its sites, and the site or sector asked for.
 fn visible_keywords(p: &Principal) -> KeywordFilter {
     KeywordFilter {
-        site_in: p
-            .sites
-            .as_ref()
-            .map(|v| v.iter().map(Uuid::to_string).collect()),
+        site_in: p.site_filter(),
         ..KeywordFilter::default()
     }
 }
@@ -947,15 +721,7 @@ pub async fn clusters(
     paging: Paging,
     ApiQuery(q): ApiQuery<ClusterParams>,
 ) -> ApiResult<ApiOk<Page<rm::ClusterRow>>> {
-    let account = p.account()?;
-    if let Some(sector) = q.sector_id {
-        sector_scope(&s, &p, sector).await?;
-    }
-    if let Some(site) = q.site_id
-        && !p.can_see_site(site)
-    {
-        return Err(ApiError::not_found("site"));
-    }
+    let account = cmd::list_scope(&s.bus, &p, q.site_id, q.sector_id).await?;
     if let Some(o) = &q.ordering
         && !rm::CLUSTER_ORDERINGS.contains(&o.trim_start_matches('-'))
     {
@@ -995,7 +761,7 @@ pub async fn get_cluster(
     ApiQuery(q): ApiQuery<crate::http::ReadParams>,
 ) -> ApiResult<ApiOk<rm::ClusterRow>> {
     read_your_writes(&s, rm::NAME, q.min_position).await?;
-    cluster_scope(&s, &p, id).await?;
+    cmd::cluster_scope(&rm::Lookup(&s.db), &p, id).await?;
     let f = rm::ClusterFilter {
         keywords: KeywordFilter {
             cluster_id: Some(id.to_string()),
@@ -1010,34 +776,6 @@ pub async fn get_cluster(
         .next()
         .map(ApiOk)
         .ok_or_else(|| ApiError::not_found("cluster"))
-}
-
-/// The sector of a cluster the caller may see (else 404).
-async fn cluster_scope(s: &AppState, p: &Principal, cluster: Uuid) -> ApiResult<Uuid> {
-    let account = p.account()?;
-    let (site, sector) = rm::cluster_sector(&s.db, &account.to_string(), &cluster.to_string())
-        .await?
-        .ok_or_else(|| ApiError::not_found("cluster"))?;
-    match (Uuid::parse_str(&site), Uuid::parse_str(&sector)) {
-        (Ok(site), Ok(sector)) if p.can_see_site(site) => Ok(sector),
-        _ => Err(ApiError::not_found("cluster")),
-    }
-}
-
-async fn cluster_command<T: Serialize>(
-    s: &AppState,
-    p: &Principal,
-    ctx: &igny8_commands::CommandContext,
-    sector: Uuid,
-    command: SectorKeywordsCommand,
-    answer: T,
-) -> ApiResult<Response> {
-    p.require_write()?;
-    let out = s
-        .bus
-        .execute::<SectorKeywords>(&sector.to_string(), command, ctx)
-        .await?;
-    Ok(resource(answer, &out, false))
 }
 
 /// A renamed cluster.
@@ -1090,24 +828,12 @@ pub async fn rename_cluster(
         ..
     }: Command<RenameClusterBody>,
 ) -> ApiResult<Response> {
-    let sector = cluster_scope(&s, &p, id).await?;
-    let name = body.name;
+    let done = cmd::rename_cluster(planner!(s), &p, &ctx, id, body.name).await?;
     let answer = ClusterRenamed {
-        id,
-        name: name.trim().to_string(),
+        id: done.id,
+        name: done.name,
     };
-    cluster_command(
-        &s,
-        &p,
-        &ctx,
-        sector,
-        SectorKeywordsCommand::RenameCluster {
-            cluster_id: id,
-            name,
-        },
-        answer,
-    )
-    .await
+    Ok(resource(answer, &done.outcome, false))
 }
 
 /// Delete a cluster: its keywords have no cluster any more.
@@ -1120,16 +846,8 @@ pub async fn delete_cluster(
         principal: p, ctx, ..
     }: Command<Empty>,
 ) -> ApiResult<Response> {
-    let sector = cluster_scope(&s, &p, id).await?;
-    cluster_command(
-        &s,
-        &p,
-        &ctx,
-        sector,
-        SectorKeywordsCommand::DeleteCluster { cluster_id: id },
-        Deleted::id(id),
-    )
-    .await
+    let done = cmd::delete_cluster(planner!(s), &p, &ctx, id).await?;
+    Ok(resource(Deleted::id(id), &done.outcome, false))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -1154,30 +872,12 @@ pub async fn merge_clusters(
         ..
     }: Command<MergeBody>,
 ) -> ApiResult<Response> {
-    let sector = cluster_scope(&s, &p, b.into).await?;
-    for f in &b.from {
-        if cluster_scope(&s, &p, *f).await? != sector {
-            return Err(unprocessable(
-                "VALIDATION_ERROR",
-                "clusters of one sector only",
-            ));
-        }
-    }
-    cluster_command(
-        &s,
-        &p,
-        &ctx,
-        sector,
-        SectorKeywordsCommand::MergeClusters {
-            into: b.into,
-            from: b.from.clone(),
-        },
-        ClustersMerged {
-            id: b.into,
-            merged: b.from,
-        },
-    )
-    .await
+    let done = cmd::merge_clusters(planner!(s), &p, &ctx, b.into, b.from).await?;
+    let answer = ClustersMerged {
+        id: done.into,
+        merged: done.merged,
+    };
+    Ok(resource(answer, &done.outcome, false))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -1201,36 +901,16 @@ pub async fn move_keywords(
         ..
     }: Command<MoveBody>,
 ) -> ApiResult<Response> {
-    let first = b
-        .keyword_ids
-        .first()
-        .ok_or_else(|| unprocessable("EMPTY_SELECTION", "no keywords to move"))?;
-    let row = visible_keyword(&s, &p, *first).await?;
-    let sector = Uuid::parse_str(&row.sector_id).map_err(ApiError::internal)?;
-    if let Some(c) = b.cluster_id
-        && cluster_scope(&s, &p, c).await? != sector
-    {
-        return Err(unprocessable(
-            "VALIDATION_ERROR",
-            "the cluster belongs to another sector",
-        ));
-    }
-    let n = b.keyword_ids.len();
-    cluster_command(
-        &s,
-        &p,
-        &ctx,
-        sector,
-        SectorKeywordsCommand::MoveKeywords {
-            keyword_ids: b.keyword_ids,
-            cluster_id: b.cluster_id,
-        },
-        KeywordsMoved {
-            cluster_id: b.cluster_id,
-            requested: n,
-        },
-    )
-    .await
+    let input = cmd::MoveKeywords {
+        keyword_ids: b.keyword_ids,
+        cluster_id: b.cluster_id,
+    };
+    let done = cmd::move_keywords(planner!(s), &p, &ctx, input).await?;
+    let answer = KeywordsMoved {
+        cluster_id: done.cluster_id,
+        requested: done.requested,
+    };
+    Ok(resource(answer, &done.outcome, false))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -1256,25 +936,11 @@ pub async fn split_cluster(
         ..
     }: Command<SplitBody>,
 ) -> ApiResult<Response> {
-    let sector = cluster_scope(&s, &p, id).await?;
-    let new_id = Uuid::now_v7();
+    let done = cmd::split_cluster(planner!(s), &p, &ctx, id, b.keyword_ids, b.name).await?;
     let answer = ClusterSplit {
-        id: new_id,
-        from: id,
-        name: b.name.trim().to_string(),
+        id: done.id,
+        from: done.from,
+        name: done.name,
     };
-    cluster_command(
-        &s,
-        &p,
-        &ctx,
-        sector,
-        SectorKeywordsCommand::SplitCluster {
-            from: id,
-            new_cluster_id: new_id,
-            name: b.name.clone(),
-            keyword_ids: b.keyword_ids,
-        },
-        answer,
-    )
-    .await
+    Ok(resource(answer, &done.outcome, false))
 }

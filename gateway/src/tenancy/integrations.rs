@@ -235,10 +235,3 @@ pub async fn remove(
         false,
     ))
 }
-
-/// The account's configured provider settings, if any (the planner checks
-/// them before it accepts an `embeddings` or `llm` run).
-pub async fn configured(s: &AppState, account: Uuid) -> ApiResult<Option<Integration>> {
-    let (_, i) = load(s, account, "openai").await?;
-    Ok(i.configured.then_some(i))
-}

@@ -3,8 +3,10 @@
 //! site, for the rows of later events). Additions arrive in chunks of up
 //! to 2000 keywords: PostgreSQL inserts a chunk with one statement.
 
+mod lookup;
 mod queries;
 
+pub use lookup::Lookup;
 pub use queries::*;
 
 use crate::projection::{Applied, Index, Projection, Table, decode_until};

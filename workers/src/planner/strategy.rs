@@ -12,15 +12,11 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::future::Future;
 
-/// Largest number of clusters (memory grows with clusters × features).
-pub const MAX_CLUSTERS: usize = 1000;
+/// The limits live in the domain (the planner's use cases check them
+/// before a job is created).
+pub use igny8_domain::planner::{MAX_CLUSTERS, MAX_EMBEDDING_KEYWORDS, MAX_LLM_KEYWORDS};
 /// Keywords per cluster aimed at when the caller does not give a number.
 pub const AUTO_CLUSTER_SIZE: usize = 10;
-/// Largest selection the `llm` strategy takes (one prompt).
-pub const MAX_LLM_KEYWORDS: usize = 300;
-/// Largest selection the `embeddings` strategy takes: its vectors are held
-/// in memory (1536 dimensions × 4 bytes × 50,000 = 307 MB).
-pub const MAX_EMBEDDING_KEYWORDS: usize = 50_000;
 
 /// The number of clusters when the caller does not give one.
 pub fn auto_k(n: usize) -> usize {
