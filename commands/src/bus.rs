@@ -141,6 +141,8 @@ pub enum CommandError {
     Contention,
     #[error("this Idempotency-Key was already used with a different request")]
     IdempotencyKeyReused,
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -148,6 +150,15 @@ pub enum CommandError {
 impl CommandError {
     pub(crate) fn internal(e: impl std::fmt::Display) -> Self {
         CommandError::Internal(e.to_string())
+    }
+    /// A database error: `Unavailable` when the database cannot be reached
+    /// (the request may be retried), else `Internal`.
+    pub fn db(e: sqlx::Error) -> Self {
+        if crate::db::is_unavailable(&e) {
+            CommandError::Unavailable(e.to_string())
+        } else {
+            CommandError::Internal(e.to_string())
+        }
     }
     /// A refusal of a use case (not of an aggregate): `code` for clients.
     pub fn refused(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> Self {
@@ -380,7 +391,7 @@ impl CommandBus {
             .feed
             .aggregate_events(A::TYPE, aggregate_id, from_sequence, 1000)
             .await
-            .map_err(CommandError::internal)?;
+            .map_err(CommandError::db)?;
         Ok(outcome_from(
             A::TYPE,
             aggregate_id,
@@ -411,7 +422,7 @@ impl CommandBus {
                 .bind(last.sequence as i64)
                 .fetch_all(p)
                 .await
-                .map_err(CommandError::internal)?,
+                .map_err(CommandError::db)?,
             Db::Sqlite(p) => {
                 let rows: Vec<(i64, String, i64)> = sqlx::query_as(sql)
                     .bind(A::TYPE)
@@ -420,7 +431,7 @@ impl CommandBus {
                     .bind(last.sequence as i64)
                     .fetch_all(p)
                     .await
-                    .map_err(CommandError::internal)?;
+                    .map_err(CommandError::db)?;
                 rows.into_iter()
                     .map(|(s, id, g)| {
                         Ok((s, Uuid::parse_str(&id).map_err(CommandError::internal)?, g))
@@ -473,7 +484,7 @@ impl CommandBus {
             .bind(&k.key)
             .fetch_optional(p)
             .await
-            .map_err(CommandError::internal)?
+            .map_err(CommandError::db)?
         });
         let Some((hash, command_id, aggregate_type, aggregate_id, first_sequence)) = row else {
             return Ok(None);
@@ -485,7 +496,7 @@ impl CommandBus {
             .feed
             .aggregate_events(&aggregate_type, &aggregate_id, first_sequence, 1000)
             .await
-            .map_err(CommandError::internal)?;
+            .map_err(CommandError::db)?;
         Ok(Some(outcome_from(
             &aggregate_type,
             &aggregate_id,
@@ -576,6 +587,7 @@ fn map_agg_err<A: Aggregate>(e: AggregateError<A::Error>) -> CommandError {
             message: e.to_string(),
         },
         AggregateError::AggregateConflict => CommandError::Contention,
+        AggregateError::DatabaseConnectionError(e) => CommandError::Unavailable(e.to_string()),
         other => CommandError::internal(other),
     }
 }

@@ -261,3 +261,22 @@ pub async fn hold_singleton(
         }
     }
 }
+
+/// Whether `e` means the database cannot be reached right now (connection
+/// refused or lost, pool exhausted, server shutting down or starting up),
+/// as opposed to a bad statement or a broken row.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+            // 08: connection exception; 57P01-03: admin shutdown, crash
+            // shutdown, cannot connect now; 53300: too many connections.
+            c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
+}

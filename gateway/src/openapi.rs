@@ -83,7 +83,7 @@ impl ToSchema for ErrorCode {
         crate::planner::split_cluster,
         crate::jobs::task_progress, crate::jobs::list, crate::jobs::cancel, crate::jobs::events,
     ),
-    components(schemas(ErrorEnvelope, ErrorCode, crate::tenancy::integrations::ProviderName, crate::http::command::CommandResult, crate::auth::tokens::TokenPair,
+    components(schemas(ErrorEnvelope, ErrorCode, crate::tenancy::integrations::ProviderName, crate::planner::CsvFile, crate::http::command::CommandResult, crate::auth::tokens::TokenPair,
         crate::tenancy::auth::SignupBody, crate::tenancy::auth::LoginBody, crate::tenancy::auth::RefreshBody, crate::tenancy::auth::PasswordBody,
         crate::tenancy::users::CreateUserBody, crate::tenancy::users::UpdateUserBody, crate::tenancy::users::SitesBody,
         crate::tenancy::sites::CreateSiteBody, crate::tenancy::sites::UpdateSiteBody,

@@ -190,7 +190,7 @@ impl ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
+            e if igny8_commands::db::is_unavailable(&e) => {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::unavailable(
                     "DATABASE_UNAVAILABLE",
@@ -241,6 +241,14 @@ impl From<CommandError> for ApiError {
                 "IDEMPOTENCY_KEY_REUSED",
                 "this Idempotency-Key was already used with a different request",
             ),
+            CommandError::Unavailable(m) => {
+                tracing::warn!(error = %m, "database unavailable");
+                ApiError::unavailable(
+                    "DATABASE_UNAVAILABLE",
+                    "the database is unavailable; retry",
+                    1,
+                )
+            }
             CommandError::Internal(m) => ApiError::internal(m),
         }
     }

@@ -104,7 +104,7 @@ pub struct ImportParams {
 /// file or already in the sector) are skipped; each bad line is reported
 /// with its number and reason and never stops the good ones.
 #[utoipa::path(post, path = "/api/v1/planner/keywords/import_csv/", tag = "planner", params(ImportParams), security(("bearer" = [])),
-    request_body(content = String, content_type = "text/csv"),
+    request_body(content = CsvFile, content_type = "text/csv"),
     responses((status = 200, description = "imported, duplicates_skipped, rejected (line, reason)", body = ImportResult),
               (status = 404, description = "Unknown or invisible sector", body = crate::openapi::ErrorEnvelope),
               (status = 413, description = "Larger than 64 MB", body = crate::openapi::ErrorEnvelope),
@@ -185,6 +185,26 @@ pub async fn import_csv(
         position: done.position,
     })
     .into_response())
+}
+
+/// A CSV file of keywords (a keyword tool's export): UTF-8 text, a header
+/// naming a keyword column, at most 200,000 lines and 64 MB.
+pub struct CsvFile;
+
+impl utoipa::PartialSchema for CsvFile {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .description(Some("CSV text with a header line"))
+            .into()
+    }
+}
+
+impl ToSchema for CsvFile {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "CsvFile".into()
+    }
 }
 
 /// What an import did.
@@ -413,7 +433,7 @@ pub async fn export_csv(
 pub struct CreateKeywordBody {
     pub sector_id: Uuid,
     /// 1 to 200 characters once normalised (NFKC, case, white space), no control characters.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(schema_with = crate::openapi::constraints::name)]
     pub keyword: String,
     /// Monthly searches, 0 to 10^10.
     #[serde(default)]
@@ -607,6 +627,7 @@ pub struct AutoClusterBody {
     /// Every keyword of this sector …
     pub sector_id: Option<Uuid>,
     /// … or these keywords (of one sector).
+    #[schema(min_items = 1)]
     pub keyword_ids: Option<Vec<Uuid>>,
     /// `offline` (default; no network), `embeddings` or `llm` (both need the
     /// account's provider settings: `PUT /api/v1/system/settings/integrations/openai/`;
@@ -811,7 +832,7 @@ pub struct ClusterSplit {
 #[serde(deny_unknown_fields)]
 pub struct RenameClusterBody {
     /// 1 to 200 characters, no control characters.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(schema_with = crate::openapi::constraints::name)]
     pub name: String,
 }
 
@@ -856,6 +877,7 @@ pub struct MergeBody {
     /// The cluster that stays.
     pub into: Uuid,
     /// Clusters whose keywords move into it (they disappear).
+    #[schema(min_items = 1)]
     pub from: Vec<Uuid>,
 }
 
@@ -884,6 +906,7 @@ pub async fn merge_clusters(
 #[serde(deny_unknown_fields)]
 pub struct MoveBody {
     /// Keywords of one sector.
+    #[schema(min_items = 1)]
     pub keyword_ids: Vec<Uuid>,
     /// Their new cluster (same sector); `null`: no cluster.
     pub cluster_id: Option<Uuid>,
@@ -917,9 +940,10 @@ pub async fn move_keywords(
 #[serde(deny_unknown_fields)]
 pub struct SplitBody {
     /// Keywords that leave for the new cluster.
+    #[schema(min_items = 1)]
     pub keyword_ids: Vec<Uuid>,
     /// 1 to 200 characters, no control characters.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(schema_with = crate::openapi::constraints::name)]
     pub name: String,
 }
 

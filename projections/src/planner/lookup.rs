@@ -13,7 +13,7 @@ use uuid::Uuid;
 pub struct Lookup<'a>(pub &'a Db);
 
 fn db_error(e: sqlx::Error) -> CommandError {
-    CommandError::Internal(e.to_string())
+    CommandError::db(e)
 }
 
 fn place(keyword: &str, site: &str, sector: &str) -> Option<KeywordPlace> {
