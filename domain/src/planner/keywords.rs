@@ -507,11 +507,15 @@ impl Aggregate for SectorKeywords {
                 if !self.clusters.contains_key(&into) {
                     return Err(PlannerError::NotFound("cluster"));
                 }
+                if from.is_empty() {
+                    return Err(PlannerError::Empty);
+                }
+                // A cluster merged into itself is merged already: nothing to do.
                 let mut from: Vec<Uuid> = from.into_iter().filter(|f| *f != into).collect();
                 from.sort();
                 from.dedup();
                 if from.is_empty() {
-                    return Err(PlannerError::Empty);
+                    return Ok(vec![]);
                 }
                 if from.iter().any(|f| !self.clusters.contains_key(f)) {
                     return Err(PlannerError::NotFound("cluster"));

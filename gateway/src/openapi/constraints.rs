@@ -113,6 +113,35 @@ pub fn credits() -> Object {
         .build()
 }
 
+/// `o`, or `null` (an `Option` field: `null` means the same as leaving it out).
+pub fn or_null(mut o: Object) -> Object {
+    o.schema_type = match o.schema_type {
+        SchemaType::Type(t) => SchemaType::from_iter([t, Type::Null]),
+        other => other,
+    };
+    if let Some(values) = o.enum_values.as_mut() {
+        values.push(Value::Null);
+    }
+    o
+}
+
+/// Optional variants (`Option<String>` fields, which also take `null`).
+pub fn name_opt() -> Object {
+    or_null(name())
+}
+pub fn slug_opt() -> Object {
+    or_null(slug())
+}
+pub fn url_opt() -> Object {
+    or_null(url())
+}
+pub fn status_opt() -> Object {
+    or_null(status())
+}
+pub fn grantable_role_opt() -> Object {
+    or_null(grantable_role())
+}
+
 /// Rules between fields that a derive cannot state, merged into the named
 /// body schemas by the contract pass.
 pub fn cross_field_rules() -> Vec<(&'static str, Value)> {

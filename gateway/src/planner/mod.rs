@@ -269,6 +269,18 @@ fn intent_schema() -> utoipa::openapi::Object {
     crate::openapi::string_enum(INTENTS)
 }
 
+fn intent_schema_opt() -> utoipa::openapi::Object {
+    crate::openapi::constraints::or_null(intent_schema())
+}
+
+fn status_schema_opt() -> utoipa::openapi::Object {
+    crate::openapi::constraints::or_null(status_schema())
+}
+
+fn strategy_schema_opt() -> utoipa::openapi::Object {
+    crate::openapi::constraints::or_null(strategy_schema())
+}
+
 fn status_schema() -> utoipa::openapi::Object {
     crate::openapi::string_enum(&["active", "inactive"])
 }
@@ -444,7 +456,7 @@ pub struct CreateKeywordBody {
     #[schema(minimum = 0, maximum = 100)]
     pub difficulty: i64,
     /// informational, navigational, commercial or transactional.
-    #[schema(schema_with = intent_schema)]
+    #[schema(schema_with = intent_schema_opt)]
     pub intent: Option<String>,
     /// Cost per click, 0 to 100,000.
     #[schema(minimum = 0, maximum = 100_000)]
@@ -459,7 +471,7 @@ pub struct KeywordView {
     pub keyword: String,
     pub volume: i64,
     pub difficulty: i64,
-    #[schema(schema_with = intent_schema)]
+    #[schema(schema_with = intent_schema_opt)]
     pub intent: Option<&'static str>,
     pub cpc: Option<f64>,
     pub status: &'static str,
@@ -528,14 +540,14 @@ pub struct UpdateKeywordBody {
     pub difficulty: Option<i64>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "crate::tenancy::nullable")]
-    #[schema(schema_with = intent_schema)]
+    #[schema(schema_with = intent_schema_opt)]
     pub intent: Option<Option<String>>,
     /// 0 to 100,000; `null` clears it.
     #[serde(default, deserialize_with = "crate::tenancy::nullable")]
     #[schema(value_type = Option<f64>, minimum = 0, maximum = 100_000)]
     pub cpc: Option<Option<f64>>,
     /// active or inactive.
-    #[schema(schema_with = status_schema)]
+    #[schema(schema_with = status_schema_opt)]
     pub status: Option<String>,
 }
 
@@ -632,7 +644,7 @@ pub struct AutoClusterBody {
     /// `offline` (default; no network), `embeddings` or `llm` (both need the
     /// account's provider settings: `PUT /api/v1/system/settings/integrations/openai/`;
     /// `llm` takes at most 300 keywords).
-    #[schema(schema_with = strategy_schema)]
+    #[schema(schema_with = strategy_schema_opt)]
     pub strategy: Option<String>,
     /// Exactly this many clusters (1 to 1000, and at most the number of
     /// keywords); absent: chosen from the number of keywords.

@@ -31,13 +31,13 @@ pub const MIN_KEY_FOR_HINT: usize = 16;
 #[serde(deny_unknown_fields)]
 pub struct IntegrationBody {
     /// Base URL of an OpenAI-compatible API (default https://api.openai.com/v1).
-    #[schema(schema_with = crate::openapi::constraints::url)]
+    #[schema(schema_with = crate::openapi::constraints::url_opt)]
     pub base_url: Option<String>,
     /// Model for `/embeddings` (default text-embedding-3-small).
-    #[schema(schema_with = crate::openapi::constraints::name)]
+    #[schema(schema_with = crate::openapi::constraints::name_opt)]
     pub embedding_model: Option<String>,
     /// Model for `/chat/completions` (default gpt-4o-mini).
-    #[schema(schema_with = crate::openapi::constraints::name)]
+    #[schema(schema_with = crate::openapi::constraints::name_opt)]
     pub chat_model: Option<String>,
     /// The API key: absent keeps the stored one, `null` removes it; 1 to 512
     /// characters without spaces.

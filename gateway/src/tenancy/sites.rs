@@ -25,21 +25,21 @@ pub struct CreateSiteBody {
     #[schema(schema_with = crate::openapi::constraints::name)]
     pub name: String,
     /// a-z, 0-9 and '-'; made from the name when absent. Unique in the account.
-    #[schema(schema_with = crate::openapi::constraints::slug)]
+    #[schema(schema_with = crate::openapi::constraints::slug_opt)]
     pub slug: Option<String>,
-    #[schema(schema_with = crate::openapi::constraints::name)]
+    #[schema(schema_with = crate::openapi::constraints::name_opt)]
     pub industry: Option<String>,
     /// The site's URL (http or https).
-    #[schema(schema_with = crate::openapi::constraints::url)]
+    #[schema(schema_with = crate::openapi::constraints::url_opt)]
     pub domain: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSiteBody {
-    #[schema(schema_with = crate::openapi::constraints::name)]
+    #[schema(schema_with = crate::openapi::constraints::name_opt)]
     pub name: Option<String>,
-    #[schema(schema_with = crate::openapi::constraints::slug)]
+    #[schema(schema_with = crate::openapi::constraints::slug_opt)]
     pub slug: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(schema_with = crate::openapi::constraints::name_or_null)]
@@ -48,7 +48,7 @@ pub struct UpdateSiteBody {
     #[schema(schema_with = crate::openapi::constraints::url_or_null)]
     pub domain: Option<Option<String>>,
     /// active or inactive.
-    #[schema(schema_with = crate::openapi::constraints::status)]
+    #[schema(schema_with = crate::openapi::constraints::status_opt)]
     pub status: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(schema_with = crate::openapi::constraints::url_or_null)]
@@ -68,17 +68,17 @@ pub struct CreateSectorBody {
     #[schema(schema_with = crate::openapi::constraints::name)]
     pub name: String,
     /// Made from the name when absent; unique in the site.
-    #[schema(schema_with = crate::openapi::constraints::slug)]
+    #[schema(schema_with = crate::openapi::constraints::slug_opt)]
     pub slug: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSectorBody {
-    #[schema(schema_with = crate::openapi::constraints::name)]
+    #[schema(schema_with = crate::openapi::constraints::name_opt)]
     pub name: Option<String>,
     /// active or inactive.
-    #[schema(schema_with = crate::openapi::constraints::status)]
+    #[schema(schema_with = crate::openapi::constraints::status_opt)]
     pub status: Option<String>,
 }
 

@@ -41,9 +41,9 @@ pub struct CreateUserBody {
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserBody {
     /// admin, editor or viewer (the owner stays owner).
-    #[schema(schema_with = crate::openapi::constraints::grantable_role)]
+    #[schema(schema_with = crate::openapi::constraints::grantable_role_opt)]
     pub role: Option<String>,
-    #[schema(schema_with = crate::openapi::constraints::name)]
+    #[schema(schema_with = crate::openapi::constraints::name_opt)]
     pub name: Option<String>,
 }
 
