@@ -41,8 +41,23 @@ to fix. Dropped failures are counted by schemathesis in its summary.
 
 from __future__ import annotations
 
+import json
+import os
+
 import jsonschema
 import schemathesis
+
+# Every dropped failure is written here (one JSON line: reason, code,
+# operation), so run.sh can say what was dropped and why.
+DROPPED_LOG = os.environ.get("IGNY8_CONTRACT_DROPPED")
+
+
+def _dropped(reason: str, code, case) -> bool:
+    if DROPPED_LOG:
+        with open(DROPPED_LOG, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"reason": reason, "error_code": code,
+                                "operation": f"{case.method} {case.operation.path}"}) + "\n")
+    return False
 
 STATE_DEPENDENT_REFUSALS = frozenset(
     {
@@ -93,6 +108,9 @@ def filter_failure(context, failure, case, response) -> bool:
     rule, or of a body that breaks the documented schema after all."""
     if getattr(failure, "code", None) != "ST202":
         return True
-    if _error_code(response) in STATE_DEPENDENT_REFUSALS:
-        return False
-    return _body_is_valid(case)
+    code = _error_code(response)
+    if code in STATE_DEPENDENT_REFUSALS:
+        return _dropped("state-dependent refusal", code, case)
+    if not _body_is_valid(case):
+        return _dropped("body breaks the documented schema", code, case)
+    return True

@@ -89,7 +89,7 @@ fn whole_numbers(v: &mut Value) {
         Value::Number(n) if !n.is_i64() && !n.is_u64() => {
             if let Some(f) = n.as_f64()
                 && f.fract() == 0.0
-                && f.abs() < 9.0e15
+                && f.abs() <= 9_007_199_254_740_992.0
             {
                 *v = Value::from(f as i64);
             }

@@ -82,7 +82,10 @@ fn optional_bodies(doc: &mut Value) {
                 .get("required")
                 .and_then(Value::as_array)
                 .is_none_or(|r| r.is_empty());
-            if schema.get("properties").is_some() && none_required {
+            let composed = ["oneOf", "anyOf", "allOf"]
+                .iter()
+                .any(|k| schema.get(*k).is_some());
+            if schema.get("properties").is_some() && none_required && !composed {
                 body["required"] = json!(false);
             }
         }
