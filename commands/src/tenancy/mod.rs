@@ -27,8 +27,12 @@ fn domain(e: TenancyError) -> CommandError {
     }
 }
 
+/// A new account's or user's email: exactly as the schema states it (no
+/// surrounding white space); logins still find an address typed with spaces.
 pub fn email(raw: &str) -> Result<String, CommandError> {
-    normalize_email(raw).ok_or_else(|| domain(TenancyError::InvalidEmail))
+    igny8_domain::tenancy::Email::parse(raw)
+        .map(igny8_domain::tenancy::Email::into_string)
+        .ok_or_else(|| domain(TenancyError::InvalidEmail))
 }
 
 /// The sealed form of a password hash, bound to its user.

@@ -66,7 +66,13 @@ pub struct Empty {}
 #[serde(deny_unknown_fields)]
 pub struct PlanBody {
     /// A plan id from GET /api/v1/billing/plans/.
+    #[schema(schema_with = plan_ids)]
     pub plan: String,
+}
+
+fn plan_ids() -> utoipa::openapi::Object {
+    let ids: Vec<&str> = igny8_domain::billing::PLANS.iter().map(|p| p.id).collect();
+    crate::openapi::string_enum(&ids)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

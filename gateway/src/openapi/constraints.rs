@@ -57,12 +57,15 @@ pub fn slug() -> Object {
     )
 }
 
-/// An email address: one `@`, a dot in the domain, no spaces (ASCII here;
-/// at most 254 characters).
+/// An email address (`igny8_domain::tenancy::Email`): at most 254
+/// characters, no white space or control character, one `@` after a
+/// non-empty local part, a domain with a dot, not starting or ending with one.
 pub fn email() -> Object {
+    let c = format!(r"[^@\s{CTRL}]");
+    let edge = format!(r"[^@.\s{CTRL}]");
     string(
-        r"^[!-?A-~]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$".into(),
-        Some(3),
+        format!("^{c}+@{edge}{c}*\\.{c}*{edge}$"),
+        Some(5),
         254,
         false,
     )

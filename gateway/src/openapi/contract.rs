@@ -167,6 +167,11 @@ fn operation(path: &str, method: &str, op: &mut Value) {
         }
     }
 
+    if let Some(schema) = op.pointer_mut("/requestBody/content/application~1json/schema")
+        && schema.get("$ref").is_none()
+    {
+        no_nul(schema);
+    }
     if let Some(list) = op.get_mut("parameters").and_then(Value::as_array_mut) {
         for p in list {
             bound_parameter(p);
