@@ -5,7 +5,9 @@
 # answer; otherwise starts them from the installed binaries; otherwise stops
 # and says what is missing. No test skips because a service is absent.
 #
-# Override with IGNY8_TEST_DATABASE_URL / IGNY8_TEST_NATS_URL.
+# Override with IGNY8_TEST_DATABASE_URL / IGNY8_TEST_NATS_URL. Then runs the
+# API contract tests (scripts/contract/run.sh; needs python3 and node, and
+# PyPI and npm the first time, to install its pinned tools into a cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,4 +64,15 @@ ensure_postgres
 ensure_test_database
 ensure_nats
 say "PostgreSQL and NATS are up; running cargo test"
-exec cargo test --workspace --locked "$@"
+cargo test --workspace --locked "$@"
+
+# The API contract against the embedded server built by the tests above: an
+# OpenAPI validator, a generated TypeScript client type-checked with
+# --strict, and schemathesis --checks all (fuzzing and stateful phases).
+# IGNY8_SKIP_CONTRACT=1 leaves it out (e.g. while iterating on one crate).
+if [ "${IGNY8_SKIP_CONTRACT:-}" = 1 ]; then
+  say "IGNY8_SKIP_CONTRACT=1: contract tests not run"
+else
+  say "running the API contract tests (scripts/contract/run.sh)"
+  scripts/contract/run.sh target/debug/igny8
+fi

@@ -35,6 +35,23 @@ pub fn string_enum(values: &[&str]) -> utoipa::openapi::Object {
         .build()
 }
 
+/// PENDING, PROGRESS, SUCCESS, FAILURE or CANCELLED (a schema for documents).
+pub struct JobState;
+
+pub const JOB_STATES: &[&str] = &["PENDING", "PROGRESS", "SUCCESS", "FAILURE", "CANCELLED"];
+
+impl utoipa::PartialSchema for JobState {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::openapi::string_enum(JOB_STATES).into()
+    }
+}
+
+impl ToSchema for JobState {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "JobState".into()
+    }
+}
+
 /// The `error_code` values (docs/api.md explains each).
 pub struct ErrorCode;
 
@@ -86,8 +103,8 @@ impl ToSchema for ErrorCode {
     components(schemas(ErrorEnvelope, ErrorCode, crate::tenancy::integrations::ProviderName, crate::planner::CsvFile, crate::http::command::CommandResult, crate::auth::tokens::TokenPair,
         crate::tenancy::auth::SignupBody, crate::tenancy::auth::LoginBody, crate::tenancy::auth::RefreshBody, crate::tenancy::auth::PasswordBody,
         crate::tenancy::users::CreateUserBody, crate::tenancy::users::UpdateUserBody, crate::tenancy::users::SitesBody,
-        crate::tenancy::sites::CreateSiteBody, crate::tenancy::sites::UpdateSiteBody,
-        crate::tenancy::sites::CreateSectorBody, crate::tenancy::sites::UpdateSectorBody,
+        crate::tenancy::bodies::CreateSiteBody, crate::tenancy::bodies::UpdateSiteBody,
+        crate::tenancy::bodies::CreateSectorBody, crate::tenancy::bodies::UpdateSectorBody,
         crate::tenancy::api_keys::CreateKeyBody, crate::tenancy::integrations::IntegrationBody, crate::billing::GrantBody, crate::billing::Credits,
         crate::billing::Subscription, crate::commands_api::CreditsBody,
         crate::planner::CreateKeywordBody, crate::planner::UpdateKeywordBody, crate::planner::BulkDeleteBody, crate::planner::AutoClusterBody)),

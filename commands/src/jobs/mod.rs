@@ -198,3 +198,64 @@ pub async fn finish(
     })
     .await
 }
+
+// --- use cases -------------------------------------------------------------
+
+use crate::caller::Caller;
+
+/// A job and its version.
+pub async fn load_job(bus: &CommandBus, id: Uuid) -> Result<(Job, u64), CommandError> {
+    bus.load::<Job>(&id.to_string()).await
+}
+
+/// The caller's job: of its account and, for callers limited to granted
+/// sites, of one of those sites (anything else is "not found").
+pub async fn own_job(
+    bus: &CommandBus,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<(Job, u64), CommandError> {
+    let account = caller.account()?;
+    let (job, version) = load_job(bus, id).await?;
+    if !job.created || job.account_id != Some(account) {
+        return Err(CommandError::not_found("job"));
+    }
+    if caller.sites.is_some() {
+        let first = bus
+            .feed()
+            .aggregate_events("job", &id.to_string(), 1, 1)
+            .await
+            .map_err(CommandError::db)?;
+        let site = first
+            .first()
+            .and_then(|e| e.body()["input"]["site_id"].as_str())
+            .and_then(|v| Uuid::parse_str(v).ok());
+        if !site.is_some_and(|site| caller.can_see_site(site)) {
+            return Err(CommandError::not_found("job"));
+        }
+    }
+    Ok((job, version))
+}
+
+/// Cancel a job that has not finished; its credits are released in the
+/// same commit (409 JOB_FINISHED when it has).
+pub async fn cancel(
+    bus: &CommandBus,
+    caller: &Caller,
+    ctx: &CommandContext,
+    id: Uuid,
+) -> Result<CommandOutcome, CommandError> {
+    own_job(bus, caller, id).await?;
+    caller.require_write()?;
+    finish(bus, id, Ending::Cancelled, ctx)
+        .await?
+        .into_iter()
+        .find(|o| o.aggregate_type == "job")
+        .ok_or_else(|| {
+            CommandError::refused(
+                igny8_domain::ErrorKind::Conflict,
+                "JOB_FINISHED",
+                "the job has finished",
+            )
+        })
+}

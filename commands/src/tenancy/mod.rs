@@ -1,9 +1,17 @@
-//! Tenancy commands: sign-up, users, credentials, sites and sectors,
-//! sessions and API keys. The rules are in `igny8_domain::tenancy`; this
-//! module hashes and seals passwords, composes units of work and hands
-//! single-aggregate commands to the bus.
+//! Tenancy use cases: sign-up, users, credentials, sites and sectors,
+//! sessions, API keys and AI provider settings. The rules are in
+//! `igny8_domain::tenancy`; this module hashes and seals passwords,
+//! composes units of work and hands single-aggregate commands to the bus.
+//!
+//! - [`sites`]: sites and sectors; [`members`]: users and API keys;
+//!   [`providers`]: AI provider settings. Each use case takes the bus, the
+//!   [`Caller`](crate::Caller), the command context and a typed input.
 
+pub mod members;
 pub mod passwords;
+pub mod providers;
+pub mod sessions;
+pub mod sites;
 
 use crate::bus::{CommandBus, CommandContext, CommandError, CommandOutcome};
 use crate::secrets::Keyring;

@@ -11,10 +11,9 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use igny8_commands::{Caller, CommandContext};
 use igny8_domain::tenancy::{ApiKey, ApiKeyCommand, Session, User};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-pub const API_KEY_PREFIX: &str = "igny8_";
+pub use igny8_commands::tenancy::members::{API_KEY_PREFIX, hash_secret};
 
 /// The caller of a request (the application layer's [`Caller`], built here
 /// from the request's credential).
@@ -78,10 +77,6 @@ fn credential(parts: &Parts) -> Result<(String, bool), ApiError> {
         return Err(unauthorized("INVALID_TOKEN", "expected: Bearer <token>"));
     }
     Ok((token.to_string(), token.starts_with(API_KEY_PREFIX)))
-}
-
-pub fn hash_secret(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// Constant-time comparison of two hex digests.

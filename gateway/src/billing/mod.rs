@@ -18,7 +18,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use igny8_commands::billing as cmd;
-use igny8_domain::billing::{Account, PLANS, Plan};
+use igny8_domain::billing::{PLANS, Plan};
 use igny8_projections::billing::{self as rm, ENTRY_TYPES, LedgerFilter, LedgerRow};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -55,13 +55,9 @@ pub struct Credits {
 #[utoipa::path(get, path = "/api/v1/billing/credits/", tag = "billing", security(("bearer" = [])),
     responses((status = 200, description = "Balance", body = Credits), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorEnvelope)))]
 pub async fn credits(State(s): State<AppState>, p: Principal) -> ApiResult<ApiOk<Credits>> {
-    let account_id = p.account()?;
-    let (a, version) = s.bus.load::<Account>(&account_id.to_string()).await?;
-    if !a.opened {
-        return Err(ApiError::not_found("account"));
-    }
+    let (a, version) = cmd::balance(&s.bus, &p).await?;
     Ok(ApiOk(Credits {
-        account_id,
+        account_id: p.account_id,
         balance: CreditAmount(a.balance),
         reserved: CreditAmount(a.reserved()),
         available: CreditAmount(a.available()),
@@ -93,15 +89,13 @@ pub async fn grant_credits(
     State(s): State<AppState>,
     Command {
         principal: p,
-        mut ctx,
+        ctx,
         body: b,
         ..
     }: Command<GrantBody>,
 ) -> ApiResult<Response> {
-    p.require_operator()?;
-    ctx.account_id = Some(b.account_id.to_string());
     Ok(command_result(
-        cmd::grant_credits(&s.bus, b.account_id, b.amount.milli(), b.reason, &ctx).await?,
+        cmd::grant(&s.bus, &p, &ctx, b.account_id, b.amount.milli(), b.reason).await?,
         false,
     ))
 }
@@ -256,14 +250,9 @@ pub async fn subscription(
     State(s): State<AppState>,
     p: Principal,
 ) -> ApiResult<ApiOk<Subscription>> {
-    p.require_billing()?;
-    let account_id = p.account()?;
-    let (a, _) = s.bus.load::<Account>(&account_id.to_string()).await?;
-    if !a.opened {
-        return Err(ApiError::not_found("account"));
-    }
+    let a = cmd::subscription(&s.bus, &p).await?;
     Ok(ApiOk(Subscription {
-        account_id,
+        account_id: p.account_id,
         plan_details: a
             .plan
             .as_deref()
@@ -314,7 +303,7 @@ pub async fn account_events(
         .aggregate_events("account", &account_id.to_string(), from, limit)
         .await?
         .into_iter()
-        .map(crate::system::redact)
+        .map(crate::http::redact)
         .collect();
     Ok(ApiOk(events))
 }

@@ -16,17 +16,14 @@ use crate::http::{
     ApiError, ApiJson, ApiOk, ApiPath, ApiResult, CommandHeaders, command_result, context,
 };
 use crate::state::AppState;
-use crate::tenancy::sites::{
-    self, CreateSectorBody, CreateSiteBody, UpdateSectorBody, UpdateSiteBody,
-};
-use crate::tenancy::{api_keys, users};
+use crate::tenancy::bodies::{CreateSectorBody, CreateSiteBody, UpdateSectorBody, UpdateSiteBody};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use igny8_commands::tenancy::{members, sites};
 use igny8_commands::{CommandContext, CommandOutcome, billing};
-use igny8_domain::tenancy::UserCommand;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -353,93 +350,62 @@ async fn dispatch(
     let id = || id.ok_or_else(|| ApiError::internal("id field"));
     Ok(match spec.name {
         "SpendCredits" => {
-            p.require_write()?;
             let b: CreditsBody = parse(body)?;
-            billing::spend_credits(&s.bus, p.account()?, b.amount.milli(), b.reason, ctx).await?
+            billing::spend(&s.bus, p, ctx, b.amount.milli(), b.reason).await?
         }
         "GrantCredits" => {
-            p.require_operator()?;
             let b: CreditsBody = parse(body)?;
-            billing::grant_credits(&s.bus, p.account()?, b.amount.milli(), b.reason, ctx).await?
+            billing::grant(&s.bus, p, ctx, p.account()?, b.amount.milli(), b.reason).await?
         }
         "ChangePlan" => {
-            p.require_operator()?;
             let b: PlanBody = parse(body)?;
-            if ctx.expected_version.is_some() {
-                return Err(invalid(
-                    "ChangePlan changes several aggregates and takes no expected_version",
-                ));
-            }
-            let account = p.account()?;
-            let outs = igny8_commands::tenancy::change_plan(&s.bus, account, &b.plan, ctx).await?;
-            // The account's outcome; an idempotent replay carries only the first
-            // aggregate's; an unchanged plan writes nothing.
-            let pick = outs
-                .iter()
-                .position(|o| o.aggregate_type == "account")
-                .unwrap_or(0);
-            match outs.into_iter().nth(pick) {
-                Some(o) => o,
-                None => {
-                    let (_, version) = s
-                        .bus
-                        .load::<igny8_domain::billing::Account>(&account.to_string())
-                        .await?;
-                    CommandOutcome {
-                        aggregate_type: "account".into(),
-                        aggregate_id: account.to_string(),
-                        version: version as i64,
-                        position: None,
-                        events: vec![],
-                        replayed: false,
-                    }
-                }
-            }
+            billing::change_plan(&s.bus, p, ctx, &b.plan).await?
         }
-        "CreateSite" => sites::do_create_site(s, p, ctx, parse(body)?).await?.1,
-        "UpdateSite" => sites::do_update_site(s, p, ctx, id()?, parse(body)?).await?,
+        "CreateSite" => {
+            let b: CreateSiteBody = parse(body)?;
+            sites::create_site(&s.bus, p, ctx, b.into()).await?.outcome
+        }
+        "UpdateSite" => {
+            let b: UpdateSiteBody = parse(body)?;
+            sites::update_site(&s.bus, &s.keys.secrets, p, ctx, id()?, b.into())
+                .await?
+                .outcome
+        }
         "DeleteSite" => {
             parse::<Empty>(body)?;
-            sites::do_delete_site(s, p, ctx, id()?).await?
+            sites::delete_site(&s.bus, p, ctx, id()?).await?.outcome
         }
         "CreateSector" => {
-            sites::do_create_sector(s, p, ctx, id()?, parse(body)?)
+            let b: CreateSectorBody = parse(body)?;
+            sites::create_sector(&s.bus, p, ctx, id()?, b.into())
                 .await?
-                .1
+                .outcome
         }
-        "UpdateSector" => sites::do_update_sector(s, p, ctx, id()?, parse(body)?).await?,
+        "UpdateSector" => {
+            let b: UpdateSectorBody = parse(body)?;
+            sites::update_sector(&s.bus, p, ctx, id()?, b.name, b.status)
+                .await?
+                .outcome
+        }
         "DeleteSector" => {
             parse::<Empty>(body)?;
-            sites::do_delete_sector(s, p, ctx, id()?).await?
+            sites::delete_sector(&s.bus, p, ctx, id()?).await?.outcome
         }
         "ChangeUserRole" => {
             let b: RoleBody = parse(body)?;
-            let uid = id()?;
-            users::user_in_account(s, p, uid).await?;
-            p.require_manage()?;
-            let role = users::parse_role(&b.role)?;
-            igny8_commands::tenancy::user(&s.bus, uid, UserCommand::ChangeRole { role }, ctx)
+            members::change_user_role(&s.bus, p, ctx, id()?, &b.role)
                 .await?
+                .outcome
         }
         "SetUserSites" => {
             let b: SitesBody = parse(body)?;
-            let uid = id()?;
-            users::user_in_account(s, p, uid).await?;
-            p.require_manage()?;
-            users::check_sites_exist(s, p.account()?, &b.site_ids).await?;
-            igny8_commands::tenancy::user(
-                &s.bus,
-                uid,
-                UserCommand::SetSites {
-                    site_ids: b.site_ids,
-                },
-                ctx,
-            )
-            .await?
+            members::set_user_sites(&s.bus, p, ctx, id()?, b.site_ids)
+                .await?
+                .outcome
         }
         "RevokeApiKey" => {
             parse::<Empty>(body)?;
-            api_keys::do_revoke(s, p, ctx, id()?).await?
+            members::revoke_api_key(&s.bus, p, ctx, id()?).await?
         }
         other => {
             return Err(ApiError::internal(format!(

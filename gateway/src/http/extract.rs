@@ -100,6 +100,16 @@ fn whole_numbers(v: &mut Value) {
     }
 }
 
+/// `Option<Option<T>>` from JSON: absent → `None`, `null` → `Some(None)`.
+pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    use serde::Deserialize;
+    Ok(Some(Option::<T>::deserialize(d)?))
+}
+
 /// Whether any key or string in `v` contains U+0000.
 fn has_nul(v: &Value) -> bool {
     match v {

@@ -8,12 +8,14 @@ pub mod envelope;
 pub mod errors;
 pub mod extract;
 pub mod middleware;
+pub mod redact;
 pub mod request;
 
 pub use command::{ReadParams, command_result, context, resource};
 pub use credits::CreditAmount;
 pub use envelope::{ApiError, ApiResult, Created, Ok as ApiOk, Page};
-pub use extract::{ApiJson, ApiPath, ApiQuery, CommandHeaders};
+pub use extract::{ApiJson, ApiPath, ApiQuery, CommandHeaders, nullable};
+pub use redact::redact;
 pub use request::{Command, Empty, PageParams, Paging, read_your_writes};
 
 use crate::state::AppState;

@@ -2,20 +2,19 @@
 //! server-sent event stream of one job's progress.
 
 use crate::auth::Principal;
-use crate::auth::RequestCaller;
 use crate::http::both_slashes;
 use crate::http::command::Saved;
 use crate::http::{
-    ApiError, ApiOk, ApiPath, ApiQuery, ApiResult, CreditAmount, Page, PageParams, Paging, resource,
+    ApiError, ApiOk, ApiPath, ApiQuery, ApiResult, Command, CreditAmount, Empty, Page, PageParams,
+    Paging, resource,
 };
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
-use igny8_commands::jobs::{Ending, finish};
+use igny8_commands::jobs;
 use igny8_domain::jobs::Job;
 use igny8_projections::jobs::{self as rm, JobRow};
 use serde::{Deserialize, Serialize};
@@ -35,37 +34,13 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
     both_slashes(r, "/api/v1/jobs/{id}/events/", get(events))
 }
 
-/// The caller's job (another account's is 404).
-async fn own_job(s: &AppState, p: &Principal, id: Uuid) -> ApiResult<(Job, u64)> {
-    let account = p.account()?;
-    let (job, version) = s.bus.load::<Job>(&id.to_string()).await?;
-    if !job.created || job.account_id != Some(account) {
-        return Err(ApiError::not_found("job"));
-    }
-    if p.sites.is_some() {
-        // Callers limited to granted sites see the jobs of those sites only.
-        let first = s
-            .feed
-            .aggregate_events("job", &id.to_string(), 1, 1)
-            .await?;
-        let site = first
-            .first()
-            .and_then(|e| e.body()["input"]["site_id"].as_str())
-            .and_then(|v| Uuid::parse_str(v).ok());
-        if !site.is_some_and(|site| p.can_see_site(site)) {
-            return Err(ApiError::not_found("job"));
-        }
-    }
-    Ok((job, version))
-}
-
 /// A job's progress in the seeds' shape.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TaskProgress {
     pub id: Uuid,
     /// e.g. auto_cluster.
     pub kind: String,
-    #[schema(value_type = JobState)]
+    #[schema(value_type = crate::openapi::JobState)]
     pub state: igny8_domain::jobs::JobState,
     pub meta: ProgressMeta,
     /// The job's last event once it has finished (e.g. `JobSucceeded` with
@@ -92,23 +67,6 @@ pub struct ProgressMeta {
     /// Credits held for the job while it runs.
     #[schema(value_type = f64)]
     pub credits_reserved: CreditAmount,
-}
-
-/// PENDING, PROGRESS, SUCCESS, FAILURE or CANCELLED (a schema for documents).
-pub struct JobState;
-
-pub const JOB_STATES: &[&str] = &["PENDING", "PROGRESS", "SUCCESS", "FAILURE", "CANCELLED"];
-
-impl utoipa::PartialSchema for JobState {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        crate::openapi::string_enum(JOB_STATES).into()
-    }
-}
-
-impl ToSchema for JobState {
-    fn name() -> std::borrow::Cow<'static, str> {
-        "JobState".into()
-    }
 }
 
 async fn progress(s: &AppState, id: Uuid, job: &Job) -> ApiResult<TaskProgress> {
@@ -149,7 +107,7 @@ pub async fn task_progress(
     p: Principal,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<ApiOk<TaskProgress>> {
-    let (job, _) = own_job(&s, &p, id).await?;
+    let (job, _) = jobs::own_job(&s.bus, &p, id).await?;
     Ok(ApiOk(progress(&s, id, &job).await?))
 }
 
@@ -157,7 +115,7 @@ pub async fn task_progress(
 #[into_params(parameter_in = Query)]
 pub struct JobParams {
     /// PENDING, PROGRESS, SUCCESS, FAILURE or CANCELLED.
-    #[param(value_type = Option<JobState>)]
+    #[param(value_type = Option<crate::openapi::JobState>)]
     pub state: Option<String>,
 }
 
@@ -167,7 +125,7 @@ pub struct JobView {
     pub id: String,
     pub account_id: String,
     pub kind: String,
-    #[schema(value_type = JobState)]
+    #[schema(value_type = crate::openapi::JobState)]
     pub state: String,
     pub phase: String,
     pub percentage: i64,
@@ -218,7 +176,7 @@ pub async fn list(
 ) -> ApiResult<ApiOk<Page<JobView>>> {
     let account = p.account()?;
     if let Some(st) = &q.state
-        && !JOB_STATES.contains(&st.as_str())
+        && !crate::openapi::JOB_STATES.contains(&st.as_str())
     {
         return Err(ApiError::bad_request(
             "INVALID_QUERY",
@@ -246,7 +204,7 @@ pub async fn list(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Cancelled {
     pub id: Uuid,
-    #[schema(value_type = JobState)]
+    #[schema(value_type = crate::openapi::JobState)]
     pub state: &'static str,
 }
 
@@ -256,18 +214,12 @@ pub struct Cancelled {
               (status = 409, description = "JOB_FINISHED", body = crate::openapi::ErrorEnvelope)))]
 pub async fn cancel(
     State(s): State<AppState>,
-    p: Principal,
     ApiPath(id): ApiPath<Uuid>,
+    Command {
+        principal: p, ctx, ..
+    }: Command<Empty>,
 ) -> ApiResult<Response> {
-    own_job(&s, &p, id).await?;
-    p.require_write()?;
-    let outs = finish(&s.bus, id, Ending::Cancelled, &p.context()).await?;
-    let out = outs
-        .into_iter()
-        .find(|o| o.aggregate_type == "job")
-        .ok_or_else(|| {
-            ApiError::new(StatusCode::CONFLICT, "JOB_FINISHED", "the job has finished")
-        })?;
+    let out = jobs::cancel(&s.bus, &p, &ctx, id).await?;
     Ok(resource(
         Cancelled {
             id,
@@ -288,11 +240,11 @@ pub async fn events(
     p: Principal,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>>> {
-    own_job(&s, &p, id).await?;
+    jobs::own_job(&s.bus, &p, id).await?;
     let stream = futures::stream::unfold((s, Some(0u64)), move |(s, last)| async move {
         let mut last = last?;
         loop {
-            let Ok((job, version)) = s.bus.load::<Job>(&id.to_string()).await else {
+            let Ok((job, version)) = jobs::load_job(&s.bus, id).await else {
                 return None;
             };
             if version != last {

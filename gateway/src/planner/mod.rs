@@ -539,11 +539,11 @@ pub struct UpdateKeywordBody {
     #[schema(minimum = 0, maximum = 100)]
     pub difficulty: Option<i64>,
     /// `null` clears it.
-    #[serde(default, deserialize_with = "crate::tenancy::nullable")]
+    #[serde(default, deserialize_with = "crate::http::nullable")]
     #[schema(schema_with = intent_schema_opt)]
     pub intent: Option<Option<String>>,
     /// 0 to 100,000; `null` clears it.
-    #[serde(default, deserialize_with = "crate::tenancy::nullable")]
+    #[serde(default, deserialize_with = "crate::http::nullable")]
     #[schema(value_type = Option<f64>, minimum = 0, maximum = 100_000)]
     pub cpc: Option<Option<f64>>,
     /// active or inactive.
@@ -662,7 +662,7 @@ pub struct JobStarted {
     pub job_id: Uuid,
     /// The same id (the seeds' name).
     pub task_id: Uuid,
-    #[schema(value_type = crate::jobs::JobState)]
+    #[schema(value_type = crate::openapi::JobState)]
     pub state: &'static str,
     /// Keywords selected.
     pub keywords: usize,

@@ -6,7 +6,7 @@ use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use serde_json::{Value, json};
+use serde_json::json;
 
 pub fn routes(r: Router<AppState>) -> Router<AppState> {
     let r = r.route("/health", get(health)).route("/ready", get(ready));
@@ -166,33 +166,10 @@ pub async fn audit_events(
     let next = (events.len() as i64 == limit)
         .then(|| events.last().map(|e| e.position().to_string()))
         .flatten();
-    let events: Vec<igny8_commands::StoredEvent> = events.into_iter().map(redact).collect();
+    let events: Vec<igny8_commands::StoredEvent> =
+        events.into_iter().map(crate::http::redact).collect();
     Ok(ApiOk(AuditPage {
         results: events,
         next_after: next,
     }))
-}
-
-/// Fields that hold sealed secrets or secret hashes: never served, even
-/// sealed (the event stream for operators still carries them).
-const SECRET_FIELDS: &[&str] = &[
-    "credential",
-    "wp_credential",
-    "secret_hash",
-    "api_key_sealed",
-];
-
-/// An event as auditors see it over HTTP: secret fields replaced.
-pub fn redact(mut e: igny8_commands::StoredEvent) -> igny8_commands::StoredEvent {
-    let t = e.event_type.clone();
-    if let Some(Value::Object(body)) = e.payload.get_mut(&t) {
-        for f in SECRET_FIELDS {
-            if let Some(v) = body.get_mut(*f)
-                && !v.is_null()
-            {
-                *v = Value::String("[redacted]".into());
-            }
-        }
-    }
-    e
 }

@@ -2,20 +2,16 @@
 //! role and optional site restriction, shown once, stored as a SHA-256 of
 //! the secret, revocable; last use recorded (at most once a minute).
 
-use super::users::{check_sites_exist, parse_role};
 use crate::auth::Principal;
 use crate::auth::RequestCaller;
-use crate::auth::principal::{API_KEY_PREFIX, hash_secret};
 use crate::http::command::Saved;
 use crate::http::{
-    ApiError, ApiJson, ApiOk, ApiPath, ApiResult, Command, Empty, Page, PageParams, Paging,
-    resource,
+    ApiJson, ApiOk, ApiPath, ApiResult, Command, Empty, Page, PageParams, Paging, resource,
 };
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::Response;
-use igny8_commands::secrets::random_bytes;
-use igny8_domain::tenancy::{ApiKey, ApiKeyCommand};
+use igny8_commands::tenancy::members;
 use igny8_projections::tenancy::{self as rm, ApiKeyRow};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -81,51 +77,24 @@ pub async fn create(
     p: Principal,
     body: ApiJson<CreateKeyBody>,
 ) -> ApiResult<Response> {
-    p.require_manage()?;
-    let account = p.account()?;
     let b = body.value;
-    let role = parse_role(&b.role)?;
-    if role.account_wide() && !b.site_ids.is_empty() {
-        // An admin key manages users and keys: a site list would not hold it.
-        return Err(ApiError::new(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "VALIDATION_ERROR",
-            "site restrictions apply to editor and viewer keys; an admin key sees every site",
-        ));
-    }
-    check_sites_exist(&s, account, &b.site_ids).await?;
-    // Random (v4), so the displayed prefix tells keys apart.
-    let key_id = Uuid::new_v4();
-    let secret = hex::encode(random_bytes());
-    let key = format!("{API_KEY_PREFIX}{}_{secret}", key_id.simple());
-    let prefix: String = key.chars().take(API_KEY_PREFIX.len() + 8).collect();
-    let out = s
-        .bus
-        .execute::<ApiKey>(
-            &key_id.to_string(),
-            ApiKeyCommand::Create {
-                account_id: account,
-                name: b.name,
-                role,
-                site_ids: b.site_ids,
-                prefix: prefix.clone(),
-                secret_hash: hash_secret(&secret),
-            },
-            &p.context(),
-        )
-        .await?;
-    let (k, _) = s.bus.load::<ApiKey>(&key_id.to_string()).await?;
+    let input = members::NewKey {
+        name: b.name,
+        role: b.role,
+        site_ids: b.site_ids,
+    };
+    let done = members::create_api_key(&s.bus, &p, &p.context(), input).await?;
     Ok(resource(
         NewApiKey {
-            id: key_id,
-            account_id: account,
-            name: k.name,
-            role: role.as_str(),
-            site_ids: k.site_ids.into_iter().collect(),
-            prefix,
-            key,
+            id: done.id,
+            account_id: done.account_id,
+            name: done.key.name,
+            role: done.role.as_str(),
+            site_ids: done.key.site_ids.into_iter().collect(),
+            prefix: done.prefix,
+            key: done.secret,
         },
-        &out,
+        &done.outcome,
         true,
     ))
 }
@@ -140,23 +109,6 @@ pub async fn revoke(
         principal: p, ctx, ..
     }: Command<Empty>,
 ) -> ApiResult<Response> {
-    let out = do_revoke(&s, &p, &ctx, id).await?;
-    Ok(resource(RevokedKey { id, revoked: true }, &out, false))
-}
-
-pub(crate) async fn do_revoke(
-    s: &AppState,
-    p: &Principal,
-    ctx: &igny8_commands::CommandContext,
-    id: Uuid,
-) -> ApiResult<igny8_commands::CommandOutcome> {
-    let account = p.account()?;
-    let (k, _) = s.bus.load::<ApiKey>(&id.to_string()).await?;
-    if !k.created || k.account_id != Some(account) {
-        return Err(ApiError::not_found("api key"));
-    }
-    p.require_manage()?;
-    Ok(s.bus
-        .execute::<ApiKey>(&id.to_string(), ApiKeyCommand::Revoke, ctx)
-        .await?)
+    let outcome = members::revoke_api_key(&s.bus, &p, &ctx, id).await?;
+    Ok(resource(RevokedKey { id, revoked: true }, &outcome, false))
 }

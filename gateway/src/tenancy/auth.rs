@@ -9,8 +9,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use igny8_commands::CommandContext;
-use igny8_commands::tenancy as cmd;
-use igny8_domain::tenancy::{Session, SessionCommand, Tenant, User};
+use igny8_commands::tenancy::{self as cmd, sessions};
+use igny8_domain::tenancy::{Tenant, User};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -153,56 +153,18 @@ pub struct Changed {
     pub position: Option<i64>,
 }
 
-/// Start a session (the login audit event) and issue its first tokens.
-async fn start_session(
-    s: &AppState,
-    user_id: Uuid,
-    account_id: Uuid,
-    method: &str,
-) -> ApiResult<(tokens::TokenPair, Option<i64>)> {
-    let session_id = Uuid::now_v7();
-    let ctx = CommandContext {
-        account_id: (!account_id.is_nil()).then(|| account_id.to_string()),
-        actor: format!("user:{user_id}"),
-        ..anonymous()
-    };
-    let out = s
-        .bus
-        .execute::<Session>(
-            &session_id.to_string(),
-            SessionCommand::Start {
-                user_id,
-                account_id,
-                method: method.into(),
-            },
-            &ctx,
-        )
-        .await?;
-    Ok((
-        tokens::issue(&s.keys.jwt, user_id, account_id, session_id, 0)?,
-        out.position,
-    ))
-}
-
-async fn session_answer(
-    s: &AppState,
-    user_id: Uuid,
-    user: &User,
-    tokens: tokens::TokenPair,
-    position: Option<i64>,
-) -> ApiResult<SessionAnswer> {
-    let account_id = user.account_id.unwrap_or_default();
-    let account = if account_id.is_nil() {
-        None
-    } else {
-        let (t, _) = s.bus.load::<Tenant>(&account_id.to_string()).await?;
-        Some(account_view(account_id, &t))
-    };
+/// Start a session (the login audit event) and answer with its first
+/// tokens, the user and the account.
+async fn session_answer(s: &AppState, user_id: Uuid, method: &str) -> ApiResult<SessionAnswer> {
+    let (user, account) = sessions::user_and_account(&s.bus, user_id).await?;
+    let account_id = account.as_ref().map(|(a, _)| *a).unwrap_or_default();
+    let (session_id, position) =
+        sessions::start_session(&s.bus, user_id, account_id, method, &anonymous()).await?;
     Ok(SessionAnswer {
-        user: user_view(user_id, user),
-        account,
+        user: user_view(user_id, &user),
+        account: account.map(|(id, t)| account_view(id, &t)),
         position,
-        tokens,
+        tokens: tokens::issue(&s.keys.jwt, user_id, account_id, session_id, 0)?,
     })
 }
 
@@ -234,9 +196,7 @@ pub async fn signup(
         &anonymous(),
     )
     .await?;
-    let (user, _) = s.bus.load::<User>(&done.user_id.to_string()).await?;
-    let (pair, position) = start_session(&s, done.user_id, done.account_id, "signup").await?;
-    let data = session_answer(&s, done.user_id, &user, pair, position).await?;
+    let data = session_answer(&s, done.user_id, "signup").await?;
     Ok(Created(data).into_response())
 }
 
@@ -255,7 +215,7 @@ pub async fn login(
     if let Some(ip) = addr.0 {
         s.limits.login(&format!("ip:{ip}"))?;
     }
-    let Some((user_id, user)) =
+    let Some((user_id, _)) =
         cmd::authenticate(&s.bus, &s.keys.secrets, &b.email, &b.password, &anonymous()).await?
     else {
         tracing::info!(email = %b.email.trim().to_lowercase(), "login refused");
@@ -265,11 +225,7 @@ pub async fn login(
             "email or password is wrong",
         ));
     };
-    let (pair, position) =
-        start_session(&s, user_id, user.account_id.unwrap_or_default(), "password").await?;
-    Ok(ApiOk(
-        session_answer(&s, user_id, &user, pair, position).await?,
-    ))
+    Ok(ApiOk(session_answer(&s, user_id, "password").await?))
 }
 
 /// Rotate: a refresh token works once. Presenting a used one revokes the
@@ -282,38 +238,15 @@ pub async fn refresh(
     body: ApiJson<RefreshBody>,
 ) -> ApiResult<ApiOk<tokens::TokenPair>> {
     let claims = tokens::verify(&s.keys.jwt, &body.value.refresh_token, "refresh")?;
-    // A deleted user's refresh token changes nothing.
-    let (user, _) = s.bus.load::<User>(&claims.sub.to_string()).await?;
-    if !user.active() {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "USER_INACTIVE",
-            "the user no longer exists",
-        ));
-    }
-    let ctx = CommandContext {
-        account_id: (!claims.acc.is_nil()).then(|| claims.acc.to_string()),
-        actor: format!("user:{}", claims.sub),
-        ..anonymous()
-    };
-    let out = s
-        .bus
-        .execute::<Session>(
-            &claims.sid.to_string(),
-            SessionCommand::Refresh {
-                generation: claims.generation,
-            },
-            &ctx,
-        )
-        .await?;
-    if out.events.iter().any(|e| e.event_type == "SessionRevoked") {
-        tracing::warn!(session = %claims.sid, user = %claims.sub, "refresh token reused: session revoked");
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "TOKEN_REUSED",
-            "this refresh token was already used; the session has been revoked, log in again",
-        ));
-    }
+    sessions::refresh_session(
+        &s.bus,
+        claims.sub,
+        claims.acc,
+        claims.sid,
+        claims.generation,
+        &anonymous(),
+    )
+    .await?;
     Ok(ApiOk(tokens::issue(
         &s.keys.jwt,
         claims.sub,
@@ -328,25 +261,10 @@ pub async fn refresh(
     responses((status = 200, description = "Session revoked", body = Revoked),
               (status = 401, description = "Not authenticated", body = crate::openapi::ErrorEnvelope)))]
 pub async fn logout(State(s): State<AppState>, p: Principal) -> ApiResult<ApiOk<Revoked>> {
-    let Some(sid) = p.session_id else {
-        return Err(ApiError::bad_request(
-            "NO_SESSION",
-            "API keys have no session; revoke the key instead",
-        ));
-    };
-    let out = s
-        .bus
-        .execute::<Session>(
-            &sid.to_string(),
-            SessionCommand::Revoke {
-                reason: "logout".into(),
-            },
-            &p.context(),
-        )
-        .await?;
+    let position = sessions::end_session(&s.bus, p.session_id, &p.context()).await?;
     Ok(ApiOk(Revoked {
         revoked: true,
-        position: out.position,
+        position,
     }))
 }
 
@@ -389,16 +307,16 @@ pub async fn change_password(
               (status = 401, description = "Not authenticated", body = crate::openapi::ErrorEnvelope)))]
 pub async fn me(State(s): State<AppState>, p: Principal) -> ApiResult<ApiOk<Me>> {
     let user = match p.user_id {
-        Some(id) => {
-            let (u, _) = s.bus.load::<User>(&id.to_string()).await?;
-            Some(user_view(id, &u))
-        }
+        Some(id) => Some(user_view(
+            id,
+            &sessions::user_and_account(&s.bus, id).await?.0,
+        )),
         None => None,
     };
     let account = if p.account_id.is_nil() {
         None
     } else {
-        let (t, _) = s.bus.load::<Tenant>(&p.account_id.to_string()).await?;
+        let t = sessions::tenant(&s.bus, p.account_id).await?;
         Some(account_view(p.account_id, &t))
     };
     Ok(ApiOk(Me {

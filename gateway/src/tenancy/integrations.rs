@@ -8,24 +8,16 @@
 use crate::auth::Principal;
 use crate::auth::RequestCaller;
 use crate::http::command::Saved;
-use crate::http::{ApiError, ApiJson, ApiOk, ApiPath, ApiResult, resource};
+use crate::http::{ApiJson, ApiOk, ApiPath, ApiResult, resource};
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
-use igny8_commands::tenancy::seal_api_key;
-use igny8_domain::tenancy::{Integration, IntegrationCommand, KeyChange, PROVIDERS};
+use igny8_commands::tenancy::providers;
+use igny8_domain::tenancy::{Integration, PROVIDERS};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
-pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
-pub const DEFAULT_EMBEDDING_MODEL: &str = "text-embedding-3-small";
-pub const DEFAULT_CHAT_MODEL: &str = "gpt-4o-mini";
-/// Longest API key accepted.
-pub const MAX_KEY: usize = 512;
-/// Keys shorter than this show no hint at all.
-pub const MIN_KEY_FOR_HINT: usize = 16;
+use providers::{DEFAULT_BASE_URL, DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -44,14 +36,6 @@ pub struct IntegrationBody {
     #[serde(default, deserialize_with = "super::nullable")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 512, pattern = "^\\s*[!-~\\u00A1-\\uFFFF]+\\s*$")]
     pub api_key: Option<Option<String>>,
-}
-
-fn provider_of(name: &str) -> ApiResult<&'static str> {
-    PROVIDERS
-        .iter()
-        .find(|p| **p == name)
-        .copied()
-        .ok_or_else(|| ApiError::not_found("integration"))
 }
 
 /// Provider settings as answers show them: everything but the key.
@@ -112,12 +96,6 @@ impl ToSchema for ProviderName {
     }
 }
 
-async fn load(s: &AppState, account: Uuid, provider: &str) -> ApiResult<(Uuid, Integration)> {
-    let id = Integration::id(account, provider);
-    let (i, _) = s.bus.load::<Integration>(&id.to_string()).await?;
-    Ok((id, i))
-}
-
 /// The account's settings for a provider (`openai`: any OpenAI-compatible API).
 #[utoipa::path(get, path = "/api/v1/system/settings/integrations/{provider}/", tag = "system", params(("provider" = ProviderName, Path)), security(("bearer" = [])),
     responses((status = 200, description = "Settings (the key only as `has_api_key` and `key_hint`)", body = IntegrationView),
@@ -127,9 +105,7 @@ pub async fn get_one(
     p: Principal,
     ApiPath(provider): ApiPath<String>,
 ) -> ApiResult<ApiOk<IntegrationView>> {
-    p.require_manage()?;
-    let provider = provider_of(&provider)?;
-    let (_, i) = load(&s, p.account()?, provider).await?;
+    let (provider, i) = providers::get_settings(&s.bus, &p, &provider).await?;
     Ok(ApiOk(view(provider, &i)))
 }
 
@@ -144,69 +120,16 @@ pub async fn put(
     ApiPath(provider): ApiPath<String>,
     body: ApiJson<IntegrationBody>,
 ) -> ApiResult<Response> {
-    p.require_manage()?;
-    let provider = provider_of(&provider)?;
-    let account = p.account()?;
     let b = body.value;
-    let (id, current) = load(&s, account, provider).await?;
-    let api_key = match b.api_key {
-        None => KeyChange::Keep,
-        Some(None) => KeyChange::Clear,
-        Some(Some(k)) => {
-            let k = k.trim();
-            if k.is_empty()
-                || k.len() > MAX_KEY
-                || k.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "INVALID_API_KEY",
-                    format!("api_key must be 1 to {MAX_KEY} characters without spaces"),
-                ));
-            }
-            // The last four characters, only when they are a small part of
-            // the key (a short key's hint would be most of the key).
-            let n = k.chars().count();
-            let hint: String = if n >= MIN_KEY_FOR_HINT {
-                k.chars().skip(n - 4).collect()
-            } else {
-                String::new()
-            };
-            KeyChange::Set {
-                sealed: seal_api_key(&s.keys.secrets, id, k),
-                hint,
-            }
-        }
+    let input = providers::ProviderSettings {
+        base_url: b.base_url,
+        embedding_model: b.embedding_model,
+        chat_model: b.chat_model,
+        api_key: b.api_key,
     };
-    let keep = |given: Option<String>, now: &str, default: &str| {
-        given.unwrap_or_else(|| {
-            if current.configured {
-                now.to_string()
-            } else {
-                default.to_string()
-            }
-        })
-    };
-    let out = s
-        .bus
-        .execute::<Integration>(
-            &id.to_string(),
-            IntegrationCommand::Configure {
-                account_id: account,
-                provider: provider.to_string(),
-                base_url: keep(b.base_url, &current.base_url, DEFAULT_BASE_URL),
-                embedding_model: keep(
-                    b.embedding_model,
-                    &current.embedding_model,
-                    DEFAULT_EMBEDDING_MODEL,
-                ),
-                chat_model: keep(b.chat_model, &current.chat_model, DEFAULT_CHAT_MODEL),
-                api_key,
-            },
-            &p.context(),
-        )
-        .await?;
-    let (_, i) = load(&s, account, provider).await?;
+    let (provider, i, out) =
+        providers::save_settings(&s.bus, &s.keys.secrets, &p, &p.context(), &provider, input)
+            .await?;
     Ok(resource(view(provider, &i), &out, false))
 }
 
@@ -219,13 +142,7 @@ pub async fn remove(
     p: Principal,
     ApiPath(provider): ApiPath<String>,
 ) -> ApiResult<Response> {
-    p.require_manage()?;
-    let provider = provider_of(&provider)?;
-    let (id, _) = load(&s, p.account()?, provider).await?;
-    let out = s
-        .bus
-        .execute::<Integration>(&id.to_string(), IntegrationCommand::Remove, &p.context())
-        .await?;
+    let (provider, out) = providers::remove_settings(&s.bus, &p, &p.context(), &provider).await?;
     Ok(resource(
         IntegrationRemoved {
             provider: provider.into(),

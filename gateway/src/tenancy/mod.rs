@@ -6,6 +6,7 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod bodies;
 pub mod integrations;
 pub mod sites;
 pub mod users;
@@ -72,12 +73,4 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
     )
 }
 
-/// `Option<Option<T>>` from JSON: absent → `None`, `null` → `Some(None)`.
-pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
-{
-    use serde::Deserialize;
-    Ok(Some(Option::<T>::deserialize(d)?))
-}
+pub(crate) use crate::http::nullable;

@@ -3,84 +3,19 @@
 //! The WordPress application password is sealed before it reaches the
 //! domain and is never returned: answers say only whether one is set.
 
-use super::nullable;
+use super::bodies::{CreateSectorBody, CreateSiteBody, UpdateSectorBody, UpdateSiteBody};
 use crate::auth::Principal;
 use crate::http::command::{Deleted, Saved};
-use crate::http::{
-    ApiError, ApiOk, ApiPath, ApiResult, Command, Empty, Page, PageParams, Paging, resource,
-};
+use crate::http::{ApiOk, ApiPath, ApiResult, Command, Empty, Page, PageParams, Paging, resource};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::Response;
-use igny8_commands::{CommandContext, CommandOutcome, tenancy as cmd};
-use igny8_domain::tenancy::{Sector, Site, SiteChanges, Tenant, TenantCommand};
+use igny8_commands::tenancy::sites;
+use igny8_domain::tenancy::{Sector, Site, Tenant};
 use igny8_projections::tenancy::{self as rm, SiteRow};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateSiteBody {
-    #[schema(schema_with = crate::openapi::constraints::name)]
-    pub name: String,
-    /// a-z, 0-9 and '-'; made from the name when absent. Unique in the account.
-    #[schema(schema_with = crate::openapi::constraints::slug_opt)]
-    pub slug: Option<String>,
-    #[schema(schema_with = crate::openapi::constraints::name_opt)]
-    pub industry: Option<String>,
-    /// The site's URL (http or https).
-    #[schema(schema_with = crate::openapi::constraints::url_opt)]
-    pub domain: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateSiteBody {
-    #[schema(schema_with = crate::openapi::constraints::name_opt)]
-    pub name: Option<String>,
-    #[schema(schema_with = crate::openapi::constraints::slug_opt)]
-    pub slug: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(schema_with = crate::openapi::constraints::name_or_null)]
-    pub industry: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(schema_with = crate::openapi::constraints::url_or_null)]
-    pub domain: Option<Option<String>>,
-    /// active or inactive.
-    #[schema(schema_with = crate::openapi::constraints::status_opt)]
-    pub status: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(schema_with = crate::openapi::constraints::url_or_null)]
-    pub wp_url: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(schema_with = crate::openapi::constraints::name_or_null)]
-    pub wp_username: Option<Option<String>>,
-    /// WordPress application password: stored encrypted, never returned; `null` removes it.
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, max_length = 1000, pattern = "^[^\\u0000]*$")]
-    pub wp_app_password: Option<Option<String>>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateSectorBody {
-    #[schema(schema_with = crate::openapi::constraints::name)]
-    pub name: String,
-    /// Made from the name when absent; unique in the site.
-    #[schema(schema_with = crate::openapi::constraints::slug_opt)]
-    pub slug: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateSectorBody {
-    #[schema(schema_with = crate::openapi::constraints::name_opt)]
-    pub name: Option<String>,
-    /// active or inactive.
-    #[schema(schema_with = crate::openapi::constraints::status_opt)]
-    pub status: Option<String>,
-}
 
 /// A site with its sectors, as answers show it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -142,186 +77,21 @@ pub(crate) fn sector_view(account: Uuid, id: Uuid, s: &Sector) -> SectorView {
     }
 }
 
-/// The account's tenant state, when the caller may see `site_id` (else 404).
-async fn visible_site(s: &AppState, p: &Principal, site_id: Uuid) -> ApiResult<(Uuid, Tenant)> {
-    let account = p.account()?;
-    let (t, _) = s.bus.load::<Tenant>(&account.to_string()).await?;
-    if !t.sites.contains_key(&site_id) || !p.can_see_site(site_id) {
-        return Err(ApiError::not_found("site"));
-    }
-    Ok((account, t))
-}
-
-async fn visible_sector(s: &AppState, p: &Principal, sector_id: Uuid) -> ApiResult<(Uuid, Tenant)> {
-    let account = p.account()?;
-    let (t, _) = s.bus.load::<Tenant>(&account.to_string()).await?;
-    match t.sectors.get(&sector_id) {
-        Some(sec) if p.can_see_site(sec.site_id) => Ok((account, t)),
-        _ => Err(ApiError::not_found("sector")),
-    }
-}
-
-/// Run a tenant command, then answer with the site as it is now.
-async fn site_answer(
-    s: &AppState,
-    account: Uuid,
-    site_id: Uuid,
-    out: &CommandOutcome,
-    created: bool,
-) -> ApiResult<Response> {
-    let (t, _) = s.bus.load::<Tenant>(&account.to_string()).await?;
-    let site = t
-        .sites
-        .get(&site_id)
-        .ok_or_else(|| ApiError::not_found("site"))?;
-    Ok(resource(
-        site_view(account, site_id, site, &t),
-        out,
+/// A site answer from a use case's outcome.
+fn saved_site(done: sites::SiteSaved, created: bool) -> Response {
+    resource(
+        site_view(done.account_id, done.site_id, &done.site, &done.tenant),
+        &done.outcome,
         created,
-    ))
-}
-
-// --- the operations, shared with the generic command endpoint -------------
-
-/// The id a create command wrote (from its events: an idempotent replay
-/// returns the first request's id, not the one this request minted).
-fn created_id(out: &CommandOutcome, field: &str, minted: Uuid) -> Uuid {
-    out.events
-        .iter()
-        .find_map(|e| e.payload.get(field)?.as_str()?.parse().ok())
-        .unwrap_or(minted)
-}
-
-pub(crate) async fn do_create_site(
-    s: &AppState,
-    p: &Principal,
-    ctx: &CommandContext,
-    b: CreateSiteBody,
-) -> ApiResult<(Uuid, CommandOutcome)> {
-    p.require_manage()?;
-    let account = p.account()?;
-    let site_id = Uuid::now_v7();
-    let out = cmd::tenant(
-        &s.bus,
-        account,
-        TenantCommand::CreateSite {
-            site_id,
-            name: b.name,
-            slug: b.slug,
-            industry: b.industry,
-            domain: b.domain,
-        },
-        ctx,
     )
-    .await?;
-    Ok((created_id(&out, "site_id", site_id), out))
 }
 
-pub(crate) async fn do_update_site(
-    s: &AppState,
-    p: &Principal,
-    ctx: &CommandContext,
-    site_id: Uuid,
-    b: UpdateSiteBody,
-) -> ApiResult<CommandOutcome> {
-    let (account, _) = visible_site(s, p, site_id).await?;
-    p.require_manage()?;
-    let wp_credential = b.wp_app_password.map(|pw| {
-        pw.filter(|v| !v.is_empty())
-            .map(|v| s.keys.secrets.seal(v.as_bytes(), site_id.as_bytes()))
-    });
-    let changes = SiteChanges {
-        name: b.name,
-        slug: b.slug,
-        industry: b.industry,
-        domain: b.domain,
-        status: b.status,
-        wp_url: b.wp_url,
-        wp_username: b.wp_username,
-        wp_credential,
-    };
-    Ok(cmd::tenant(
-        &s.bus,
-        account,
-        TenantCommand::UpdateSite { site_id, changes },
-        ctx,
+fn saved_sector(done: sites::SectorSaved, created: bool) -> Response {
+    resource(
+        sector_view(done.account_id, done.sector_id, &done.sector),
+        &done.outcome,
+        created,
     )
-    .await?)
-}
-
-pub(crate) async fn do_delete_site(
-    s: &AppState,
-    p: &Principal,
-    ctx: &CommandContext,
-    site_id: Uuid,
-) -> ApiResult<CommandOutcome> {
-    let (account, _) = visible_site(s, p, site_id).await?;
-    p.require_manage()?;
-    Ok(cmd::tenant(&s.bus, account, TenantCommand::DeleteSite { site_id }, ctx).await?)
-}
-
-pub(crate) async fn do_create_sector(
-    s: &AppState,
-    p: &Principal,
-    ctx: &CommandContext,
-    site_id: Uuid,
-    b: CreateSectorBody,
-) -> ApiResult<(Uuid, CommandOutcome)> {
-    let (account, _) = visible_site(s, p, site_id).await?;
-    p.require_manage()?;
-    let sector_id = Uuid::now_v7();
-    let out = cmd::tenant(
-        &s.bus,
-        account,
-        TenantCommand::CreateSector {
-            site_id,
-            sector_id,
-            name: b.name,
-            slug: b.slug,
-        },
-        ctx,
-    )
-    .await?;
-    Ok((created_id(&out, "sector_id", sector_id), out))
-}
-
-pub(crate) async fn do_update_sector(
-    s: &AppState,
-    p: &Principal,
-    ctx: &CommandContext,
-    sector_id: Uuid,
-    b: UpdateSectorBody,
-) -> ApiResult<CommandOutcome> {
-    let (account, _) = visible_sector(s, p, sector_id).await?;
-    p.require_manage()?;
-    Ok(cmd::tenant(
-        &s.bus,
-        account,
-        TenantCommand::UpdateSector {
-            sector_id,
-            name: b.name,
-            status: b.status,
-        },
-        ctx,
-    )
-    .await?)
-}
-
-pub(crate) async fn do_delete_sector(
-    s: &AppState,
-    p: &Principal,
-    ctx: &CommandContext,
-    sector_id: Uuid,
-) -> ApiResult<CommandOutcome> {
-    let (account, _) = visible_sector(s, p, sector_id).await?;
-    p.require_manage()?;
-    Ok(cmd::tenant(
-        &s.bus,
-        account,
-        TenantCommand::DeleteSector { sector_id },
-        ctx,
-    )
-    .await?)
 }
 
 // --- routes ---------------------------------------------------------------
@@ -358,8 +128,8 @@ pub async fn create(
         ..
     }: Command<CreateSiteBody>,
 ) -> ApiResult<Response> {
-    let (site_id, out) = do_create_site(&s, &p, &ctx, body).await?;
-    site_answer(&s, p.account()?, site_id, &out, true).await
+    let done = sites::create_site(&s.bus, &p, &ctx, body.into()).await?;
+    Ok(saved_site(done, true))
 }
 
 /// One site with its sectors.
@@ -370,12 +140,8 @@ pub async fn get_one(
     p: Principal,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<ApiOk<SiteView>> {
-    let (account, t) = visible_site(&s, &p, id).await?;
-    let site = t
-        .sites
-        .get(&id)
-        .ok_or_else(|| ApiError::not_found("site"))?;
-    Ok(ApiOk(site_view(account, id, site, &t)))
+    let (account, site, t) = sites::get_site(&s.bus, &p, id).await?;
+    Ok(ApiOk(site_view(account, id, &site, &t)))
 }
 
 /// Change a site (owners and admins); `null` clears an optional field.
@@ -392,8 +158,8 @@ pub async fn update(
         ..
     }: Command<UpdateSiteBody>,
 ) -> ApiResult<Response> {
-    let out = do_update_site(&s, &p, &ctx, id, body).await?;
-    site_answer(&s, p.account()?, id, &out, false).await
+    let done = sites::update_site(&s.bus, &s.keys.secrets, &p, &ctx, id, body.into()).await?;
+    Ok(saved_site(done, false))
 }
 
 /// Delete a site and its sectors.
@@ -406,8 +172,8 @@ pub async fn remove(
         principal: p, ctx, ..
     }: Command<Empty>,
 ) -> ApiResult<Response> {
-    let out = do_delete_site(&s, &p, &ctx, id).await?;
-    Ok(resource(Deleted::id(id), &out, false))
+    let done = sites::delete_site(&s.bus, &p, &ctx, id).await?;
+    Ok(resource(Deleted::id(done.id), &done.outcome, false))
 }
 
 /// The sectors of a site.
@@ -418,7 +184,7 @@ pub async fn list_sectors(
     p: Principal,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<ApiOk<Vec<SectorView>>> {
-    let (account, t) = visible_site(&s, &p, id).await?;
+    let (account, t) = sites::visible_site(&s.bus, &p, id).await?;
     Ok(ApiOk(
         t.sectors_of(id)
             .map(|(sid, sec)| sector_view(account, *sid, sec))
@@ -440,23 +206,8 @@ pub async fn create_sector(
         ..
     }: Command<CreateSectorBody>,
 ) -> ApiResult<Response> {
-    let (sector_id, out) = do_create_sector(&s, &p, &ctx, id, body).await?;
-    sector_answer(&s, p.account()?, sector_id, &out, true).await
-}
-
-async fn sector_answer(
-    s: &AppState,
-    account: Uuid,
-    sector_id: Uuid,
-    out: &CommandOutcome,
-    created: bool,
-) -> ApiResult<Response> {
-    let (t, _) = s.bus.load::<Tenant>(&account.to_string()).await?;
-    let sec = t
-        .sectors
-        .get(&sector_id)
-        .ok_or_else(|| ApiError::not_found("sector"))?;
-    Ok(resource(sector_view(account, sector_id, sec), out, created))
+    let done = sites::create_sector(&s.bus, &p, &ctx, id, body.into()).await?;
+    Ok(saved_sector(done, true))
 }
 
 /// Rename a sector or change its status.
@@ -472,8 +223,8 @@ pub async fn update_sector(
         ..
     }: Command<UpdateSectorBody>,
 ) -> ApiResult<Response> {
-    let out = do_update_sector(&s, &p, &ctx, id, body).await?;
-    sector_answer(&s, p.account()?, id, &out, false).await
+    let done = sites::update_sector(&s.bus, &p, &ctx, id, body.name, body.status).await?;
+    Ok(saved_sector(done, false))
 }
 
 /// Delete a sector.
@@ -486,6 +237,6 @@ pub async fn remove_sector(
         principal: p, ctx, ..
     }: Command<Empty>,
 ) -> ApiResult<Response> {
-    let out = do_delete_sector(&s, &p, &ctx, id).await?;
-    Ok(resource(Deleted::id(id), &out, false))
+    let done = sites::delete_sector(&s.bus, &p, &ctx, id).await?;
+    Ok(resource(Deleted::id(done.id), &done.outcome, false))
 }

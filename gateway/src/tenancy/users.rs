@@ -2,19 +2,16 @@
 //! grant sites. Owners and admins manage; everyone may read themselves.
 
 use super::auth::{UserView, user_view};
+use crate::auth::Principal;
 use crate::auth::RequestCaller;
-use crate::auth::{Principal, forbidden};
 use crate::http::command::{Deleted, Saved};
 use crate::http::{
-    ApiError, ApiJson, ApiOk, ApiPath, ApiResult, Command, Empty, Page, PageParams, Paging,
-    resource,
+    ApiJson, ApiOk, ApiPath, ApiResult, Command, Empty, Page, PageParams, Paging, resource,
 };
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
-use igny8_commands::tenancy as cmd;
-use igny8_domain::tenancy::{Role, Tenant, User, UserCommand};
+use igny8_commands::tenancy::members;
 use igny8_projections::tenancy::{self as rm, UserRow};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -54,43 +51,6 @@ pub struct SitesBody {
     pub site_ids: Vec<Uuid>,
 }
 
-pub(crate) fn parse_role(raw: &str) -> ApiResult<Role> {
-    match Role::parse(raw.trim()) {
-        Some(r) if r.grantable() => Ok(r),
-        _ => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "INVALID_ROLE",
-            format!("role must be admin, editor or viewer, not {raw:?}"),
-        )),
-    }
-}
-
-/// The user, if it belongs to the caller's account (else 404, like a missing one).
-pub(crate) async fn user_in_account(s: &AppState, p: &Principal, id: Uuid) -> ApiResult<User> {
-    let account = p.account()?;
-    let (u, _) = s.bus.load::<User>(&id.to_string()).await?;
-    if !u.active() || u.account_id != Some(account) {
-        return Err(ApiError::not_found("user"));
-    }
-    Ok(u)
-}
-
-/// Every id must be a site of the account.
-pub(crate) async fn check_sites_exist(s: &AppState, account: Uuid, ids: &[Uuid]) -> ApiResult<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let (t, _) = s.bus.load::<Tenant>(&account.to_string()).await?;
-    if let Some(missing) = ids.iter().find(|id| !t.sites.contains_key(id)) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "UNKNOWN_SITE",
-            format!("site {missing} does not exist in this account"),
-        ));
-    }
-    Ok(())
-}
-
 /// Users of the account (owners and admins).
 #[utoipa::path(get, path = "/api/v1/auth/users/", tag = "users", params(PageParams), security(("bearer" = [])),
     responses((status = 200, description = "A page of users", body = Page<UserRow>), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope)))]
@@ -116,27 +76,19 @@ pub async fn create(
     p: Principal,
     body: ApiJson<CreateUserBody>,
 ) -> ApiResult<Response> {
-    p.require_manage()?;
-    let account = p.account()?;
     let b = body.value;
-    let role = parse_role(&b.role)?;
-    let (id, outcomes) = cmd::create_user(
-        &s.bus,
-        &s.keys.secrets,
-        account,
-        &b.email,
-        &b.password,
-        &b.name,
-        role,
-        &p.context(),
-    )
-    .await?;
-    let (u, _) = s.bus.load::<User>(&id.to_string()).await?;
-    let outcome = outcomes
-        .into_iter()
-        .find(|o| o.aggregate_type == "user")
-        .ok_or_else(|| ApiError::internal("user not written"))?;
-    Ok(resource(user_view(id, &u), &outcome, true))
+    let input = members::NewUser {
+        email: b.email,
+        password: b.password,
+        name: b.name,
+        role: b.role,
+    };
+    let done = members::add_user(&s.bus, &s.keys.secrets, &p, &p.context(), input).await?;
+    Ok(resource(
+        user_view(done.id, &done.user),
+        &done.outcome,
+        true,
+    ))
 }
 
 /// One user (owners and admins; anyone for themselves).
@@ -147,10 +99,7 @@ pub async fn get_one(
     p: Principal,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<ApiOk<UserView>> {
-    let u = user_in_account(&s, &p, id).await?;
-    if p.user_id != Some(id) {
-        p.require_manage()?;
-    }
+    let u = members::get_user(&s.bus, &p, id).await?;
     Ok(ApiOk(user_view(id, &u)))
 }
 
@@ -168,13 +117,8 @@ pub async fn update(
         ..
     }: Command<UpdateUserBody>,
 ) -> ApiResult<Response> {
-    user_in_account(&s, &p, id).await?;
-    p.require_manage()?;
-    let role = b.role.as_deref().map(parse_role).transpose()?;
-    // One command: the rename and the role change commit together or not at all.
-    let out = cmd::user(&s.bus, id, UserCommand::Update { name: b.name, role }, &ctx).await?;
-    let (u, _) = s.bus.load::<User>(&id.to_string()).await?;
-    Ok(resource(user_view(id, &u), &out, false))
+    let done = members::update_user(&s.bus, &p, &ctx, id, b.name, b.role).await?;
+    Ok(resource(user_view(id, &done.user), &done.outcome, false))
 }
 
 /// Remove a user (the owner cannot be removed); their email becomes free.
@@ -188,16 +132,7 @@ pub async fn remove(
         principal: p, ctx, ..
     }: Command<Empty>,
 ) -> ApiResult<Response> {
-    user_in_account(&s, &p, id).await?;
-    p.require_manage()?;
-    if p.user_id == Some(id) {
-        return Err(forbidden("you cannot delete yourself"));
-    }
-    let outcomes = cmd::delete_user(&s.bus, id, &ctx).await?;
-    let outcome = outcomes
-        .into_iter()
-        .find(|o| o.aggregate_type == "user")
-        .ok_or_else(|| ApiError::internal("user not written"))?;
+    let outcome = members::remove_user(&s.bus, &p, &ctx, id).await?;
     Ok(resource(Deleted::id(id), &outcome, false))
 }
 
@@ -215,19 +150,6 @@ pub async fn set_sites(
         ..
     }: Command<SitesBody>,
 ) -> ApiResult<Response> {
-    user_in_account(&s, &p, id).await?;
-    p.require_manage()?;
-    let account = p.account()?;
-    check_sites_exist(&s, account, &body.site_ids).await?;
-    let out = cmd::user(
-        &s.bus,
-        id,
-        UserCommand::SetSites {
-            site_ids: body.site_ids,
-        },
-        &ctx,
-    )
-    .await?;
-    let (u, _) = s.bus.load::<User>(&id.to_string()).await?;
-    Ok(resource(user_view(id, &u), &out, false))
+    let done = members::set_user_sites(&s.bus, &p, &ctx, id, body.site_ids).await?;
+    Ok(resource(user_view(id, &done.user), &done.outcome, false))
 }
