@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 pub use passwords::{MAX_PASSWORD, MIN_PASSWORD};
 
-fn domain(e: TenancyError) -> CommandError {
+pub(crate) fn domain(e: TenancyError) -> CommandError {
     use igny8_domain::DomainError;
     CommandError::Domain {
         code: e.code(),
@@ -155,7 +155,7 @@ pub async fn signup(
             &aid,
             TenantCommand::Create {
                 name: name.clone(),
-                slug: slug.clone(),
+                slug: igny8_domain::tenancy::Slug::parse(&slug).map_err(domain)?,
                 owner_id: user_id,
                 plan: plan.id.to_string(),
                 max_sites: plan.max_sites,

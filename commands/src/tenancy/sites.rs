@@ -3,10 +3,11 @@
 //! read one site as the caller may see it. A site the caller was not
 //! granted answers "not found", before any role check.
 
+use super::domain;
 use crate::bus::{CommandBus, CommandContext, CommandError, CommandOutcome};
 use crate::caller::Caller;
 use crate::secrets::Keyring;
-use igny8_domain::tenancy::{Sector, Site, SiteChanges, Tenant, TenantCommand};
+use igny8_domain::tenancy::{Sector, Site, SiteChanges, Slug, Tenant, TenantCommand};
 use uuid::Uuid;
 
 /// A site to create.
@@ -108,6 +109,15 @@ pub async fn get_site(
     Ok((account, site, t))
 }
 
+/// A slug given in a request, parsed (422 INVALID_SLUG).
+fn slug(given: Option<String>) -> Result<Option<Slug>, CommandError> {
+    given
+        .as_deref()
+        .map(Slug::parse)
+        .transpose()
+        .map_err(domain)
+}
+
 /// The id a create command wrote (from its events: an idempotent replay
 /// returns the first request's id, not the one this request minted).
 fn created_id(out: &CommandOutcome, field: &str, minted: Uuid) -> Uuid {
@@ -183,7 +193,7 @@ pub async fn create_site(
         TenantCommand::CreateSite {
             site_id: minted,
             name: input.name,
-            slug: input.slug,
+            slug: slug(input.slug)?,
             industry: input.industry,
             domain: input.domain,
         },
@@ -210,7 +220,7 @@ pub async fn update_site(
     });
     let changes = SiteChanges {
         name: input.name,
-        slug: input.slug,
+        slug: slug(input.slug)?,
         industry: input.industry,
         domain: input.domain,
         status: input.status,
@@ -260,7 +270,7 @@ pub async fn create_sector(
             site_id,
             sector_id: minted,
             name: input.name,
-            slug: input.slug,
+            slug: slug(input.slug)?,
         },
         ctx,
     )

@@ -251,29 +251,56 @@ fn fnv1a(s: &str) -> u32 {
     })
 }
 
-/// A given slug, checked; or one made from the name.
-pub fn slug_or_default(given: Option<&str>, name: &str) -> Result<String, TenancyError> {
-    let slug = match given {
-        Some(s) => s.trim().to_string(),
-        None => match slugify(name) {
-            // A name without a letter of a-z or a digit (`日本`): a stable
-            // slug made from it, so any valid name can be used without one.
-            s if s.is_empty() => format!("n-{:08x}", fnv1a(name.trim())),
-            s => s,
-        },
-    };
-    let ok = !slug.is_empty()
-        && slug.len() <= MAX_SLUG
-        && slug
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !slug.starts_with('-')
-        && !slug.ends_with('-');
-    if ok {
-        Ok(slug)
-    } else {
-        Err(TenancyError::InvalidSlug)
+/// A slug: 1 to [`MAX_SLUG`] characters of `a-z`, `0-9` and `-`, not
+/// starting or ending with `-`. Parsed once where it enters (a request),
+/// or made from a name; commands carry it typed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Slug(String);
+
+impl Slug {
+    /// A given slug (trimmed), checked.
+    pub fn parse(raw: &str) -> Result<Slug, TenancyError> {
+        let slug = raw.trim();
+        let ok = !slug.is_empty()
+            && slug.len() <= MAX_SLUG
+            && slug
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !slug.starts_with('-')
+            && !slug.ends_with('-');
+        if ok {
+            Ok(Slug(slug.to_string()))
+        } else {
+            Err(TenancyError::InvalidSlug)
+        }
     }
+
+    /// A slug made from a name: its ASCII letters and digits (`Acme Blog!` →
+    /// `acme-blog`), or, for a name with none (`日本`), a stable one made
+    /// from it, so any valid name can go without a slug.
+    pub fn from_name(name: &str) -> Slug {
+        match slugify(name) {
+            s if s.is_empty() => Slug(format!("n-{:08x}", fnv1a(name.trim()))),
+            s => Slug(s),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// A given slug, or one made from the name.
+pub fn slug_or_default(given: Option<&str>, name: &str) -> Result<String, TenancyError> {
+    Ok(match given {
+        Some(s) => Slug::parse(s)?,
+        None => Slug::from_name(name),
+    }
+    .into_string())
 }
 
 pub fn check_status(s: &str) -> Result<String, TenancyError> {

@@ -2,7 +2,7 @@
 //! account, so "at most 5 sectors per site", "slugs unique per account" and
 //! the plan's site limit are decided on one consistent state.
 
-use super::{TenancyError, check_name, check_status, check_url, slug_or_default};
+use super::{Slug, TenancyError, check_name, check_status, check_url};
 use crate::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -51,7 +51,7 @@ pub struct Sector {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SiteChanges {
     pub name: Option<String>,
-    pub slug: Option<String>,
+    pub slug: Option<Slug>,
     pub industry: Option<Option<String>>,
     pub domain: Option<Option<String>>,
     pub status: Option<String>,
@@ -65,7 +65,7 @@ pub struct SiteChanges {
 pub enum TenantCommand {
     Create {
         name: String,
-        slug: String,
+        slug: Slug,
         owner_id: Uuid,
         plan: String,
         max_sites: Option<u32>,
@@ -73,7 +73,7 @@ pub enum TenantCommand {
     CreateSite {
         site_id: Uuid,
         name: String,
-        slug: Option<String>,
+        slug: Option<Slug>,
         industry: Option<String>,
         domain: Option<String>,
     },
@@ -88,7 +88,7 @@ pub enum TenantCommand {
         site_id: Uuid,
         sector_id: Uuid,
         name: String,
-        slug: Option<String>,
+        slug: Option<Slug>,
     },
     UpdateSector {
         sector_id: Uuid,
@@ -223,7 +223,7 @@ impl Aggregate for Tenant {
                 return Err(TenancyError::AlreadyExists("account"));
             }
             let name = check_name(&name, "account_name")?;
-            let slug = slug_or_default(Some(&slug), &name)?;
+            let slug = slug.into_string();
             return Ok(vec![TenantEvent::TenantCreated {
                 name,
                 slug,
@@ -253,7 +253,7 @@ impl Aggregate for Tenant {
                     return Err(TenancyError::SiteLimit(max));
                 }
                 let name = check_name(&name, "name")?;
-                let slug = slug_or_default(slug.as_deref(), &name)?;
+                let slug = slug.unwrap_or_else(|| Slug::from_name(&name)).into_string();
                 if self.site_slug_taken(&slug, None) {
                     return Err(TenancyError::SlugTaken(slug));
                 }
@@ -279,7 +279,7 @@ impl Aggregate for Tenant {
                     None => site.name.clone(),
                 };
                 let slug = match changes.slug {
-                    Some(s) => slug_or_default(Some(&s), &name)?,
+                    Some(s) => s.into_string(),
                     None => site.slug.clone(),
                 };
                 if self.site_slug_taken(&slug, Some(site_id)) {
@@ -345,7 +345,7 @@ impl Aggregate for Tenant {
                     return Err(TenancyError::SectorLimit);
                 }
                 let name = check_name(&name, "name")?;
-                let slug = slug_or_default(slug.as_deref(), &name)?;
+                let slug = slug.unwrap_or_else(|| Slug::from_name(&name)).into_string();
                 if self.sector_slug_taken(site_id, &slug, None) {
                     return Err(TenancyError::SlugTaken(slug));
                 }
@@ -512,7 +512,7 @@ mod tests {
         for e in t
             .decide(TenantCommand::Create {
                 name: "Acme".into(),
-                slug: "acme".into(),
+                slug: Slug::parse("acme").unwrap(),
                 owner_id: Uuid::nil(),
                 plan: "free".into(),
                 max_sites: Some(2),
