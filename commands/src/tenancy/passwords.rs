@@ -13,7 +13,7 @@ pub const MAX_PASSWORD: usize = 1024;
 
 pub fn check_policy(password: &str) -> Result<(), CommandError> {
     let n = password.chars().count();
-    if n < MIN_PASSWORD || n > MAX_PASSWORD {
+    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&n) {
         return Err(CommandError::Domain {
             code: "INVALID_PASSWORD",
             kind: ErrorKind::Validation,

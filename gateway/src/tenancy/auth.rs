@@ -86,7 +86,7 @@ pub(crate) fn user_view(id: Uuid, u: &User) -> UserView {
         email: u.email.clone(),
         name: u.name.clone(),
         role: u.role.map(|r| r.as_str()),
-        site_ids: u.site_ids.iter().copied().collect(),
+        site_ids: u.site_ids.to_vec(),
     }
 }
 
