@@ -26,6 +26,15 @@ pub async fn tenant(bus: &CommandBus, account_id: Uuid) -> Result<Tenant, Comman
     Ok(bus.load::<Tenant>(&account_id.to_string()).await?.0)
 }
 
+/// The context of a command the user makes before any token names them.
+fn as_user(ctx: &CommandContext, user_id: Uuid, account_id: Uuid) -> CommandContext {
+    CommandContext {
+        account_id: (!account_id.is_nil()).then(|| account_id.to_string()),
+        actor: format!("user:{user_id}"),
+        ..ctx.clone()
+    }
+}
+
 /// Start a session for `user_id` (`method`: signup, password): its id and
 /// the position of its first event.
 pub async fn start_session(
@@ -36,9 +45,7 @@ pub async fn start_session(
     ctx: &CommandContext,
 ) -> Result<(Uuid, Option<i64>), CommandError> {
     let session_id = Uuid::now_v7();
-    let mut ctx = ctx.clone();
-    ctx.account_id = (!account_id.is_nil()).then(|| account_id.to_string());
-    ctx.actor = format!("user:{user_id}");
+    let ctx = as_user(ctx, user_id, account_id);
     let out = bus
         .execute::<Session>(
             &session_id.to_string(),
@@ -72,9 +79,7 @@ pub async fn refresh_session(
             "the user no longer exists",
         ));
     }
-    let mut ctx = ctx.clone();
-    ctx.account_id = (!account_id.is_nil()).then(|| account_id.to_string());
-    ctx.actor = format!("user:{user_id}");
+    let ctx = as_user(ctx, user_id, account_id);
     let out = bus
         .execute::<Session>(
             &session_id.to_string(),

@@ -43,13 +43,40 @@ pub struct TaskProgress {
     #[schema(value_type = crate::openapi::JobState)]
     pub state: igny8_domain::jobs::JobState,
     pub meta: ProgressMeta,
-    /// The job's last event once it has finished (e.g. `JobSucceeded` with
-    /// the clusters made), else `null`.
-    #[schema(value_type = Option<Object>)]
-    pub result: Value,
+    /// How the job ended, once it has finished; else `null`.
+    pub result: Option<JobResult>,
     /// Position of the job's last event: pass it as `min_position` to read
     /// what the job wrote (keywords, clusters, usage) once it has finished.
     pub position: Option<i64>,
+}
+
+/// How a finished job ended (amounts in credits).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobResult {
+    /// What a successful job made (auto_cluster: keywords, clusters,
+    /// strategy, model, tokens); `null` otherwise.
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<Value>,
+    /// Credits charged: the capture of a success, 0 otherwise.
+    #[schema(value_type = f64)]
+    pub credits_charged: CreditAmount,
+    /// Why a failed job failed.
+    pub error: Option<String>,
+}
+
+fn job_result(e: &igny8_commands::StoredEvent) -> Option<JobResult> {
+    use igny8_domain::jobs::JobEvent;
+    let ended = |result, charged, error| JobResult {
+        result,
+        credits_charged: CreditAmount(charged),
+        error,
+    };
+    match e.decode::<JobEvent>().ok()? {
+        JobEvent::JobSucceeded { result, charged } => Some(ended(Some(result), charged, None)),
+        JobEvent::JobFailed { error, .. } => Some(ended(None, 0, Some(error))),
+        JobEvent::JobCancelled {} => Some(ended(None, 0, None)),
+        _ => None,
+    }
 }
 
 /// Phase, percentage, message, provider cost and tokens, credits held.
@@ -76,8 +103,8 @@ async fn progress(s: &AppState, id: Uuid, job: &Job) -> ApiResult<TaskProgress> 
         .await?;
     let last = events.last();
     let result = match last {
-        Some(e) if job.state.finished() => e.body().clone(),
-        _ => Value::Null,
+        Some(e) if job.state.finished() => job_result(e),
+        _ => None,
     };
     Ok(TaskProgress {
         id,

@@ -130,13 +130,39 @@ async fn auto_cluster_runs_as_a_job_and_charges_once() {
             (Some(240), Some(0)),
             "{m}"
         );
-        // The clusters: the three topics, every keyword in one.
-        let head = app.state.feed.head().await.unwrap();
+        // The job's answer speaks credits, and its position reads what it wrote.
+        let done = wait_done(&app, &o.token, &job).await;
+        assert_eq!(
+            done.data()["result"]["credits_charged"],
+            10,
+            "{m}: {}",
+            done.body
+        );
+        assert_eq!(done.data()["meta"]["credits_reserved"], 10, "{m}");
+        let job_position = done.data()["position"].as_i64().expect("position");
         let r = app
             .req(
                 &o.token,
                 "GET",
-                &format!("/api/v1/planner/clusters/?sector_id={sector}&min_position={head}"),
+                &format!("/api/v1/jobs/?min_position={job_position}"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            r.data()["results"][0]["credits_charged"],
+            10,
+            "{m}: {}",
+            r.body
+        );
+        // The clusters: the three topics, every keyword in one.
+        let head = job_position;
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                &format!(
+                    "/api/v1/planner/clusters/?sector_id={sector}&min_position={job_position}"
+                ),
                 None,
             )
             .await;
