@@ -2,76 +2,9 @@
 
 use crate::state::AppState;
 use axum::Router;
-use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
-
-/// Every error answers with this shape.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorEnvelope {
-    /// Always false.
-    pub success: bool,
-    /// Human-readable message (may change; switch on `error_code`).
-    pub error: String,
-    /// Stable UPPER_SNAKE code; each is explained in docs/api.md, "Status codes and error codes".
-    #[schema(value_type = ErrorCode)]
-    pub error_code: String,
-    /// Extra facts for some codes (VERSION_CONFLICT: both versions; NOT_READY: the checks).
-    #[schema(value_type = Option<Object>)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<serde_json::Value>,
-    pub request_id: String,
-    /// RFC 3339.
-    #[schema(format = DateTime)]
-    pub timestamp: String,
-}
-
-/// A string parameter or field that takes one of `values`.
-pub fn string_enum(values: &[&str]) -> utoipa::openapi::Object {
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(values.iter().copied()))
-        .build()
-}
-
-/// PENDING, PROGRESS, SUCCESS, FAILURE or CANCELLED (a schema for documents).
-pub struct JobState;
-
-pub const JOB_STATES: &[&str] = &["PENDING", "PROGRESS", "SUCCESS", "FAILURE", "CANCELLED"];
-
-impl utoipa::PartialSchema for JobState {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        crate::openapi::string_enum(JOB_STATES).into()
-    }
-}
-
-impl ToSchema for JobState {
-    fn name() -> std::borrow::Cow<'static, str> {
-        "JobState".into()
-    }
-}
-
-/// The `error_code` values (docs/api.md explains each).
-pub struct ErrorCode;
-
-impl utoipa::PartialSchema for ErrorCode {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .enum_values(Some(crate::http::errors::ERROR_CODES.iter().copied()))
-            .description(Some(
-                "Stable error code; the table in docs/api.md (Status codes and error codes) explains each.",
-            ))
-            .into()
-    }
-}
-
-impl ToSchema for ErrorCode {
-    fn name() -> std::borrow::Cow<'static, str> {
-        "ErrorCode".into()
-    }
-}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -100,7 +33,7 @@ impl ToSchema for ErrorCode {
         crate::planner::split_cluster,
         crate::jobs::task_progress, crate::jobs::list, crate::jobs::cancel, crate::jobs::events,
     ),
-    components(schemas(ErrorEnvelope, ErrorCode, crate::tenancy::integrations::ProviderName, crate::planner::CsvFile, crate::http::command::CommandResult, crate::auth::tokens::TokenPair,
+    components(schemas(crate::http::schema::ErrorEnvelope, crate::http::schema::ErrorCode, crate::tenancy::integrations::ProviderName, crate::planner::CsvFile, crate::http::command::CommandResult, crate::auth::tokens::TokenPair,
         crate::tenancy::auth::SignupBody, crate::tenancy::auth::LoginBody, crate::tenancy::auth::RefreshBody, crate::tenancy::auth::PasswordBody,
         crate::tenancy::users::CreateUserBody, crate::tenancy::users::UpdateUserBody, crate::tenancy::users::SitesBody,
         crate::tenancy::bodies::CreateSiteBody, crate::tenancy::bodies::UpdateSiteBody,
@@ -156,5 +89,4 @@ pub fn document() -> serde_json::Value {
     contract::apply(raw)
 }
 
-pub mod constraints;
 pub mod contract;

@@ -20,7 +20,7 @@ impl utoipa::PartialSchema for RoleName {
             .iter()
             .map(|r| r.as_str())
             .collect();
-        crate::openapi::string_enum(&names).into()
+        crate::http::schema::string_enum(&names).into()
     }
 }
 

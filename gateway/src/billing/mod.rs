@@ -53,7 +53,7 @@ pub struct Credits {
 
 /// The balance of the caller's account (always current: read from its events).
 #[utoipa::path(get, path = "/api/v1/billing/credits/", tag = "billing", security(("bearer" = [])),
-    responses((status = 200, description = "Balance", body = Credits), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Balance", body = Credits), (status = 401, description = "Not authenticated", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn credits(State(s): State<AppState>, p: Principal) -> ApiResult<ApiOk<Credits>> {
     let (a, version) = cmd::balance(&s.bus, &p).await?;
     Ok(ApiOk(Credits {
@@ -72,19 +72,19 @@ pub struct GrantBody {
     /// The account to credit.
     pub account_id: Uuid,
     /// Credits, at most 3 decimals, 0.001 to 10^12.
-    #[schema(schema_with = crate::openapi::constraints::credits)]
+    #[schema(schema_with = crate::http::constraints::credits)]
     pub amount: CreditAmount,
     /// Why (shown in the ledger), at most 500 characters.
     #[serde(default)]
-    #[schema(schema_with = crate::openapi::constraints::reason)]
+    #[schema(schema_with = crate::http::constraints::reason)]
     pub reason: String,
 }
 
 /// Grant credits to an account (operators only).
 #[utoipa::path(post, path = "/api/v1/billing/credits/grant/", tag = "billing", request_body = GrantBody, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header), ("If-Match" = Option<String>, Header, description = "Expected version")),
-    responses((status = 200, description = "Granted", body = crate::http::command::CommandResult), (status = 403, description = "Not an operator", body = crate::openapi::ErrorEnvelope),
-              (status = 404, description = "Unknown account", body = crate::openapi::ErrorEnvelope), (status = 422, description = "Invalid", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Granted", body = crate::http::command::CommandResult), (status = 403, description = "Not an operator", body = crate::http::schema::ErrorEnvelope),
+              (status = 404, description = "Unknown account", body = crate::http::schema::ErrorEnvelope), (status = 422, description = "Invalid", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn grant_credits(
     State(s): State<AppState>,
     Command {
@@ -156,7 +156,7 @@ impl From<LedgerRow> for LedgerEntry {
 
 /// The credit ledger, oldest first, paginated; summing `delta` gives the balance.
 #[utoipa::path(get, path = "/api/v1/billing/transactions/", tag = "billing", params(crate::http::PageParams, TransactionParams), security(("bearer" = [])),
-    responses((status = 200, description = "A page of ledger rows", body = Page<LedgerEntry>), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "A page of ledger rows", body = Page<LedgerEntry>), (status = 403, description = "Not owner/admin", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn transactions(
     State(s): State<AppState>,
     p: Principal,
@@ -229,7 +229,7 @@ impl From<&Plan> for PlanView {
 }
 
 fn entry_type_schema() -> utoipa::openapi::Object {
-    crate::openapi::string_enum(ENTRY_TYPES)
+    crate::http::schema::string_enum(ENTRY_TYPES)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -245,7 +245,7 @@ pub struct Subscription {
 
 /// The account's subscription (owners and admins).
 #[utoipa::path(get, path = "/api/v1/billing/subscription/", tag = "billing", security(("bearer" = [])),
-    responses((status = 200, description = "Subscription", body = Subscription), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Subscription", body = Subscription), (status = 403, description = "Not owner/admin", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn subscription(
     State(s): State<AppState>,
     p: Principal,
@@ -282,7 +282,7 @@ pub struct EventsParams {
 
 /// The credit account's raw event history (auditors), straight from the store.
 #[utoipa::path(get, path = "/api/v1/billing/events/", tag = "billing", params(EventsParams), security(("bearer" = [])),
-    responses((status = 200, description = "Events in order", body = Vec<igny8_commands::StoredEvent>), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Events in order", body = Vec<igny8_commands::StoredEvent>), (status = 403, description = "Not owner/admin", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn account_events(
     State(s): State<AppState>,
     p: Principal,
@@ -325,7 +325,7 @@ pub struct Usage {
 
 /// The usage log: finished work, credits, tokens, provider cost, model (owners and admins).
 #[utoipa::path(get, path = "/api/v1/billing/usage/", tag = "billing", params(crate::http::PageParams), security(("bearer" = [])),
-    responses((status = 200, description = "A page of usage rows", body = Page<Usage>), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "A page of usage rows", body = Page<Usage>), (status = 403, description = "Not owner/admin", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn usage(
     State(s): State<AppState>,
     p: Principal,

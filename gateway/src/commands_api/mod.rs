@@ -39,11 +39,11 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct CreditsBody {
     /// Credits, at most 3 decimals, 0.001 to 10^12.
-    #[schema(schema_with = crate::openapi::constraints::credits)]
+    #[schema(schema_with = crate::http::constraints::credits)]
     pub amount: crate::http::CreditAmount,
     /// Why (shown in the ledger), at most 500 characters.
     #[serde(default)]
-    #[schema(schema_with = crate::openapi::constraints::reason)]
+    #[schema(schema_with = crate::http::constraints::reason)]
     pub reason: String,
 }
 
@@ -51,7 +51,7 @@ pub struct CreditsBody {
 #[serde(deny_unknown_fields)]
 pub struct RoleBody {
     /// admin, editor or viewer.
-    #[schema(schema_with = crate::openapi::constraints::grantable_role)]
+    #[schema(schema_with = crate::http::constraints::grantable_role)]
     pub role: String,
 }
 
@@ -69,7 +69,7 @@ pub struct PlanBody {
 
 fn plan_ids() -> utoipa::openapi::Object {
     let ids: Vec<&str> = igny8_domain::billing::PLANS.iter().map(|p| p.id).collect();
-    crate::openapi::string_enum(&ids)
+    crate::http::schema::string_enum(&ids)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -421,11 +421,11 @@ async fn dispatch(
            ("Idempotency-Key" = Option<String>, Header), ("If-Match" = Option<String>, Header, description = "Expected version")),
     request_body = Object,
     responses((status = 200, description = "Done", body = CommandResult), (status = 201, description = "Created", body = CommandResult),
-              (status = 402, description = "INSUFFICIENT_CREDITS", body = crate::openapi::ErrorEnvelope),
-              (status = 403, description = "Role may not send it", body = crate::openapi::ErrorEnvelope),
-              (status = 404, description = "UNKNOWN_COMMAND, or the target is not in the account", body = crate::openapi::ErrorEnvelope),
-              (status = 409, description = "VERSION_CONFLICT", body = crate::openapi::ErrorEnvelope),
-              (status = 422, description = "Invalid body", body = crate::openapi::ErrorEnvelope)))]
+              (status = 402, description = "INSUFFICIENT_CREDITS", body = crate::http::schema::ErrorEnvelope),
+              (status = 403, description = "Role may not send it", body = crate::http::schema::ErrorEnvelope),
+              (status = 404, description = "UNKNOWN_COMMAND, or the target is not in the account", body = crate::http::schema::ErrorEnvelope),
+              (status = 409, description = "VERSION_CONFLICT", body = crate::http::schema::ErrorEnvelope),
+              (status = 422, description = "Invalid body", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn send(
     State(s): State<AppState>,
     p: Principal,

@@ -3,6 +3,7 @@
 //! results, pagination and read-your-writes.
 
 pub mod command;
+pub mod constraints;
 pub mod credits;
 pub mod envelope;
 pub mod errors;
@@ -10,6 +11,7 @@ pub mod extract;
 pub mod middleware;
 pub mod redact;
 pub mod request;
+pub mod schema;
 
 pub use command::{ReadParams, command_result, context, resource};
 pub use credits::CreditAmount;

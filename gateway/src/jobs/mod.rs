@@ -40,7 +40,7 @@ pub struct TaskProgress {
     pub id: Uuid,
     /// e.g. auto_cluster.
     pub kind: String,
-    #[schema(value_type = crate::openapi::JobState)]
+    #[schema(value_type = crate::http::schema::JobState)]
     pub state: igny8_domain::jobs::JobState,
     pub meta: ProgressMeta,
     /// How the job ended, once it has finished; else `null`.
@@ -128,7 +128,7 @@ async fn progress(s: &AppState, id: Uuid, job: &Job) -> ApiResult<TaskProgress> 
 /// SUCCESS, FAILURE, CANCELLED) and `meta` (phase, percentage, message, cost
 /// in USD, tokens).
 #[utoipa::path(get, path = "/api/v1/system/settings/task_progress/{id}/", tag = "jobs", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Progress", body = TaskProgress), (status = 404, description = "Unknown job", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Progress", body = TaskProgress), (status = 404, description = "Unknown job", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn task_progress(
     State(s): State<AppState>,
     p: Principal,
@@ -142,7 +142,7 @@ pub async fn task_progress(
 #[into_params(parameter_in = Query)]
 pub struct JobParams {
     /// PENDING, PROGRESS, SUCCESS, FAILURE or CANCELLED.
-    #[param(value_type = Option<crate::openapi::JobState>)]
+    #[param(value_type = Option<crate::http::schema::JobState>)]
     pub state: Option<String>,
 }
 
@@ -152,7 +152,7 @@ pub struct JobView {
     pub id: String,
     pub account_id: String,
     pub kind: String,
-    #[schema(value_type = crate::openapi::JobState)]
+    #[schema(value_type = crate::http::schema::JobState)]
     pub state: String,
     pub phase: String,
     pub percentage: i64,
@@ -203,7 +203,7 @@ pub async fn list(
 ) -> ApiResult<ApiOk<Page<JobView>>> {
     let account = p.account()?;
     if let Some(st) = &q.state
-        && !crate::openapi::JOB_STATES.contains(&st.as_str())
+        && !crate::http::schema::JOB_STATES.contains(&st.as_str())
     {
         return Err(ApiError::bad_request(
             "INVALID_QUERY",
@@ -231,14 +231,14 @@ pub async fn list(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Cancelled {
     pub id: Uuid,
-    #[schema(value_type = crate::openapi::JobState)]
+    #[schema(value_type = crate::http::schema::JobState)]
     pub state: &'static str,
 }
 
 /// Cancel a job that has not finished; its credits are released in the same commit.
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel/", tag = "jobs", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Cancelled", body = Saved<Cancelled>), (status = 404, description = "Unknown job", body = crate::openapi::ErrorEnvelope),
-              (status = 409, description = "JOB_FINISHED", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Cancelled", body = Saved<Cancelled>), (status = 404, description = "Unknown job", body = crate::http::schema::ErrorEnvelope),
+              (status = 409, description = "JOB_FINISHED", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn cancel(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
@@ -261,7 +261,7 @@ pub async fn cancel(
 /// time the job changes, until it finishes.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/events/", tag = "jobs", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, description = "text/event-stream of progress events", content_type = "text/event-stream"),
-              (status = 404, description = "Unknown job", body = crate::openapi::ErrorEnvelope)))]
+              (status = 404, description = "Unknown job", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn events(
     State(s): State<AppState>,
     p: Principal,

@@ -41,7 +41,7 @@ pub fn apply(mut doc: Value) -> Value {
                 no_nul(schema);
             }
         }
-        for (name, rule) in super::constraints::cross_field_rules() {
+        for (name, rule) in crate::http::constraints::cross_field_rules() {
             if let (Some(Value::Object(target)), Value::Object(rule)) =
                 (schemas.get_mut(name), rule)
             {

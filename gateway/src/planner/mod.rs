@@ -106,9 +106,9 @@ pub struct ImportParams {
 #[utoipa::path(post, path = "/api/v1/planner/keywords/import_csv/", tag = "planner", params(ImportParams), security(("bearer" = [])),
     request_body(content = CsvFile, content_type = "text/csv"),
     responses((status = 200, description = "imported, duplicates_skipped, rejected (line, reason)", body = ImportResult),
-              (status = 404, description = "Unknown or invisible sector", body = crate::openapi::ErrorEnvelope),
-              (status = 413, description = "Larger than 64 MB", body = crate::openapi::ErrorEnvelope),
-              (status = 422, description = "EMPTY_FILE, NOT_A_TEXT_FILE, INVALID_ENCODING, NO_KEYWORD_COLUMN, TOO_MANY_ROWS", body = crate::openapi::ErrorEnvelope)))]
+              (status = 404, description = "Unknown or invisible sector", body = crate::http::schema::ErrorEnvelope),
+              (status = 413, description = "Larger than 64 MB", body = crate::http::schema::ErrorEnvelope),
+              (status = 422, description = "EMPTY_FILE, NOT_A_TEXT_FILE, INVALID_ENCODING, NO_KEYWORD_COLUMN, TOO_MANY_ROWS", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn import_csv(
     State(s): State<AppState>,
     p: Principal,
@@ -266,23 +266,23 @@ pub const INTENTS: &[&str] = &[
 ];
 
 fn intent_schema() -> utoipa::openapi::Object {
-    crate::openapi::string_enum(INTENTS)
+    crate::http::schema::string_enum(INTENTS)
 }
 
 fn intent_schema_opt() -> utoipa::openapi::Object {
-    crate::openapi::constraints::or_null(intent_schema())
+    crate::http::constraints::or_null(intent_schema())
 }
 
 fn status_schema_opt() -> utoipa::openapi::Object {
-    crate::openapi::constraints::or_null(status_schema())
+    crate::http::constraints::or_null(status_schema())
 }
 
 fn strategy_schema_opt() -> utoipa::openapi::Object {
-    crate::openapi::constraints::or_null(strategy_schema())
+    crate::http::constraints::or_null(strategy_schema())
 }
 
 fn status_schema() -> utoipa::openapi::Object {
-    crate::openapi::string_enum(&["active", "inactive"])
+    crate::http::schema::string_enum(&["active", "inactive"])
 }
 
 /// `names` and each with `-` in front (descending).
@@ -295,12 +295,12 @@ fn ordering_values(names: &[&str]) -> Vec<String> {
 
 fn keyword_ordering_schema() -> utoipa::openapi::Object {
     let v = ordering_values(ORDERINGS);
-    crate::openapi::string_enum(&v.iter().map(String::as_str).collect::<Vec<_>>())
+    crate::http::schema::string_enum(&v.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 fn cluster_ordering_schema() -> utoipa::openapi::Object {
     let v = ordering_values(rm::CLUSTER_ORDERINGS);
-    crate::openapi::string_enum(&v.iter().map(String::as_str).collect::<Vec<_>>())
+    crate::http::schema::string_enum(&v.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 async fn filter(
@@ -365,7 +365,7 @@ async fn filter(
 
 /// Keywords, filtered, ordered and paginated.
 #[utoipa::path(get, path = "/api/v1/planner/keywords/", tag = "planner", params(PageParams, KeywordParams), security(("bearer" = [])),
-    responses((status = 200, description = "A page of keywords", body = Page<KeywordRow>), (status = 400, description = "INVALID_QUERY", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "A page of keywords", body = Page<KeywordRow>), (status = 400, description = "INVALID_QUERY", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn list(
     State(s): State<AppState>,
     p: Principal,
@@ -445,7 +445,7 @@ pub async fn export_csv(
 pub struct CreateKeywordBody {
     pub sector_id: Uuid,
     /// 1 to 200 characters once normalised (NFKC, case, white space), no control characters.
-    #[schema(schema_with = crate::openapi::constraints::name)]
+    #[schema(schema_with = crate::http::constraints::name)]
     pub keyword: String,
     /// Monthly searches, 0 to 10^10.
     #[serde(default)]
@@ -495,8 +495,8 @@ pub struct BulkDeleted {
 
 /// Add one keyword (409 ALREADY_EXISTS when the sector has it, after normalisation).
 #[utoipa::path(post, path = "/api/v1/planner/keywords/", tag = "planner", request_body = CreateKeywordBody, security(("bearer" = [])),
-    responses((status = 201, description = "Created", body = Saved<KeywordView>), (status = 409, description = "ALREADY_EXISTS", body = crate::openapi::ErrorEnvelope),
-              (status = 422, description = "INVALID_KEYWORD, INVALID_VOLUME, INVALID_DIFFICULTY, INVALID_INTENT, INVALID_CPC", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 201, description = "Created", body = Saved<KeywordView>), (status = 409, description = "ALREADY_EXISTS", body = crate::http::schema::ErrorEnvelope),
+              (status = 422, description = "INVALID_KEYWORD, INVALID_VOLUME, INVALID_DIFFICULTY, INVALID_INTENT, INVALID_CPC", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn create(
     State(s): State<AppState>,
     Command {
@@ -553,7 +553,7 @@ pub struct UpdateKeywordBody {
 
 /// Change a keyword's figures or status (`null` clears intent or cpc).
 #[utoipa::path(patch, path = "/api/v1/planner/keywords/{id}/", tag = "planner", request_body = UpdateKeywordBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Updated", body = Saved<KeywordRef>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Updated", body = Saved<KeywordRef>), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn update(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
@@ -584,7 +584,7 @@ pub async fn update(
 
 /// Delete a keyword.
 #[utoipa::path(delete, path = "/api/v1/planner/keywords/{id}/", tag = "planner", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Deleted", body = Saved<Deleted>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Deleted", body = Saved<Deleted>), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn remove(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
@@ -608,7 +608,7 @@ pub struct BulkDeleteBody {
 
 /// Delete many keywords of one sector at once.
 #[utoipa::path(post, path = "/api/v1/planner/keywords/bulk_delete/", tag = "planner", request_body = BulkDeleteBody, security(("bearer" = [])),
-    responses((status = 200, description = "deleted: how many", body = Saved<BulkDeleted>), (status = 404, description = "None of them in this sector", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "deleted: how many", body = Saved<BulkDeleted>), (status = 404, description = "None of them in this sector", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn bulk_delete(
     State(s): State<AppState>,
     Command {
@@ -653,7 +653,7 @@ pub struct AutoClusterBody {
 }
 
 fn strategy_schema() -> utoipa::openapi::Object {
-    crate::openapi::string_enum(&Strategy::ALL.map(Strategy::as_str))
+    crate::http::schema::string_enum(&Strategy::ALL.map(Strategy::as_str))
 }
 
 /// The answer to `auto_cluster`: the job to follow.
@@ -662,7 +662,7 @@ pub struct JobStarted {
     pub job_id: Uuid,
     /// The same id (the seeds' name).
     pub task_id: Uuid,
-    #[schema(value_type = crate::openapi::JobState)]
+    #[schema(value_type = crate::http::schema::JobState)]
     pub state: &'static str,
     /// Keywords selected.
     pub keywords: usize,
@@ -677,9 +677,9 @@ pub struct JobStarted {
 /// cancelled run releases them.
 #[utoipa::path(post, path = "/api/v1/planner/keywords/auto_cluster/", tag = "planner", request_body = AutoClusterBody, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key answers the first job")),
-    responses((status = 202, description = "job_id, state PENDING", body = JobStarted), (status = 402, description = "INSUFFICIENT_CREDITS", body = crate::openapi::ErrorEnvelope),
-              (status = 404, description = "Unknown or invisible sector or keywords", body = crate::openapi::ErrorEnvelope),
-              (status = 422, description = "EMPTY_SELECTION, INVALID_STRATEGY, STRATEGY_UNAVAILABLE, TOO_MANY_KEYWORDS, INVALID_NUM_CLUSTERS", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 202, description = "job_id, state PENDING", body = JobStarted), (status = 402, description = "INSUFFICIENT_CREDITS", body = crate::http::schema::ErrorEnvelope),
+              (status = 404, description = "Unknown or invisible sector or keywords", body = crate::http::schema::ErrorEnvelope),
+              (status = 422, description = "EMPTY_SELECTION, INVALID_STRATEGY, STRATEGY_UNAVAILABLE, TOO_MANY_KEYWORDS, INVALID_NUM_CLUSTERS", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn auto_cluster(
     State(s): State<AppState>,
     // A retry with the same Idempotency-Key answers the first job (nothing reserved twice).
@@ -747,7 +747,7 @@ fn visible_keywords(p: &Principal) -> KeywordFilter {
 /// The current clusters (those keywords point to), with figures counted
 /// from the keywords as they are now; filtered, ordered, paginated.
 #[utoipa::path(get, path = "/api/v1/planner/clusters/", tag = "planner", params(PageParams, ClusterParams), security(("bearer" = [])),
-    responses((status = 200, description = "A page of clusters", body = Page<rm::ClusterRow>), (status = 400, description = "INVALID_QUERY", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "A page of clusters", body = Page<rm::ClusterRow>), (status = 400, description = "INVALID_QUERY", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn clusters(
     State(s): State<AppState>,
     p: Principal,
@@ -786,7 +786,7 @@ pub async fn clusters(
 /// One cluster with its live figures (a cluster its keywords all left
 /// shows zeros until it is deleted).
 #[utoipa::path(get, path = "/api/v1/planner/clusters/{id}/", tag = "planner", params(("id" = Uuid, Path), crate::http::ReadParams), security(("bearer" = [])),
-    responses((status = 200, description = "The cluster", body = rm::ClusterRow), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "The cluster", body = rm::ClusterRow), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn get_cluster(
     State(s): State<AppState>,
     p: Principal,
@@ -844,13 +844,13 @@ pub struct ClusterSplit {
 #[serde(deny_unknown_fields)]
 pub struct RenameClusterBody {
     /// 1 to 200 characters, no control characters.
-    #[schema(schema_with = crate::openapi::constraints::name)]
+    #[schema(schema_with = crate::http::constraints::name)]
     pub name: String,
 }
 
 /// Rename a cluster.
 #[utoipa::path(patch, path = "/api/v1/planner/clusters/{id}/", tag = "planner", request_body = RenameClusterBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Renamed", body = Saved<ClusterRenamed>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Renamed", body = Saved<ClusterRenamed>), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn rename_cluster(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
@@ -871,7 +871,7 @@ pub async fn rename_cluster(
 
 /// Delete a cluster: its keywords have no cluster any more.
 #[utoipa::path(delete, path = "/api/v1/planner/clusters/{id}/", tag = "planner", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Deleted", body = Saved<Deleted>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Deleted", body = Saved<Deleted>), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn delete_cluster(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
@@ -895,8 +895,8 @@ pub struct MergeBody {
 
 /// Merge clusters of one sector.
 #[utoipa::path(post, path = "/api/v1/planner/clusters/merge/", tag = "planner", request_body = MergeBody, security(("bearer" = [])),
-    responses((status = 200, description = "Merged", body = Saved<ClustersMerged>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope),
-              (status = 422, description = "Nothing to merge, or clusters of different sectors", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Merged", body = Saved<ClustersMerged>), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope),
+              (status = 422, description = "Nothing to merge, or clusters of different sectors", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn merge_clusters(
     State(s): State<AppState>,
     Command {
@@ -926,7 +926,7 @@ pub struct MoveBody {
 
 /// Move keywords to another cluster (or out of any).
 #[utoipa::path(post, path = "/api/v1/planner/clusters/move_keywords/", tag = "planner", request_body = MoveBody, security(("bearer" = [])),
-    responses((status = 200, description = "Moved", body = Saved<KeywordsMoved>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Moved", body = Saved<KeywordsMoved>), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn move_keywords(
     State(s): State<AppState>,
     Command {
@@ -955,13 +955,13 @@ pub struct SplitBody {
     #[schema(min_items = 1)]
     pub keyword_ids: Vec<Uuid>,
     /// 1 to 200 characters, no control characters.
-    #[schema(schema_with = crate::openapi::constraints::name)]
+    #[schema(schema_with = crate::http::constraints::name)]
     pub name: String,
 }
 
 /// Split a cluster: a new cluster takes the given keywords.
 #[utoipa::path(post, path = "/api/v1/planner/clusters/{id}/split/", tag = "planner", request_body = SplitBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "The new cluster's id", body = Saved<ClusterSplit>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "The new cluster's id", body = Saved<ClusterSplit>), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn split_cluster(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,

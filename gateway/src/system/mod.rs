@@ -55,7 +55,7 @@ pub async fn health() -> ApiOk<Health> {
 /// no projection is stuck at an event (`checks.projections_stuck` names the
 /// projection and the event).
 #[utoipa::path(get, path = "/ready", tag = "system",
-    responses((status = 200, description = "Ready", body = Readiness), (status = 503, description = "Not ready", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Ready", body = Readiness), (status = 503, description = "Not ready", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn ready(State(s): State<AppState>) -> ApiResult<ApiOk<Readiness>> {
     let db_ok = tokio::time::timeout(std::time::Duration::from_secs(2), s.db.ping())
         .await
@@ -127,7 +127,7 @@ pub struct AuditParams {
 /// credits, …) in commit order, for auditors; page with `after`.
 #[utoipa::path(get, path = "/api/v1/audit/events/", tag = "system", params(AuditParams), security(("bearer" = [])),
     responses((status = 200, description = "A page of events and the cursor of the next", body = AuditPage),
-              (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope)))]
+              (status = 403, description = "Not owner/admin", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn audit_events(
     State(s): State<AppState>,
     p: crate::auth::Principal,

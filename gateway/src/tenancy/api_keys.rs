@@ -20,10 +20,10 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyBody {
-    #[schema(schema_with = crate::openapi::constraints::name)]
+    #[schema(schema_with = crate::http::constraints::name)]
     pub name: String,
     /// admin, editor or viewer.
-    #[schema(schema_with = crate::openapi::constraints::grantable_role)]
+    #[schema(schema_with = crate::http::constraints::grantable_role)]
     pub role: String,
     /// Restrict the key to these sites (empty or absent: every site).
     #[serde(default)]
@@ -32,7 +32,7 @@ pub struct CreateKeyBody {
 
 /// The account's API keys (never their secrets).
 #[utoipa::path(get, path = "/api/v1/auth/api-keys/", tag = "api-keys", params(PageParams), security(("bearer" = [])),
-    responses((status = 200, description = "A page of keys", body = Page<ApiKeyRow>), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "A page of keys", body = Page<ApiKeyRow>), (status = 403, description = "Not owner/admin", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn list(
     State(s): State<AppState>,
     p: Principal,
@@ -70,8 +70,8 @@ pub struct RevokedKey {
 
 /// Create a key. The answer's `key` is the only time the secret is shown.
 #[utoipa::path(post, path = "/api/v1/auth/api-keys/", tag = "api-keys", request_body = CreateKeyBody, security(("bearer" = [])),
-    responses((status = 201, description = "Created; `key` is shown once", body = Saved<NewApiKey>), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope),
-              (status = 422, description = "INVALID_ROLE, UNKNOWN_SITE, INVALID_NAME", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 201, description = "Created; `key` is shown once", body = Saved<NewApiKey>), (status = 403, description = "Not owner/admin", body = crate::http::schema::ErrorEnvelope),
+              (status = 422, description = "INVALID_ROLE, UNKNOWN_SITE, INVALID_NAME", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn create(
     State(s): State<AppState>,
     p: Principal,
@@ -101,7 +101,7 @@ pub async fn create(
 
 /// Revoke a key: it stops working at once.
 #[utoipa::path(delete, path = "/api/v1/auth/api-keys/{id}/", tag = "api-keys", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Revoked", body = Saved<RevokedKey>), (status = 404, description = "Not in this account", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Revoked", body = Saved<RevokedKey>), (status = 404, description = "Not in this account", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn revoke(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,

@@ -18,12 +18,12 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupBody {
-    #[schema(schema_with = crate::openapi::constraints::email)]
+    #[schema(schema_with = crate::http::constraints::email)]
     pub email: String,
     /// At least 8 characters.
-    #[schema(schema_with = crate::openapi::constraints::password)]
+    #[schema(schema_with = crate::http::constraints::password)]
     pub password: String,
-    #[schema(schema_with = crate::openapi::constraints::name)]
+    #[schema(schema_with = crate::http::constraints::name)]
     pub account_name: String,
 }
 
@@ -43,7 +43,7 @@ pub struct PasswordBody {
     #[schema(max_length = 1024, pattern = "^[^\\u0000]*$")]
     pub current_password: String,
     /// At least 8 characters.
-    #[schema(schema_with = crate::openapi::constraints::password)]
+    #[schema(schema_with = crate::http::constraints::password)]
     pub new_password: String,
 }
 
@@ -175,9 +175,9 @@ fn email_key(raw: &str) -> String {
 /// Create an account with its owner, the default plan and its starting credits.
 #[utoipa::path(post, path = "/api/v1/auth/signup/", tag = "auth", request_body = SignupBody,
     responses((status = 201, description = "Account, user and tokens", body = SessionAnswer),
-              (status = 409, description = "EMAIL_TAKEN", body = crate::openapi::ErrorEnvelope),
-              (status = 422, description = "INVALID_EMAIL, INVALID_PASSWORD, INVALID_NAME", body = crate::openapi::ErrorEnvelope),
-              (status = 429, description = "Too many attempts", body = crate::openapi::ErrorEnvelope)))]
+              (status = 409, description = "EMAIL_TAKEN", body = crate::http::schema::ErrorEnvelope),
+              (status = 422, description = "INVALID_EMAIL, INVALID_PASSWORD, INVALID_NAME", body = crate::http::schema::ErrorEnvelope),
+              (status = 429, description = "Too many attempts", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn signup(
     State(s): State<AppState>,
     addr: ClientAddr,
@@ -203,8 +203,8 @@ pub async fn signup(
 /// Exchange email and password for tokens.
 #[utoipa::path(post, path = "/api/v1/auth/login/", tag = "auth", request_body = LoginBody,
     responses((status = 200, description = "User, account and tokens", body = SessionAnswer),
-              (status = 401, description = "INVALID_CREDENTIALS", body = crate::openapi::ErrorEnvelope),
-              (status = 429, description = "Too many attempts (per email and per address)", body = crate::openapi::ErrorEnvelope)))]
+              (status = 401, description = "INVALID_CREDENTIALS", body = crate::http::schema::ErrorEnvelope),
+              (status = 429, description = "Too many attempts (per email and per address)", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn login(
     State(s): State<AppState>,
     addr: ClientAddr,
@@ -232,7 +232,7 @@ pub async fn login(
 /// whole session (both the thief's and the owner's tokens stop working).
 #[utoipa::path(post, path = "/api/v1/auth/refresh/", tag = "auth", request_body = RefreshBody,
     responses((status = 200, description = "A new token pair", body = tokens::TokenPair),
-              (status = 401, description = "INVALID_TOKEN, TOKEN_EXPIRED, TOKEN_REVOKED, TOKEN_REUSED", body = crate::openapi::ErrorEnvelope)))]
+              (status = 401, description = "INVALID_TOKEN, TOKEN_EXPIRED, TOKEN_REVOKED, TOKEN_REUSED", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn refresh(
     State(s): State<AppState>,
     body: ApiJson<RefreshBody>,
@@ -259,7 +259,7 @@ pub async fn refresh(
 /// End the session of the presented access token (its refresh token too).
 #[utoipa::path(post, path = "/api/v1/auth/logout/", tag = "auth", security(("bearer" = [])),
     responses((status = 200, description = "Session revoked", body = Revoked),
-              (status = 401, description = "Not authenticated", body = crate::openapi::ErrorEnvelope)))]
+              (status = 401, description = "Not authenticated", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn logout(State(s): State<AppState>, p: Principal) -> ApiResult<ApiOk<Revoked>> {
     let position = sessions::end_session(&s.bus, p.session_id, &p.context()).await?;
     Ok(ApiOk(Revoked {
@@ -271,8 +271,8 @@ pub async fn logout(State(s): State<AppState>, p: Principal) -> ApiResult<ApiOk<
 /// Change your own password (sessions stay valid).
 #[utoipa::path(post, path = "/api/v1/auth/password/", tag = "auth", request_body = PasswordBody, security(("bearer" = [])),
     responses((status = 200, description = "Changed", body = Changed),
-              (status = 422, description = "WRONG_PASSWORD, INVALID_PASSWORD", body = crate::openapi::ErrorEnvelope),
-              (status = 429, description = "Too many attempts", body = crate::openapi::ErrorEnvelope)))]
+              (status = 422, description = "WRONG_PASSWORD, INVALID_PASSWORD", body = crate::http::schema::ErrorEnvelope),
+              (status = 429, description = "Too many attempts", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn change_password(
     State(s): State<AppState>,
     p: Principal,
@@ -304,7 +304,7 @@ pub async fn change_password(
 /// The caller: user (or API key), account, role and visible sites.
 #[utoipa::path(get, path = "/api/v1/auth/me/", tag = "auth", security(("bearer" = [])),
     responses((status = 200, description = "The caller", body = Me),
-              (status = 401, description = "Not authenticated", body = crate::openapi::ErrorEnvelope)))]
+              (status = 401, description = "Not authenticated", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn me(State(s): State<AppState>, p: Principal) -> ApiResult<ApiOk<Me>> {
     let user = match p.user_id {
         Some(id) => Some(user_view(

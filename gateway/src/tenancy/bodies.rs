@@ -10,39 +10,39 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSiteBody {
-    #[schema(schema_with = crate::openapi::constraints::name)]
+    #[schema(schema_with = crate::http::constraints::name)]
     pub name: String,
     /// a-z, 0-9 and '-'; made from the name when absent. Unique in the account.
-    #[schema(schema_with = crate::openapi::constraints::slug_opt)]
+    #[schema(schema_with = crate::http::constraints::slug_opt)]
     pub slug: Option<String>,
-    #[schema(schema_with = crate::openapi::constraints::name_opt)]
+    #[schema(schema_with = crate::http::constraints::name_opt)]
     pub industry: Option<String>,
     /// The site's URL (http or https).
-    #[schema(schema_with = crate::openapi::constraints::url_opt)]
+    #[schema(schema_with = crate::http::constraints::url_opt)]
     pub domain: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSiteBody {
-    #[schema(schema_with = crate::openapi::constraints::name_opt)]
+    #[schema(schema_with = crate::http::constraints::name_opt)]
     pub name: Option<String>,
-    #[schema(schema_with = crate::openapi::constraints::slug_opt)]
+    #[schema(schema_with = crate::http::constraints::slug_opt)]
     pub slug: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(schema_with = crate::openapi::constraints::name_or_null)]
+    #[schema(schema_with = crate::http::constraints::name_or_null)]
     pub industry: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(schema_with = crate::openapi::constraints::url_or_null)]
+    #[schema(schema_with = crate::http::constraints::url_or_null)]
     pub domain: Option<Option<String>>,
     /// active or inactive.
-    #[schema(schema_with = crate::openapi::constraints::status_opt)]
+    #[schema(schema_with = crate::http::constraints::status_opt)]
     pub status: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(schema_with = crate::openapi::constraints::url_or_null)]
+    #[schema(schema_with = crate::http::constraints::url_or_null)]
     pub wp_url: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(schema_with = crate::openapi::constraints::name_or_null)]
+    #[schema(schema_with = crate::http::constraints::name_or_null)]
     pub wp_username: Option<Option<String>>,
     /// WordPress application password: stored encrypted, never returned; `null` removes it.
     #[serde(default, deserialize_with = "nullable")]
@@ -53,20 +53,20 @@ pub struct UpdateSiteBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSectorBody {
-    #[schema(schema_with = crate::openapi::constraints::name)]
+    #[schema(schema_with = crate::http::constraints::name)]
     pub name: String,
     /// Made from the name when absent; unique in the site.
-    #[schema(schema_with = crate::openapi::constraints::slug_opt)]
+    #[schema(schema_with = crate::http::constraints::slug_opt)]
     pub slug: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSectorBody {
-    #[schema(schema_with = crate::openapi::constraints::name_opt)]
+    #[schema(schema_with = crate::http::constraints::name_opt)]
     pub name: Option<String>,
     /// active or inactive.
-    #[schema(schema_with = crate::openapi::constraints::status_opt)]
+    #[schema(schema_with = crate::http::constraints::status_opt)]
     pub status: Option<String>,
 }
 

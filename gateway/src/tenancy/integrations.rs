@@ -23,13 +23,13 @@ use providers::{DEFAULT_BASE_URL, DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL};
 #[serde(deny_unknown_fields)]
 pub struct IntegrationBody {
     /// Base URL of an OpenAI-compatible API (default https://api.openai.com/v1).
-    #[schema(schema_with = crate::openapi::constraints::url_opt)]
+    #[schema(schema_with = crate::http::constraints::url_opt)]
     pub base_url: Option<String>,
     /// Model for `/embeddings` (default text-embedding-3-small).
-    #[schema(schema_with = crate::openapi::constraints::name_opt)]
+    #[schema(schema_with = crate::http::constraints::name_opt)]
     pub embedding_model: Option<String>,
     /// Model for `/chat/completions` (default gpt-4o-mini).
-    #[schema(schema_with = crate::openapi::constraints::name_opt)]
+    #[schema(schema_with = crate::http::constraints::name_opt)]
     pub chat_model: Option<String>,
     /// The API key: absent keeps the stored one, `null` removes it; 1 to 512
     /// characters without spaces.
@@ -86,7 +86,7 @@ pub struct ProviderName;
 
 impl utoipa::PartialSchema for ProviderName {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        crate::openapi::string_enum(PROVIDERS).into()
+        crate::http::schema::string_enum(PROVIDERS).into()
     }
 }
 
@@ -99,7 +99,7 @@ impl ToSchema for ProviderName {
 /// The account's settings for a provider (`openai`: any OpenAI-compatible API).
 #[utoipa::path(get, path = "/api/v1/system/settings/integrations/{provider}/", tag = "system", params(("provider" = ProviderName, Path)), security(("bearer" = [])),
     responses((status = 200, description = "Settings (the key only as `has_api_key` and `key_hint`)", body = IntegrationView),
-              (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope), (status = 404, description = "Unknown provider", body = crate::openapi::ErrorEnvelope)))]
+              (status = 403, description = "Not owner/admin", body = crate::http::schema::ErrorEnvelope), (status = 404, description = "Unknown provider", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn get_one(
     State(s): State<AppState>,
     p: Principal,
@@ -111,9 +111,9 @@ pub async fn get_one(
 
 /// Save the settings. Fields left out keep their value (or the default).
 #[utoipa::path(put, path = "/api/v1/system/settings/integrations/{provider}/", tag = "system", params(("provider" = ProviderName, Path)), request_body = IntegrationBody, security(("bearer" = [])),
-    responses((status = 200, description = "Saved", body = Saved<IntegrationView>), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope),
-              (status = 404, description = "Unknown provider", body = crate::openapi::ErrorEnvelope),
-              (status = 422, description = "INVALID_URL, INVALID_NAME, INVALID_API_KEY", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Saved", body = Saved<IntegrationView>), (status = 403, description = "Not owner/admin", body = crate::http::schema::ErrorEnvelope),
+              (status = 404, description = "Unknown provider", body = crate::http::schema::ErrorEnvelope),
+              (status = 422, description = "INVALID_URL, INVALID_NAME, INVALID_API_KEY", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn put(
     State(s): State<AppState>,
     p: Principal,
@@ -135,8 +135,8 @@ pub async fn put(
 
 /// Remove the settings (the `embeddings` and `llm` strategies become unavailable).
 #[utoipa::path(delete, path = "/api/v1/system/settings/integrations/{provider}/", tag = "system", params(("provider" = ProviderName, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Removed", body = Saved<IntegrationRemoved>), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope),
-              (status = 404, description = "Unknown provider or nothing configured", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Removed", body = Saved<IntegrationRemoved>), (status = 403, description = "Not owner/admin", body = crate::http::schema::ErrorEnvelope),
+              (status = 404, description = "Unknown provider or nothing configured", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn remove(
     State(s): State<AppState>,
     p: Principal,

@@ -117,8 +117,8 @@ pub async fn list(
 /// Create a site (owners and admins; the plan limits how many).
 #[utoipa::path(post, path = "/api/v1/auth/sites/", tag = "sites", request_body = CreateSiteBody, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header), ("If-Match" = Option<String>, Header, description = "Expected version of the account's tenant aggregate")),
-    responses((status = 201, description = "Created", body = Saved<SiteView>), (status = 409, description = "SLUG_TAKEN", body = crate::openapi::ErrorEnvelope),
-              (status = 422, description = "SITE_LIMIT, INVALID_NAME, INVALID_SLUG, INVALID_URL", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 201, description = "Created", body = Saved<SiteView>), (status = 409, description = "SLUG_TAKEN", body = crate::http::schema::ErrorEnvelope),
+              (status = 422, description = "SITE_LIMIT, INVALID_NAME, INVALID_SLUG, INVALID_URL", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn create(
     State(s): State<AppState>,
     Command {
@@ -134,7 +134,7 @@ pub async fn create(
 
 /// One site with its sectors.
 #[utoipa::path(get, path = "/api/v1/auth/sites/{id}/", tag = "sites", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "The site", body = SiteView), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "The site", body = SiteView), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn get_one(
     State(s): State<AppState>,
     p: Principal,
@@ -146,8 +146,8 @@ pub async fn get_one(
 
 /// Change a site (owners and admins); `null` clears an optional field.
 #[utoipa::path(patch, path = "/api/v1/auth/sites/{id}/", tag = "sites", request_body = UpdateSiteBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Updated", body = Saved<SiteView>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope),
-              (status = 409, description = "SLUG_TAKEN", body = crate::openapi::ErrorEnvelope), (status = 422, description = "Invalid field", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Updated", body = Saved<SiteView>), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope),
+              (status = 409, description = "SLUG_TAKEN", body = crate::http::schema::ErrorEnvelope), (status = 422, description = "Invalid field", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn update(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
@@ -164,7 +164,7 @@ pub async fn update(
 
 /// Delete a site and its sectors.
 #[utoipa::path(delete, path = "/api/v1/auth/sites/{id}/", tag = "sites", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Deleted", body = Saved<Deleted>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Deleted", body = Saved<Deleted>), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn remove(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
@@ -178,7 +178,7 @@ pub async fn remove(
 
 /// The sectors of a site.
 #[utoipa::path(get, path = "/api/v1/auth/sites/{id}/sectors/", tag = "sites", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Sectors", body = Vec<SectorView>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Sectors", body = Vec<SectorView>), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn list_sectors(
     State(s): State<AppState>,
     p: Principal,
@@ -194,8 +194,8 @@ pub async fn list_sectors(
 
 /// Add a sector (at most 5 per site).
 #[utoipa::path(post, path = "/api/v1/auth/sites/{id}/sectors/", tag = "sites", request_body = CreateSectorBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 201, description = "Created", body = Saved<SectorView>), (status = 404, description = "Unknown or not visible site", body = crate::openapi::ErrorEnvelope),
-              (status = 409, description = "SLUG_TAKEN", body = crate::openapi::ErrorEnvelope), (status = 422, description = "SECTOR_LIMIT", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 201, description = "Created", body = Saved<SectorView>), (status = 404, description = "Unknown or not visible site", body = crate::http::schema::ErrorEnvelope),
+              (status = 409, description = "SLUG_TAKEN", body = crate::http::schema::ErrorEnvelope), (status = 422, description = "SECTOR_LIMIT", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn create_sector(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
@@ -212,7 +212,7 @@ pub async fn create_sector(
 
 /// Rename a sector or change its status.
 #[utoipa::path(patch, path = "/api/v1/auth/sectors/{id}/", tag = "sites", request_body = UpdateSectorBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Updated", body = Saved<SectorView>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Updated", body = Saved<SectorView>), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn update_sector(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
@@ -229,7 +229,7 @@ pub async fn update_sector(
 
 /// Delete a sector.
 #[utoipa::path(delete, path = "/api/v1/auth/sectors/{id}/", tag = "sites", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Deleted", body = Saved<Deleted>), (status = 404, description = "Unknown or not visible", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Deleted", body = Saved<Deleted>), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn remove_sector(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,

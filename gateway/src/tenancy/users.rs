@@ -20,17 +20,17 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserBody {
-    #[schema(schema_with = crate::openapi::constraints::email)]
+    #[schema(schema_with = crate::http::constraints::email)]
     pub email: String,
     /// At least 8 characters.
-    #[schema(schema_with = crate::openapi::constraints::password)]
+    #[schema(schema_with = crate::http::constraints::password)]
     pub password: String,
     /// admin, editor or viewer.
-    #[schema(schema_with = crate::openapi::constraints::grantable_role)]
+    #[schema(schema_with = crate::http::constraints::grantable_role)]
     pub role: String,
     /// Empty or absent: the email is used.
     #[serde(default)]
-    #[schema(schema_with = crate::openapi::constraints::optional_name)]
+    #[schema(schema_with = crate::http::constraints::optional_name)]
     pub name: String,
 }
 
@@ -38,9 +38,9 @@ pub struct CreateUserBody {
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserBody {
     /// admin, editor or viewer (the owner stays owner).
-    #[schema(schema_with = crate::openapi::constraints::grantable_role_opt)]
+    #[schema(schema_with = crate::http::constraints::grantable_role_opt)]
     pub role: Option<String>,
-    #[schema(schema_with = crate::openapi::constraints::name_opt)]
+    #[schema(schema_with = crate::http::constraints::name_opt)]
     pub name: Option<String>,
 }
 
@@ -53,7 +53,7 @@ pub struct SitesBody {
 
 /// Users of the account (owners and admins).
 #[utoipa::path(get, path = "/api/v1/auth/users/", tag = "users", params(PageParams), security(("bearer" = [])),
-    responses((status = 200, description = "A page of users", body = Page<UserRow>), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "A page of users", body = Page<UserRow>), (status = 403, description = "Not owner/admin", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn list(
     State(s): State<AppState>,
     p: Principal,
@@ -69,8 +69,8 @@ pub async fn list(
 
 /// Add a user to the account.
 #[utoipa::path(post, path = "/api/v1/auth/users/", tag = "users", request_body = CreateUserBody, security(("bearer" = [])),
-    responses((status = 201, description = "Created", body = Saved<UserView>), (status = 403, description = "Not owner/admin", body = crate::openapi::ErrorEnvelope),
-              (status = 409, description = "EMAIL_TAKEN", body = crate::openapi::ErrorEnvelope), (status = 422, description = "INVALID_ROLE, INVALID_EMAIL, INVALID_PASSWORD", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 201, description = "Created", body = Saved<UserView>), (status = 403, description = "Not owner/admin", body = crate::http::schema::ErrorEnvelope),
+              (status = 409, description = "EMAIL_TAKEN", body = crate::http::schema::ErrorEnvelope), (status = 422, description = "INVALID_ROLE, INVALID_EMAIL, INVALID_PASSWORD", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn create(
     State(s): State<AppState>,
     p: Principal,
@@ -93,7 +93,7 @@ pub async fn create(
 
 /// One user (owners and admins; anyone for themselves).
 #[utoipa::path(get, path = "/api/v1/auth/users/{id}/", tag = "users", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "The user", body = UserView), (status = 404, description = "Not in this account", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "The user", body = UserView), (status = 404, description = "Not in this account", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn get_one(
     State(s): State<AppState>,
     p: Principal,
@@ -105,8 +105,8 @@ pub async fn get_one(
 
 /// Change a user's role or name.
 #[utoipa::path(patch, path = "/api/v1/auth/users/{id}/", tag = "users", request_body = UpdateUserBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Updated", body = Saved<UserView>), (status = 404, description = "Not in this account", body = crate::openapi::ErrorEnvelope),
-              (status = 409, description = "OWNER_PROTECTED", body = crate::openapi::ErrorEnvelope), (status = 422, description = "INVALID_ROLE", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Updated", body = Saved<UserView>), (status = 404, description = "Not in this account", body = crate::http::schema::ErrorEnvelope),
+              (status = 409, description = "OWNER_PROTECTED", body = crate::http::schema::ErrorEnvelope), (status = 422, description = "INVALID_ROLE", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn update(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
@@ -123,8 +123,8 @@ pub async fn update(
 
 /// Remove a user (the owner cannot be removed); their email becomes free.
 #[utoipa::path(delete, path = "/api/v1/auth/users/{id}/", tag = "users", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Deleted", body = Saved<Deleted>), (status = 404, description = "Not in this account", body = crate::openapi::ErrorEnvelope),
-              (status = 409, description = "OWNER_PROTECTED", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Deleted", body = Saved<Deleted>), (status = 404, description = "Not in this account", body = crate::http::schema::ErrorEnvelope),
+              (status = 409, description = "OWNER_PROTECTED", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn remove(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
@@ -138,8 +138,8 @@ pub async fn remove(
 
 /// Replace the sites an editor or viewer may see.
 #[utoipa::path(put, path = "/api/v1/auth/users/{id}/sites/", tag = "users", request_body = SitesBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "Granted", body = Saved<UserView>), (status = 404, description = "Not in this account", body = crate::openapi::ErrorEnvelope),
-              (status = 422, description = "UNKNOWN_SITE", body = crate::openapi::ErrorEnvelope)))]
+    responses((status = 200, description = "Granted", body = Saved<UserView>), (status = 404, description = "Not in this account", body = crate::http::schema::ErrorEnvelope),
+              (status = 422, description = "UNKNOWN_SITE", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn set_sites(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,

@@ -8,6 +8,7 @@ mod contract;
 mod harness;
 mod http_api;
 mod jobs;
+mod layout;
 mod matrix;
 mod planner;
 mod tenancy;

@@ -98,12 +98,12 @@ pub fn reason() -> Object {
 
 /// `active` or `inactive`.
 pub fn status() -> Object {
-    crate::openapi::string_enum(&["active", "inactive"])
+    crate::http::schema::string_enum(&["active", "inactive"])
 }
 
 /// A role that can be given: `admin`, `editor` or `viewer`.
 pub fn grantable_role() -> Object {
-    crate::openapi::string_enum(&["admin", "editor", "viewer"])
+    crate::http::schema::string_enum(&["admin", "editor", "viewer"])
 }
 
 /// An amount of credits: 0.001 to 10^12, at most 3 decimals.
