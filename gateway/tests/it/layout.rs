@@ -47,7 +47,7 @@ fn contexts_import_no_other_context_and_nothing_imports_the_document() {
                     if line.contains(&format!("crate::{other}::")) && !allowed(line) {
                         bad.push(format!("{file}: {}", line.trim()));
                     }
-                    if line.contains(&format!("use crate::{{")) && line.contains(other) {
+                    if line.contains("use crate::{") && line.contains(other) {
                         bad.push(format!("{file}: {}", line.trim()));
                     }
                 }
