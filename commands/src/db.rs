@@ -73,6 +73,11 @@ const PG_MIGRATIONS: MigrationList = &[
         "projection errors and layout versions",
         include_str!("../../schema/postgres/0003_projection_errors_and_versions.sql"),
     ),
+    (
+        4,
+        "feed horizon of our appenders",
+        include_str!("../../schema/postgres/0004_feed_horizon_of_our_appenders.sql"),
+    ),
 ];
 const SQLITE_MIGRATIONS: MigrationList = &[
     (

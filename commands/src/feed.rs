@@ -3,11 +3,19 @@
 //! PostgreSQL hands out `global_position` at INSERT time, but transactions
 //! commit in any order, so "everything after the last position I saw" skips
 //! an event whose transaction was slower than a later one. The feed instead
-//! reads only rows written by transactions older than every transaction still
-//! running (`tx_id < pg_snapshot_xmin(pg_current_snapshot())`): those are
+//! reads only rows written by transactions older than every *appending*
+//! transaction still running — the horizon, `igny8_feed_horizon()`
+//! (schema/postgres/0004): appenders announce themselves with a shared
+//! advisory lock before they have a transaction id, and the horizon is the
+//! lowest id among them (or the next id to be assigned). Rows below it are
 //! final, committed or gone. It orders by `(tx_id, global_position)` and
-//! callers checkpoint that pair. A held-open transaction delays the feed; it
-//! never makes it skip.
+//! callers checkpoint that pair. A held-open append delays the feed; it
+//! never makes it skip; a transaction that appends nothing (another
+//! database's, another schema's, a report's, a `pg_dump`) does not delay it.
+//!
+//! The horizon is taken in one statement and the rows read in the next (a
+//! newer snapshot): an appender below the horizon had finished by then, so
+//! its committed rows are visible to the read.
 //!
 //! SQLite serialises writers, so rowid order is commit order and `tx_id` is 0.
 
@@ -50,20 +58,34 @@ impl Feed {
         &self.db
     }
 
+    /// The feed's horizon: rows of transactions below it are final (on
+    /// PostgreSQL; SQLite commits in rowid order and needs none).
+    pub async fn horizon(&self) -> Result<i64, sqlx::Error> {
+        match &self.db {
+            Db::Postgres(p) => {
+                let (h,): (i64,) = sqlx::query_as("SELECT igny8_feed_horizon()")
+                    .fetch_one(p)
+                    .await?;
+                Ok(h)
+            }
+            Db::Sqlite(_) => Ok(i64::MAX),
+        }
+    }
+
     /// The gap-safe read: final events strictly after `after`, in feed
-    /// order, narrowed by `extra` (an SQL condition on `$4`, or empty).
+    /// order, narrowed by `extra` (an SQL condition on `$5`, or empty); `$4`
+    /// is the horizon, taken just before by [`Feed::horizon`].
     fn after_sql(&self, extra: &str) -> String {
         match &self.db {
             Db::Postgres(_) => format!(
                 "SELECT {EVENT_COLUMNS} FROM events \
-                 WHERE {extra}(tx_id, global_position) > ($1, $2) \
-                   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+                 WHERE {extra}(tx_id, global_position) > ($1, $2) AND tx_id < $4 \
                  ORDER BY tx_id, global_position LIMIT $3"
             ),
             // tx_id is always 0 here: commit order is rowid order.
             Db::Sqlite(_) => format!(
                 "SELECT {EVENT_COLUMNS} FROM events WHERE {extra}tx_id >= $1 AND global_position > $2 \
-                 ORDER BY global_position LIMIT $3"
+                   AND tx_id < $4 ORDER BY global_position LIMIT $3"
             ),
         }
     }
@@ -74,8 +96,16 @@ impl Feed {
         after: Position,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, sqlx::Error> {
+        let horizon = self.horizon().await?;
         let sql = self.after_sql("");
-        fetch_events!(&self.db, &sql, after.tx_id, after.global_position, limit)
+        fetch_events!(
+            &self.db,
+            &sql,
+            after.tx_id,
+            after.global_position,
+            limit,
+            horizon
+        )
     }
 
     /// One account's final events strictly after `after`, in feed order (the
@@ -86,13 +116,15 @@ impl Feed {
         after: Position,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, sqlx::Error> {
-        let sql = self.after_sql("account_id = $4 AND ");
+        let horizon = self.horizon().await?;
+        let sql = self.after_sql("account_id = $5 AND ");
         fetch_events!(
             &self.db,
             &sql,
             after.tx_id,
             after.global_position,
             limit,
+            horizon,
             account_id
         )
     }
@@ -105,13 +137,15 @@ impl Feed {
         after: Position,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, sqlx::Error> {
-        let sql = self.after_sql("aggregate_type = $4 AND ");
+        let horizon = self.horizon().await?;
+        let sql = self.after_sql("aggregate_type = $5 AND ");
         fetch_events!(
             &self.db,
             &sql,
             after.tx_id,
             after.global_position,
             limit,
+            horizon,
             aggregate_type
         )
     }
@@ -157,13 +191,13 @@ impl Feed {
     pub async fn visible(&self, global_position: i64) -> Result<bool, sqlx::Error> {
         match &self.db {
             Db::Postgres(p) => {
-                let row: Option<(bool,)> = sqlx::query_as(
-                    "SELECT tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
-                     FROM events WHERE global_position = $1",
-                )
-                .bind(global_position)
-                .fetch_optional(p)
-                .await?;
+                let horizon = self.horizon().await?;
+                let row: Option<(bool,)> =
+                    sqlx::query_as("SELECT tx_id < $2 FROM events WHERE global_position = $1")
+                        .bind(global_position)
+                        .bind(horizon)
+                        .fetch_optional(p)
+                        .await?;
                 Ok(row.is_some_and(|r| r.0))
             }
             Db::Sqlite(_) => Ok(self.position_of(global_position).await?.is_some()),
