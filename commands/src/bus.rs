@@ -588,6 +588,15 @@ fn map_agg_err<A: Aggregate>(e: AggregateError<A::Error>) -> CommandError {
         },
         AggregateError::AggregateConflict => CommandError::Contention,
         AggregateError::DatabaseConnectionError(e) => CommandError::Unavailable(e.to_string()),
+        // postgres-es reports most database errors as unexpected: a lost
+        // connection, a closed or exhausted pool or a server shutting down
+        // is still "unavailable" (503, retry), not a bug.
+        AggregateError::UnexpectedError(e)
+            if e.downcast_ref::<sqlx::Error>()
+                .is_some_and(crate::db::is_unavailable) =>
+        {
+            CommandError::Unavailable(e.to_string())
+        }
         other => CommandError::internal(other),
     }
 }

@@ -214,14 +214,26 @@ async fn append(db: &Db, a: &BenchArgs) -> anyhow::Result<String> {
     let Db::Postgres(pool) = db else {
         unreachable!()
     };
-    sqlx::query("CREATE TABLE bench_raw (LIKE events INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING INDEXES)")
+    for table in ["bench_raw", "bench_raw_announced"] {
+        sqlx::query(&format!(
+            "CREATE TABLE {table} (LIKE events INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING INDEXES)"
+        ))
         .execute(pool)
         .await?;
+    }
+    // The same table with the feed's appender announcement (migration 0004):
+    // what announcing costs a raw INSERT, measured beside it.
+    sqlx::query(
+        "CREATE TRIGGER bench_announce BEFORE INSERT ON bench_raw_announced \
+         FOR EACH STATEMENT EXECUTE FUNCTION igny8_announce_appender()",
+    )
+    .execute(pool)
+    .await?;
     let mut out = format!(
-        "\n### Append throughput (one event per command)\n\n{} interleaved rounds of {} s each (command path, then raw baseline); medians, and the range of the per-round ratio.\n\n",
+        "\n### Append throughput (one event per command)\n\n{} interleaved rounds of {} s each (command path, raw baseline, raw with the appender announcement); medians, and the range of the per-round ratio.\n\n",
         a.rounds, a.append_secs
     );
-    out.push_str("| writers | command path (commands/s) | raw INSERT, one row per transaction (rows/s) | ratio (median) | ratio (min–max) |\n|---|---|---|---|---|\n");
+    out.push_str("| writers | command path (commands/s) | raw INSERT, one row per transaction (rows/s) | ratio (median) | ratio (min–max) | raw INSERT with the announcement (rows/s) | announcement's share of raw (median) |\n|---|---|---|---|---|---|---|\n");
     let bus = CommandBus::new(db.clone());
     let secs = Duration::from_secs(a.append_secs);
     for &w in &a.writers {
@@ -232,12 +244,16 @@ async fn append(db: &Db, a: &BenchArgs) -> anyhow::Result<String> {
             ids.push(id);
         }
         let (mut cmd, mut raw, mut ratio) = (vec![], vec![], vec![]);
+        let (mut announced, mut kept) = (vec![], vec![]);
         for _ in 0..a.rounds.max(1) {
             let c = append_commands(&bus, &ids, secs).await?;
-            let r = append_raw(pool, w, secs).await?;
+            let r = append_raw(pool, "bench_raw", w, secs).await?;
+            let n = append_raw(pool, "bench_raw_announced", w, secs).await?;
             cmd.push(c);
             raw.push(r);
             ratio.push(c / r);
+            announced.push(n);
+            kept.push(n / r);
         }
         let median = |v: &mut Vec<f64>| {
             v.sort_by(|x, y| x.total_cmp(y));
@@ -249,12 +265,14 @@ async fn append(db: &Db, a: &BenchArgs) -> anyhow::Result<String> {
         );
         writeln!(
             out,
-            "| {w} | {:.0} | {:.0} | {:.0}% | {:.0}–{:.0}% |",
+            "| {w} | {:.0} | {:.0} | {:.0}% | {:.0}–{:.0}% | {:.0} | {:.0}% |",
             median(&mut cmd),
             median(&mut raw),
             100.0 * median(&mut ratio),
             100.0 * lo,
-            100.0 * hi
+            100.0 * hi,
+            median(&mut announced),
+            100.0 * median(&mut kept),
         )?;
     }
     Ok(out)
@@ -283,7 +301,12 @@ async fn append_commands(bus: &CommandBus, ids: &[Uuid], secs: Duration) -> anyh
 
 /// The raw baseline: the same rows into an equivalent table (same columns,
 /// defaults and indexes), one autocommit INSERT per row.
-async fn append_raw(pool: &sqlx::PgPool, writers: usize, secs: Duration) -> anyhow::Result<f64> {
+async fn append_raw(
+    pool: &sqlx::PgPool,
+    table: &'static str,
+    writers: usize,
+    secs: Duration,
+) -> anyhow::Result<f64> {
     let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut tasks = vec![];
@@ -298,10 +321,10 @@ async fn append_raw(pool: &sqlx::PgPool, writers: usize, secs: Duration) -> anyh
                 let meta = serde_json::json!({"account_id": id, "actor": "bench", "request_id": "", "correlation_id": "",
                     "causation_id": Uuid::new_v4().to_string(), "command_id": Uuid::new_v4().to_string(),
                     "occurred_at": chrono::Utc::now().to_rfc3339()});
-                sqlx::query(
-                    "INSERT INTO bench_raw (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-                     VALUES ('account', $1, $2, 'CreditsGranted', '1', $3, $4)",
-                )
+                sqlx::query(&format!(
+                    "INSERT INTO {table} (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+                     VALUES ('account', $1, $2, 'CreditsGranted', '1', $3, $4)"
+                ))
                 .bind(&id)
                 .bind(seq)
                 .bind(payload)

@@ -399,3 +399,39 @@ async fn health_ready_openapi_and_offline_docs() {
         app.stop().await;
     }
 }
+
+/// A lost database (here: its pool closed under the running app) answers
+/// 503 DATABASE_UNAVAILABLE with Retry-After on commands, single reads and
+/// lists alike — never a 500.
+#[tokio::test]
+async fn a_lost_database_answers_503_not_500() {
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let o = app.signup("Gone").await;
+        app.state.db.close().await;
+        for (method, path, body) in [
+            ("GET", "/api/v1/billing/credits/", None),
+            ("GET", "/api/v1/auth/sites/", None),
+            (
+                "POST",
+                "/api/v1/commands/SpendCredits",
+                Some(serde_json::json!({"amount": 1})),
+            ),
+            (
+                "POST",
+                "/api/v1/auth/sites/",
+                Some(serde_json::json!({"name": "Down"})),
+            ),
+        ] {
+            let r = app.req(&o.token, method, path, body).await;
+            assert_eq!(
+                (r.status, r.code()),
+                (StatusCode::SERVICE_UNAVAILABLE, "DATABASE_UNAVAILABLE"),
+                "{m}: {method} {path}: {}",
+                r.body
+            );
+            assert!(r.headers.contains_key("retry-after"), "{m}: {path}");
+        }
+        // The app's background tasks end with the test's runtime.
+    }
+}
