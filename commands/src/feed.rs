@@ -108,16 +108,17 @@ impl Feed {
         )
     }
 
-    /// One account's final events strictly after `after`, in feed order (the
-    /// same gap-safe rule as [`Feed::read_after`]): an audit trail to page through.
-    pub async fn account_after(
+    /// Final events strictly after `after` whose `column` equals `value`,
+    /// in feed order (the same gap-safe rule as [`Feed::read_after`]).
+    async fn where_after(
         &self,
-        account_id: &str,
+        column: &'static str,
+        value: &str,
         after: Position,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, sqlx::Error> {
         let horizon = self.horizon().await?;
-        let sql = self.after_sql("account_id = $5 AND ");
+        let sql = self.after_sql(&format!("{column} = $5 AND "));
         fetch_events!(
             &self.db,
             &sql,
@@ -125,8 +126,20 @@ impl Feed {
             after.global_position,
             limit,
             horizon,
-            account_id
+            value
         )
+    }
+
+    /// One account's final events strictly after `after`, in feed order: an
+    /// audit trail to page through.
+    pub async fn account_after(
+        &self,
+        account_id: &str,
+        after: Position,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, sqlx::Error> {
+        self.where_after("account_id", account_id, after, limit)
+            .await
     }
 
     /// Final events of one aggregate type strictly after `after`, in feed
@@ -137,20 +150,11 @@ impl Feed {
         after: Position,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, sqlx::Error> {
-        let horizon = self.horizon().await?;
-        let sql = self.after_sql("aggregate_type = $5 AND ");
-        fetch_events!(
-            &self.db,
-            &sql,
-            after.tx_id,
-            after.global_position,
-            limit,
-            horizon,
-            aggregate_type
-        )
+        self.where_after("aggregate_type", aggregate_type, after, limit)
+            .await
     }
 
-    /// Events in `(after, upto]` in feed order, without the xmin guard.
+    /// Events in `(after, upto]` in feed order, without the horizon guard.
     /// Only for ranges already delivered by [`Feed::read_after`] (rebuild catch-up).
     pub async fn read_range(
         &self,
