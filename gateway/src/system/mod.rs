@@ -51,9 +51,11 @@ pub async fn health() -> ApiOk<Health> {
     ApiOk(Health { status: "ok" })
 }
 
-/// Readiness: the database answers, when configured NATS is connected, and
-/// no projection is stuck at an event (`checks.projections_stuck` names the
-/// projection and the event).
+/// Readiness of this gateway: the database answers and no projection is
+/// stuck at an event (`checks.projections_stuck` names the projection and
+/// the event). NATS, when configured, is reported in `checks.nats` but does
+/// not make the gateway unready: commands work without it and the relay
+/// catches up after. Load balancers route on this; `/health` is liveness.
 #[utoipa::path(get, path = "/ready", tag = "system",
     responses((status = 200, description = "Ready", body = Readiness), (status = 503, description = "Not ready", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn ready(State(s): State<AppState>) -> ApiResult<ApiOk<Readiness>> {
@@ -84,7 +86,9 @@ pub async fn ready(State(s): State<AppState>) -> ApiResult<ApiOk<Readiness>> {
                 .with_details(json!(checks)),
         );
     }
-    if db_ok && nats.unwrap_or(true) {
+    // NATS is reported, not required: commands keep working while it is
+    // down (the store is the database) and the relay catches up after.
+    if db_ok {
         Ok(ApiOk(Readiness {
             status: "ready",
             checks,

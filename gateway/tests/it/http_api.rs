@@ -435,3 +435,97 @@ async fn a_lost_database_answers_503_not_500() {
         // The app's background tasks end with the test's runtime.
     }
 }
+
+/// The gateway stays ready while NATS is down — commands keep working (the
+/// store is the database; the relay catches up after) — and `/ready` says
+/// that NATS is down in `checks.nats`. Against a private nats-server this
+/// test starts and kills (never the machine's shared one).
+#[tokio::test]
+async fn the_gateway_stays_ready_while_nats_is_down() {
+    use tower::ServiceExt;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bin = ["nats-server", "/usr/sbin/nats-server"]
+        .into_iter()
+        .find(|b| {
+            std::process::Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok()
+        })
+        .expect("nats-server is required (scripts/test.sh checks it is installed)");
+    let mut server = std::process::Command::new(bin)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("nats://127.0.0.1:{port}");
+    let mut client = None;
+    for _ in 0..100 {
+        if let Ok(c) = async_nats::connect(&url).await {
+            client = Some(c);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let client = client.expect("private nats-server did not start");
+    let (db, _) = igny8_commands::testkit::sqlite_db().await;
+    let state = igny8_gateway::state::AppState::new(
+        db,
+        Some(client.clone()),
+        crate::harness::test_settings(),
+    )
+    .unwrap();
+    let app = igny8_gateway::app::router(state);
+    let ready = |app: axum::Router| async move {
+        let res = app
+            .oneshot(
+                axum::http::Request::get("/ready")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = res.status();
+        let body = http_body_util::BodyExt::collect(res.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        (
+            status,
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+        )
+    };
+    let (status, body) = ready(app.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["checks"]["nats"], true, "{body}");
+
+    server.kill().unwrap();
+    server.wait().unwrap();
+    for _ in 0..100 {
+        if client.connection_state() != async_nats::connection::State::Connected {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (status, body) = ready(app.clone()).await;
+    assert_eq!(status, StatusCode::OK, "ready without NATS: {body}");
+    assert_eq!(body["data"]["checks"]["nats"], false, "{body}");
+    // And a command still works.
+    let res = app
+        .oneshot(
+            axum::http::Request::post("/api/v1/auth/signup/")
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(
+                    r#"{"email":"nats-down@example.com","password":"password1","account_name":"Down"}"#,
+                ))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+}
