@@ -58,6 +58,23 @@ impl Feed {
         &self.db
     }
 
+    /// Whether any row at all lies beyond `after` (one index probe): an idle
+    /// reader then needs no horizon, whose scan of the lock table it spares
+    /// the appenders. A row that appears later is seen by the next read.
+    async fn anything_after(&self, after: Position) -> Result<bool, sqlx::Error> {
+        let Db::Postgres(p) = &self.db else {
+            return Ok(true);
+        };
+        let (any,): (bool,) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE (tx_id, global_position) > ($1, $2))",
+        )
+        .bind(after.tx_id)
+        .bind(after.global_position)
+        .fetch_one(p)
+        .await?;
+        Ok(any)
+    }
+
     /// The feed's horizon: rows of transactions below it are final (on
     /// PostgreSQL; SQLite commits in rowid order and needs none).
     pub async fn horizon(&self) -> Result<i64, sqlx::Error> {
@@ -96,6 +113,9 @@ impl Feed {
         after: Position,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, sqlx::Error> {
+        if !self.anything_after(after).await? {
+            return Ok(vec![]);
+        }
         let horizon = self.horizon().await?;
         let sql = self.after_sql("");
         fetch_events!(
