@@ -207,4 +207,15 @@ mod tests {
             serde_json::json!({"a": 100, "b": [1.5, 2000, 0], "c": 7})
         );
     }
+
+    /// An exact integer written with `.0` near 2^51 (found by schemathesis):
+    /// it needs correctly rounded float parsing (serde_json's
+    /// `float_roundtrip`), or it arrives with a fraction and is refused.
+    #[test]
+    fn large_whole_floats_parse_exactly() {
+        let mut v: serde_json::Value =
+            serde_json::from_str(r#"{"v": 2073760921947499.0}"#).unwrap();
+        super::whole_numbers(&mut v);
+        assert_eq!(v["v"].as_u64(), Some(2_073_760_921_947_499));
+    }
 }
