@@ -55,7 +55,10 @@ impl Visitor<'_> for AmountVisitor {
             return Err(E::custom("amount out of range"));
         }
         let r = m.round();
-        if (m - r).abs() > 1e-6 {
+        // More than 3 decimals is refused, up to the precision the number
+        // carries: near 10^11 credits a float is only good to ~0.02 milli.
+        let precision = (m.abs() * 8.0 * f64::EPSILON).max(1e-6);
+        if (m - r).abs() > precision {
             return Err(E::custom("credits have at most 3 decimals"));
         }
         Ok(CreditAmount(r as i64))
@@ -79,7 +82,23 @@ mod tests {
         assert_eq!(parse("0.5").unwrap(), CreditAmount(500));
         assert_eq!(parse("12.125").unwrap(), CreditAmount(12125));
         assert_eq!(parse("0.1").unwrap(), CreditAmount(100));
-        for bad in ["1.0005", "1e30", "\"1\"", "null", "99999999999999999999"] {
+        // Large amounts with 3 decimals are exact up to the float's precision.
+        assert_eq!(
+            parse("123456789012.345").unwrap(),
+            CreditAmount(123_456_789_012_345)
+        );
+        assert_eq!(
+            parse("999999999999.999").unwrap(),
+            CreditAmount(999_999_999_999_999)
+        );
+        for bad in [
+            "1.0005",
+            "123456.7891",
+            "1e30",
+            "\"1\"",
+            "null",
+            "99999999999999999999",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
         let show = |m| serde_json::to_string(&CreditAmount(m)).unwrap();
