@@ -228,43 +228,116 @@ impl DbTx {
     }
 }
 
-/// Leadership for singletons (the relay, each projection): holds a PostgreSQL
-/// advisory lock on a dedicated connection, so one copy is active and the
-/// others wait as hot standbys. The lock dies with the connection, i.e. with
-/// the process. SQLite is single-process: no lock, `Ok(None)`.
-/// Returns `Err` only when `shutdown` fires while waiting.
-pub async fn hold_singleton(
-    db: &Db,
-    key: &str,
-    shutdown: &mut tokio::sync::watch::Receiver<bool>,
-) -> Result<Option<sqlx::PgConnection>, sqlx::Error> {
-    let Db::Postgres(pool) = db else {
-        return Ok(None);
-    };
-    let mut logged = false;
-    loop {
-        let mut conn = pool.acquire().await?;
-        let (got,): (bool,) =
-            // Scoped by schema: deployments sharing a database do not block each other.
-        sqlx::query_as("SELECT pg_try_advisory_lock(hashtextextended(current_schema() || ':' || $1, 0))")
-                .bind(key)
-                .fetch_one(&mut *conn)
-                .await?;
-        if got {
-            tracing::info!(key, "took leadership");
-            // Detached from the pool: dropping it closes the session and frees the lock.
-            return Ok(Some(conn.detach()));
-        }
-        drop(conn);
-        if !logged {
-            tracing::info!(key, "another copy is active; standing by");
-            logged = true;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = shutdown.changed() => return Err(sqlx::Error::PoolClosed),
+/// Leadership of a singleton (the relay, each projection): a PostgreSQL
+/// advisory lock held by a session of its own, so one copy is active and
+/// the others stand by. SQLite is single-process: always the leader.
+///
+/// The lock lives as long as that session. After a database restart or a
+/// dropped connection it is gone, and another copy may take it while this
+/// one still believes it leads, so the leader calls [`Leadership::check`]
+/// before each batch and, when it fails, stops and queues up again. That
+/// keeps one writer in the steady state; what makes a stale leader's batch
+/// harmless in the instant between a check and a restart is the write
+/// itself (a projection's batch locks its checkpoint row and skips what is
+/// at or below it; the relay's messages carry their event id, which
+/// JetStream deduplicates, in feed order either way).
+pub struct Leadership {
+    key: String,
+    /// `None` on SQLite (always leads).
+    lock: Option<Option<sqlx::PgConnection>>,
+}
+
+impl Leadership {
+    /// Wait until this copy leads, standing by while another does and
+    /// retrying with backoff while the database is away (both reported to
+    /// `health` as `component`). `None`: shutdown came first.
+    pub async fn acquire(
+        db: &Db,
+        key: &str,
+        health: &crate::health::Health,
+        component: &str,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> Option<Leadership> {
+        let Db::Postgres(pool) = db else {
+            return Some(Leadership {
+                key: key.to_string(),
+                lock: None,
+            });
+        };
+        let mut backoff = crate::health::Backoff::new();
+        let mut logged = false;
+        loop {
+            if *shutdown.borrow() {
+                return None;
+            }
+            match try_lock(pool, key).await {
+                Ok(Some(conn)) => {
+                    tracing::info!(key, "took leadership");
+                    health.ready(component, "active");
+                    return Some(Leadership {
+                        key: key.to_string(),
+                        lock: Some(Some(conn)),
+                    });
+                }
+                Ok(None) => {
+                    if !logged {
+                        tracing::info!(key, "another copy is active; standing by");
+                        logged = true;
+                    }
+                    health.ready(component, "standby");
+                    backoff.reset();
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+                Err(e) => {
+                    health.not_ready(component, format!("database unavailable: {e}"));
+                    backoff.wait(shutdown).await;
+                }
+            }
         }
     }
+
+    /// Whether this copy still leads: its lock's session answers. When it
+    /// does not (a restart, a dropped connection, no answer in 2 s) the
+    /// lock is gone; the session is dropped and the caller must stop
+    /// writing and [`acquire`](Self::acquire) again.
+    pub async fn check(&mut self) -> bool {
+        let Some(lock) = self.lock.as_mut() else {
+            return true;
+        };
+        let Some(conn) = lock.as_mut() else {
+            return false;
+        };
+        let alive = matches!(
+            tokio::time::timeout(
+                Duration::from_secs(2),
+                sqlx::query("SELECT 1").execute(&mut *conn)
+            )
+            .await,
+            Ok(Ok(_))
+        );
+        if !alive {
+            tracing::warn!(key = %self.key, "lost leadership (the lock's session is gone)");
+            *lock = None;
+        }
+        alive
+    }
+}
+
+/// The lock on a fresh session detached from the pool (dropping it closes
+/// the session and frees the lock), or `None` if another session holds it.
+async fn try_lock(pool: &PgPool, key: &str) -> Result<Option<sqlx::PgConnection>, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    // Scoped by schema: deployments sharing a database do not block each other.
+    let (got,): (bool,) = sqlx::query_as(
+        "SELECT pg_try_advisory_lock(hashtextextended(current_schema() || ':' || $1, 0))",
+    )
+    .bind(key)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(got.then(|| conn.detach()))
 }
 
 /// Whether `e` means the database cannot be reached right now (connection

@@ -142,21 +142,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => {
-            let svc = connect(&s).await?;
-            let state = AppState::new(svc.db.clone(), svc.nats.clone(), s.clone())?;
-            let (stop, rx) = shutdown_signal();
-            let mut tasks = JoinSet::new();
-            if let Some(client) = &svc.nats {
-                runtime::spawn_relay(&mut tasks, &svc.db, &state.feed, client, &s, &rx);
+            let needs_nats = s.nats_url.is_some();
+            let Some(mut p) = Process::start(&s, "serve", needs_nats).await? else {
+                return Ok(());
+            };
+            let state = AppState::new(p.svc.db.clone(), p.svc.nats.clone(), s.clone())?;
+            if let Some(client) = &p.svc.nats {
+                runtime::spawn_relay(
+                    &mut p.tasks,
+                    &p.svc.db,
+                    &state.feed,
+                    client,
+                    &s,
+                    &p.health,
+                    &p.rx,
+                );
             }
-            runtime::spawn_projections(&mut tasks, &svc.db, &state.feed, &svc.nats, &s, &rx);
+            runtime::spawn_projections(
+                &mut p.tasks,
+                &p.svc.db,
+                &state.feed,
+                &p.svc.nats,
+                &s,
+                &p.health,
+                &p.rx,
+            );
             runtime::spawn_job_workers(
-                &mut tasks,
+                &mut p.tasks,
                 &state.bus,
                 &state.keys.secrets,
-                &svc.nats,
+                &p.svc.nats,
                 &s,
-                &rx,
+                &p.health,
+                &p.rx,
             );
             if s.is_embedded() {
                 println!(
@@ -164,17 +182,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     s.data_dir.join("igny8.db").display()
                 );
             }
-            let r = supervise(tasks, stop, Some(state)).await;
-            svc.db.close().await;
-            r
+            p.run(Some(state)).await
         }
         Command::Gateway => {
-            let svc = connect(&s).await?;
-            let state = AppState::new(svc.db.clone(), svc.nats.clone(), s.clone())?;
-            let (stop, _rx) = shutdown_signal();
-            let r = supervise(JoinSet::new(), stop, Some(state)).await;
-            svc.db.close().await;
-            r
+            let Some(p) = Process::start(&s, "gateway", false).await? else {
+                return Ok(());
+            };
+            // The gateway's own components: none but HTTP (ready on `/ready`).
+            p.health.ready("gateway", "active");
+            let state = AppState::new(p.svc.db.clone(), p.svc.nats.clone(), s.clone())?;
+            p.run(Some(state)).await
         }
         Command::Relay => {
             if s.nats_url.is_none() {
@@ -182,31 +199,92 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "the relay needs NATS_URL (and DATABASE_URL): it publishes the store's events to JetStream"
                 );
             }
-            let svc = connect(&s).await?;
-            let client = svc.nats.clone().context("NATS")?;
-            let feed = igny8_commands::CommandBus::new(svc.db.clone()).feed();
-            let (stop, rx) = shutdown_signal();
-            let mut tasks = JoinSet::new();
-            runtime::spawn_relay(&mut tasks, &svc.db, &feed, &client, &s, &rx);
-            supervise(tasks, stop, None).await
+            let Some(mut p) = Process::start(&s, "relay", true).await? else {
+                return Ok(());
+            };
+            let client = p.svc.nats.clone().context("NATS")?;
+            let feed = igny8_commands::CommandBus::new(p.svc.db.clone()).feed();
+            runtime::spawn_relay(
+                &mut p.tasks,
+                &p.svc.db,
+                &feed,
+                &client,
+                &s,
+                &p.health,
+                &p.rx,
+            );
+            p.run(None).await
         }
         Command::Projections { command } => projections(s, command).await,
         Command::Workers => {
-            let svc = connect(&s).await?;
-            let bus = igny8_commands::CommandBus::new(svc.db.clone());
+            let needs_nats = s.nats_url.is_some();
+            let Some(mut p) = Process::start(&s, "workers", needs_nats).await? else {
+                return Ok(());
+            };
+            let bus = igny8_commands::CommandBus::new(p.svc.db.clone());
             let keys = crate::auth::keys::Keys::load(&s)?;
-            let (stop, rx) = shutdown_signal();
-            let mut tasks = JoinSet::new();
-            runtime::spawn_job_workers(&mut tasks, &bus, &keys.secrets, &svc.nats, &s, &rx);
-            let r = supervise(tasks, stop, None).await;
-            svc.db.close().await;
-            r
+            runtime::spawn_job_workers(
+                &mut p.tasks,
+                &bus,
+                &keys.secrets,
+                &p.svc.nats,
+                &s,
+                &p.health,
+                &p.rx,
+            );
+            p.run(None).await
         }
         Command::Bench(args) => crate::benchmarks::run(&s, args).await,
         Command::BenchClustering(args) => {
             tokio::task::spawn_blocking(move || crate::benchmarks::clustering::run(args)).await?
         }
         Command::Admin { command } => admin(s, command).await,
+    }
+}
+
+/// A long-running process (serve, gateway, relay, projections, workers):
+/// its stop switch, its probe server when `IGNY8_PROBE_LISTEN` is set, its
+/// connections (waited for while the database is away) and its tasks.
+struct Process {
+    svc: runtime::Services,
+    stop: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    rx: tokio::sync::watch::Receiver<bool>,
+    health: igny8_commands::Health,
+    tasks: JoinSet<anyhow::Result<()>>,
+}
+
+impl Process {
+    /// `None`: stopped (SIGTERM) while waiting for the database.
+    async fn start(
+        s: &Settings,
+        name: &'static str,
+        needs_nats: bool,
+    ) -> anyhow::Result<Option<Process>> {
+        let (stop, rx) = shutdown_signal();
+        let health = igny8_commands::Health::new();
+        let probe = crate::probe::Probe::new(name, health.clone());
+        let mut tasks = JoinSet::new();
+        if let Some(addr) = &s.probe_listen {
+            let listener = crate::probe::bind(addr).await?;
+            tasks.spawn(crate::probe::serve(listener, probe.clone(), rx.clone()));
+        }
+        let Some(svc) = runtime::connect_waiting(s, &probe, needs_nats, rx.clone()).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Process {
+            svc,
+            stop,
+            rx,
+            health,
+            tasks,
+        }))
+    }
+
+    /// Run until shutdown (or a component's failure), then close the pool.
+    async fn run(self, http: Option<AppState>) -> anyhow::Result<()> {
+        let r = supervise(self.tasks, self.stop, http).await;
+        self.svc.db.close().await;
+        r
     }
 }
 
@@ -256,15 +334,27 @@ async fn admin(s: Settings, command: AdminCommand) -> anyhow::Result<()> {
 }
 
 async fn projections(s: Settings, command: ProjectionsCommand) -> anyhow::Result<()> {
+    if let ProjectionsCommand::Run = command {
+        let needs_nats = s.nats_url.is_some();
+        let Some(mut p) = Process::start(&s, "projections", needs_nats).await? else {
+            return Ok(());
+        };
+        let feed = igny8_commands::CommandBus::new(p.svc.db.clone()).feed();
+        runtime::spawn_projections(
+            &mut p.tasks,
+            &p.svc.db,
+            &feed,
+            &p.svc.nats,
+            &s,
+            &p.health,
+            &p.rx,
+        );
+        return p.run(None).await;
+    }
     let svc = connect(&s).await?;
     let feed = igny8_commands::CommandBus::new(svc.db.clone()).feed();
     match command {
-        ProjectionsCommand::Run => {
-            let (stop, rx) = shutdown_signal();
-            let mut tasks = JoinSet::new();
-            runtime::spawn_projections(&mut tasks, &svc.db, &feed, &svc.nats, &s, &rx);
-            supervise(tasks, stop, None).await
-        }
+        ProjectionsCommand::Run => unreachable!("handled above"),
         ProjectionsCommand::Status => {
             let rows = igny8_projections::status(&svc.db, &feed, &igny8_projections::all()).await?;
             println!(

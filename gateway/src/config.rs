@@ -27,6 +27,11 @@ pub struct Settings {
         global = true
     )]
     pub listen: String,
+    /// Address of this process's probe server (`/health`, `/ready`,
+    /// `/metrics`): for the relay, projections and workers, which serve no
+    /// API. Unset: no probe server.
+    #[arg(long, env = "IGNY8_PROBE_LISTEN", global = true)]
+    pub probe_listen: Option<String>,
     /// JetStream stream name.
     #[arg(
         long,
@@ -195,6 +200,7 @@ impl Default for Settings {
             nats_url: None,
             data_dir: "./igny8-data".into(),
             listen: "127.0.0.1:8080".into(),
+            probe_listen: None,
             nats_stream: "IGNY8_EVENTS".into(),
             nats_prefix: "igny8".into(),
             max_body_bytes: 1024 * 1024,

@@ -16,6 +16,7 @@ pub mod http;
 pub mod jobs;
 pub mod openapi;
 pub mod planner;
+pub mod probe;
 pub mod runtime;
 pub mod state;
 pub mod system;

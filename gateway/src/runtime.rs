@@ -17,8 +17,24 @@ pub struct Services {
     pub nats: Option<async_nats::Client>,
 }
 
-/// Connect to the database (migrating it) and, when configured, to NATS.
+/// Connect to the database (migrating it) and, when configured, to NATS;
+/// fail at once if either is away (one-shot commands: migrate, admin, CLI).
 pub async fn connect(s: &Settings) -> anyhow::Result<Services> {
+    let db = open_db(s).await?;
+    let nats = match &s.nats_url {
+        None => None,
+        Some(u) => Some(
+            async_nats::ConnectOptions::new()
+                .name("igny8")
+                .connect(u.as_str())
+                .await
+                .with_context(|| format!("cannot connect to NATS at {u}"))?,
+        ),
+    };
+    Ok(Services { db, nats })
+}
+
+async fn open_db(s: &Settings) -> anyhow::Result<Db> {
     if s.is_embedded() {
         std::fs::create_dir_all(&s.data_dir)
             .with_context(|| format!("cannot create data dir {}", s.data_dir.display()))?;
@@ -32,17 +48,72 @@ pub async fn connect(s: &Settings) -> anyhow::Result<Services> {
         .await
         .with_context(|| format!("cannot connect to the database ({})", redact(&url)))?;
     db.migrate().await.context("database migration failed")?;
+    Ok(db)
+}
+
+/// Whether `e` says a service is away (worth waiting for), as opposed to a
+/// bad URL, refused credentials or a failed migration (worth exiting for).
+fn unavailable(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<sqlx::Error>()
+            .is_some_and(igny8_commands::db::is_unavailable)
+            || matches!(
+                c.downcast_ref::<sqlx::migrate::MigrateError>(),
+                Some(sqlx::migrate::MigrateError::Execute(e)) if igny8_commands::db::is_unavailable(e)
+            )
+    })
+}
+
+/// Connect as a long-running process: wait (retrying with backoff, saying
+/// so in the log and on the probe) while the database is away, and let
+/// NATS connect in the background whenever it comes. `None`: shutdown was
+/// asked for while waiting. A configuration error still ends the process.
+pub async fn connect_waiting(
+    s: &Settings,
+    probe: &crate::probe::Probe,
+    needs_nats: bool,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Option<Services>> {
+    let mut backoff = igny8_commands::Backoff::new();
+    let db = loop {
+        if *shutdown.borrow() {
+            return Ok(None);
+        }
+        match open_db(s).await {
+            Ok(db) => break db,
+            Err(e) if unavailable(&e) => {
+                tracing::warn!(error = %format!("{e:#}"), "database unavailable; retrying");
+                backoff.wait(&mut shutdown).await;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let _ = probe.db.set(db.clone());
     let nats = match &s.nats_url {
         None => None,
-        Some(u) => Some(
-            async_nats::ConnectOptions::new()
+        Some(u) => {
+            let c = async_nats::ConnectOptions::new()
                 .name("igny8")
+                .retry_on_initial_connect()
+                .event_callback(|e| async move {
+                    match e {
+                        async_nats::Event::Connected => tracing::info!("NATS connected"),
+                        async_nats::Event::Disconnected => {
+                            tracing::warn!("NATS disconnected; reconnecting")
+                        }
+                        other => tracing::info!(event = %other, "NATS"),
+                    }
+                })
                 .connect(u.as_str())
                 .await
-                .with_context(|| format!("cannot connect to NATS at {u}"))?,
-        ),
+                .with_context(|| format!("NATS_URL {u}"))?;
+            if needs_nats {
+                let _ = probe.nats.set(c.clone());
+            }
+            Some(c)
+        }
     };
-    Ok(Services { db, nats })
+    Ok(Some(Services { db, nats }))
 }
 
 fn redact(url: &str) -> String {
@@ -89,6 +160,7 @@ pub fn spawn_projections(
     feed: &Feed,
     nats: &Option<async_nats::Client>,
     s: &Settings,
+    health: &igny8_commands::Health,
     shutdown: &watch::Receiver<bool>,
 ) {
     for p in igny8_projections::all() {
@@ -97,10 +169,25 @@ pub fn spawn_projections(
             Some(client) => {
                 let js = async_nats::jetstream::new(client.clone());
                 let names = s.stream_names();
-                tasks.spawn(igny8_projections::run_nats(db, js, names, p, sd, None));
+                tasks.spawn(igny8_projections::run_nats(
+                    db,
+                    js,
+                    names,
+                    p,
+                    health.clone(),
+                    sd,
+                    None,
+                ));
             }
             None => {
-                tasks.spawn(igny8_projections::run_embedded(db, feed, p, sd, None));
+                tasks.spawn(igny8_projections::run_embedded(
+                    db,
+                    feed,
+                    p,
+                    health.clone(),
+                    sd,
+                    None,
+                ));
             }
         }
     }
@@ -114,6 +201,7 @@ pub fn spawn_job_workers(
     secrets: &igny8_commands::secrets::Keyring,
     nats: &Option<async_nats::Client>,
     s: &Settings,
+    health: &igny8_commands::Health,
     shutdown: &watch::Receiver<bool>,
 ) {
     let name = format!(
@@ -132,11 +220,17 @@ pub fn spawn_job_workers(
                 s.stream_names(),
                 name,
                 std::time::Duration::from_secs(s.job_ack_wait_secs.max(1)),
+                health.clone(),
                 sd,
             ));
         }
         None => {
-            tasks.spawn(igny8_workers::jobs::run_embedded(env, name, sd));
+            tasks.spawn(igny8_workers::jobs::run_embedded(
+                env,
+                name,
+                health.clone(),
+                sd,
+            ));
         }
     }
 }
@@ -147,6 +241,7 @@ pub fn spawn_relay(
     feed: &Feed,
     client: &async_nats::Client,
     s: &Settings,
+    health: &igny8_commands::Health,
     shutdown: &watch::Receiver<bool>,
 ) {
     let js = async_nats::jetstream::new(client.clone());
@@ -155,6 +250,7 @@ pub fn spawn_relay(
         feed.clone(),
         js,
         s.stream_names(),
+        health.clone(),
         shutdown.clone(),
     ));
 }

@@ -7,14 +7,20 @@
 //! passes it — with the error recorded, and retries with backoff (250 ms
 //! doubling to 10 s) until it can: after a fix and restart, or once the
 //! event is readable. It never skips the event and never exits for it.
+//!
+//! Nor does it exit for a lost database or NATS: it reports itself not
+//! ready ([`Health`], under `projection:<name>`), retries with backoff and
+//! resumes from its checkpoint. One copy of each projection is active (a
+//! [`Leadership`] re-checked before each batch); a stale leader's batch is
+//! harmless anyway: it locks the checkpoint row and skips what is applied.
 
 use crate::checkpoint::{self, ApplyError, Delivered, apply_batch};
 use crate::projection::{Projection, create_tables};
 use crate::rebuild::rebuild;
 use async_nats::jetstream::{self, consumer};
 use futures::{FutureExt, StreamExt};
-use igny8_commands::db::{Db, hold_singleton};
-use igny8_commands::{Feed, StoredEvent, StreamNames};
+use igny8_commands::db::{Db, Leadership};
+use igny8_commands::{Backoff, Feed, Health, StoredEvent, StreamNames};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -33,29 +39,9 @@ fn observe(obs: &Option<Observer>, batch: &[Delivered]) {
     }
 }
 
-/// Holds this projection's leadership while the runner lives.
-struct Leader(#[allow(dead_code)] Option<sqlx::PgConnection>);
-
-/// Retry delays of a failing runner: 250 ms, doubling, at most 10 s.
-struct Backoff(Duration);
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(250);
-    const MAX: Duration = Duration::from_secs(10);
-    fn new() -> Self {
-        Backoff(Self::FIRST)
-    }
-    fn reset(&mut self) {
-        self.0 = Self::FIRST;
-    }
-    /// Sleep the current delay (or until shutdown), then double it.
-    async fn wait(&mut self, shutdown: &mut watch::Receiver<bool>) {
-        tokio::select! {
-            _ = tokio::time::sleep(self.0) => {}
-            _ = shutdown.changed() => {}
-        }
-        self.0 = (self.0 * 2).min(Self::MAX);
-    }
+/// The name a projection's runner reports under in [`Health`].
+pub fn component(p: &dyn Projection) -> String {
+    format!("projection:{}", p.name())
 }
 
 /// Record a failure on the checkpoint (status, `/ready`); logging is all
@@ -66,23 +52,51 @@ async fn record(db: &Db, p: &dyn Projection, event_id: Option<uuid::Uuid>, error
     }
 }
 
-/// Log an apply failure and make sure it is recorded (a stuck event was
-/// recorded by `apply_batch` itself; another error rolled back, so it is
-/// recorded here, at the first event it was applying).
-async fn failed(db: &Db, p: &dyn Projection, e: &ApplyError, first: Option<&StoredEvent>) {
+/// Log an apply failure, report it to `health` and make sure it is
+/// recorded (a stuck event was recorded by `apply_batch` itself; another
+/// error rolled back, so it is recorded here, at the first event it was
+/// applying). A lost database is only reported: nothing is wrong with the
+/// event, and the database could not take the record anyway.
+async fn failed(
+    db: &Db,
+    p: &dyn Projection,
+    health: &Health,
+    e: &ApplyError,
+    first: Option<&StoredEvent>,
+) {
+    let name = component(p);
     match e {
-        ApplyError::Stuck(d) => tracing::error!(
-            projection = p.name(),
-            event_id = %d.event_id,
-            event_type = d.event_type,
-            error = %d.reason,
-            "projection stopped at an event it cannot decode; retrying"
-        ),
+        ApplyError::Stuck(d) => {
+            tracing::error!(
+                projection = p.name(),
+                event_id = %d.event_id,
+                event_type = d.event_type,
+                error = %d.reason,
+                "projection stopped at an event it cannot decode; retrying"
+            );
+            health.not_ready(
+                &name,
+                format!("stuck at event {}: {}", d.event_id, d.reason),
+            );
+        }
+        ApplyError::Other(a) if unavailable(a) => {
+            tracing::warn!(projection = p.name(), error = %e, "database unavailable; retrying");
+            health.not_ready(&name, format!("database unavailable: {e}"));
+        }
         _ => {
             tracing::error!(projection = p.name(), error = %e, "apply failed; retrying");
+            health.not_ready(&name, format!("apply failed: {e}"));
             record(db, p, first.map(|e| e.event_id), &e.to_string()).await;
         }
     }
+}
+
+/// Whether `e` (or what caused it) says the database is away.
+fn unavailable(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<sqlx::Error>()
+            .is_some_and(igny8_commands::db::is_unavailable)
+    })
 }
 
 /// Become the one active copy of `p` (standing by while another is), make
@@ -92,26 +106,31 @@ async fn start(
     db: &Db,
     feed: &Feed,
     p: &dyn Projection,
+    health: &Health,
     shutdown: &mut watch::Receiver<bool>,
-) -> anyhow::Result<Option<Leader>> {
-    let leader = match hold_singleton(db, &format!("igny8:projection:{}", p.name()), shutdown).await
-    {
-        Ok(l) => Leader(l),
-        Err(_) if *shutdown.borrow() => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
+) -> Option<Leadership> {
+    let name = component(p);
+    let leader = Leadership::acquire(
+        db,
+        &format!("igny8:projection:{}", p.name()),
+        health,
+        &name,
+        shutdown,
+    )
+    .await?;
     let mut backoff = Backoff::new();
     loop {
         if *shutdown.borrow() {
-            return Ok(None);
+            return None;
         }
         match prepare(db, feed, p).await {
-            Ok(()) => return Ok(Some(leader)),
+            Ok(()) => return Some(leader),
             Err(e) => {
                 let event_id = e
                     .downcast_ref::<igny8_commands::DecodeError>()
                     .map(|d| d.event_id);
                 tracing::error!(projection = p.name(), error = %e, "projection cannot start; retrying");
+                health.not_ready(&name, format!("start: {e:#}"));
                 record(db, p, event_id, &format!("start: {e:#}")).await;
                 backoff.wait(shutdown).await;
             }
@@ -154,66 +173,83 @@ pub async fn run_embedded(
     db: Db,
     feed: Feed,
     p: Arc<dyn Projection>,
+    health: Health,
     mut shutdown: watch::Receiver<bool>,
     observer: Option<Observer>,
 ) -> anyhow::Result<()> {
-    let Some(_leader) = start(&db, &feed, p.as_ref(), &mut shutdown).await? else {
-        return Ok(());
-    };
+    let name = component(p.as_ref());
+    health.register(&name);
     let (idle, max_tx_bytes) = match db.backend() {
         igny8_commands::Backend::Sqlite => (Duration::from_millis(250), SQLITE_TX_BYTES),
         igny8_commands::Backend::Postgres => (Duration::from_millis(20), usize::MAX),
     };
     let mut backoff = Backoff::new();
-    // After a failure, one event at a time: the error then names the event.
-    let mut limit = BATCH as i64;
-    'next: loop {
-        if *shutdown.borrow() {
+    'lead: loop {
+        let Some(mut leader) = start(&db, &feed, p.as_ref(), &health, &mut shutdown).await else {
             return Ok(());
-        }
-        let notified = feed.notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let read = match checkpoint::load(&db, p.name()).await {
-            Ok(cp) => feed.read_after(cp.position, limit).await,
-            Err(e) => Err(e),
         };
-        let events = match read {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::warn!(projection = p.name(), error = %e, "feed read failed; retrying");
-                backoff.wait(&mut shutdown).await;
+        // After a failure, one event at a time: the error then names the event.
+        let mut limit = BATCH as i64;
+        'next: loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            let notified = feed.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let read = match checkpoint::load(&db, p.name()).await {
+                Ok(cp) => feed.read_after(cp.position, limit).await,
+                Err(e) => Err(e),
+            };
+            let events = match read {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(projection = p.name(), error = %e, "feed read failed; retrying");
+                    health.not_ready(&name, format!("database unavailable: {e}"));
+                    backoff.wait(&mut shutdown).await;
+                    if !leader.check().await {
+                        continue 'lead;
+                    }
+                    continue;
+                }
+            };
+            if events.is_empty() {
+                if limit == BATCH as i64 {
+                    health.ready(&name, "active");
+                }
+                tokio::select! {
+                    _ = &mut notified => {}
+                    _ = tokio::time::sleep(idle) => {}
+                    _ = shutdown.changed() => {}
+                }
                 continue;
             }
-        };
-        if events.is_empty() {
-            tokio::select! {
-                _ = &mut notified => {}
-                _ = tokio::time::sleep(idle) => {}
-                _ = shutdown.changed() => {}
+            if !leader.check().await {
+                health.not_ready(&name, "lost leadership; queuing up again");
+                continue 'lead;
             }
-            continue;
-        }
-        let batch: Vec<Delivered> = events
-            .into_iter()
-            .map(|event| Delivered {
-                event,
-                stream_seq: None,
-            })
-            .collect();
-        for part in by_weight(&batch, max_tx_bytes) {
-            match apply_batch(&db, p.as_ref(), "", part).await {
-                Ok(_) => observe(&observer, part),
-                Err(e) => {
-                    failed(&db, p.as_ref(), &e, part.first().map(|d| &d.event)).await;
-                    limit = 1;
-                    backoff.wait(&mut shutdown).await;
-                    continue 'next;
+            let batch: Vec<Delivered> = events
+                .into_iter()
+                .map(|event| Delivered {
+                    event,
+                    stream_seq: None,
+                })
+                .collect();
+            for part in by_weight(&batch, max_tx_bytes) {
+                match apply_batch(&db, p.as_ref(), "", part).await {
+                    Ok(_) => observe(&observer, part),
+                    Err(e) => {
+                        failed(&db, p.as_ref(), &health, &e, part.first().map(|d| &d.event)).await;
+                        limit = 1;
+                        backoff.wait(&mut shutdown).await;
+                        continue 'next;
+                    }
                 }
             }
+            health.ready(&name, "active");
+            backoff.reset();
+            limit = BATCH as i64;
         }
-        backoff.reset();
-        limit = BATCH as i64;
     }
 }
 
@@ -278,154 +314,234 @@ async fn consumer_at(
     Ok(stream.get_or_create_consumer(&name, cfg).await?)
 }
 
+/// The checkpoint's stream sequence, retried until the database answers.
+/// `None`: shutdown, or leadership lost meanwhile.
+async fn checkpoint_seq(
+    db: &Db,
+    p: &dyn Projection,
+    leader: &mut Leadership,
+    health: &Health,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<i64> {
+    let mut backoff = Backoff::new();
+    loop {
+        if *shutdown.borrow() {
+            return None;
+        }
+        match checkpoint::load(db, p.name()).await {
+            Ok(c) => return Some(c.stream_seq),
+            Err(e) => {
+                health.not_ready(&component(p), format!("database unavailable: {e}"));
+                backoff.wait(shutdown).await;
+                if !leader.check().await {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
 /// Scale-out runner: a durable JetStream consumer per projection.
 pub async fn run_nats(
     db: Db,
     js: jetstream::Context,
     names: StreamNames,
     p: Arc<dyn Projection>,
+    health: Health,
     mut shutdown: watch::Receiver<bool>,
     observer: Option<Observer>,
 ) -> anyhow::Result<()> {
+    let name = component(p.as_ref());
+    health.register(&name);
     let feed = Feed::new(db.clone(), Arc::new(tokio::sync::Notify::new()));
-    let Some(_leader) = start(&db, &feed, p.as_ref(), &mut shutdown).await? else {
-        return Ok(());
-    };
     let mut backoff = Backoff::new();
-    let stream = names
-        .ensure_stream(&js)
-        .await
-        .map_err(|e| anyhow::anyhow!("stream: {e}"))?;
-    // Start right after the checkpoint: a fresh consumer there, so messages
-    // a previous copy left unacknowledged (it stopped at an event it could
-    // not apply) come at once, not after the ack wait. Later, if the
-    // consumer's position disagrees with the checkpoint, the first delivery
-    // shows it (a gap) and we re-position.
-    let mut reposition: Option<i64> = checkpoint::load(&db, p.name())
-        .await
-        .ok()
-        .map(|c| c.stream_seq);
-    'outer: loop {
-        if *shutdown.borrow() {
+    'lead: loop {
+        let Some(mut leader) = start(&db, &feed, p.as_ref(), &health, &mut shutdown).await else {
             return Ok(());
-        }
-        let consumer = match consumer_at(&stream, &names, p.as_ref(), reposition.take()).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(projection = p.name(), error = %e, "consumer unavailable; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
         };
-        let mut messages = match consumer
-            .stream()
-            .max_messages_per_batch(BATCH)
-            .heartbeat(Duration::from_secs(5))
-            .messages()
-            .await
-        {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(projection = p.name(), error = %e, "pull failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
+        let stream = loop {
+            if *shutdown.borrow() {
+                return Ok(());
             }
-        };
-        loop {
-            let first = tokio::select! {
-                m = messages.next() => m,
-                _ = shutdown.changed() => return Ok(()),
-            };
-            let Some(first) = first else { continue 'outer };
-            let mut raw = vec![first];
-            while raw.len() < BATCH {
-                match messages.next().now_or_never() {
-                    Some(Some(m)) => raw.push(m),
-                    _ => break,
+            match names.ensure_stream(&js).await {
+                Ok(s) => break s,
+                Err(e) => {
+                    health.not_ready(&name, format!("NATS unavailable: {e}"));
+                    backoff.wait(&mut shutdown).await;
                 }
             }
-            let mut batch = Vec::with_capacity(raw.len());
-            let mut last = None;
-            // A message that is not an event stops the batch there.
-            let mut unreadable = None;
-            for m in raw {
-                let m = match m {
-                    Ok(m) => m,
-                    Err(e) => {
-                        tracing::warn!(projection = p.name(), error = %e, "message error");
+        };
+        // Start right after the checkpoint: a fresh consumer there, so
+        // messages a previous copy left unacknowledged (it stopped at an
+        // event it could not apply, or lost its leadership) come at once,
+        // not after the ack wait. Later, if the consumer's position
+        // disagrees with the checkpoint, the first delivery shows it (a
+        // gap) and we re-position.
+        let Some(seq) = checkpoint_seq(&db, p.as_ref(), &mut leader, &health, &mut shutdown).await
+        else {
+            continue 'lead;
+        };
+        let mut reposition = Some(seq);
+        'outer: loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            if !leader.check().await {
+                health.not_ready(&name, "lost leadership; queuing up again");
+                continue 'lead;
+            }
+            let consumer = match consumer_at(&stream, &names, p.as_ref(), reposition).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(projection = p.name(), error = %e, "consumer unavailable; retrying");
+                    health.not_ready(&name, format!("NATS unavailable: {e}"));
+                    backoff.wait(&mut shutdown).await;
+                    continue;
+                }
+            };
+            reposition = None;
+            let mut messages = match consumer
+                .stream()
+                .max_messages_per_batch(BATCH)
+                .heartbeat(Duration::from_secs(5))
+                .messages()
+                .await
+            {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(projection = p.name(), error = %e, "pull failed; retrying");
+                    health.not_ready(&name, format!("NATS unavailable: {e}"));
+                    backoff.wait(&mut shutdown).await;
+                    continue;
+                }
+            };
+            loop {
+                let first = tokio::select! {
+                    m = messages.next() => m,
+                    // Idle: say whether NATS is there at all.
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                        if js.client().connection_state() == async_nats::connection::State::Connected {
+                            health.ready(&name, "active");
+                        } else {
+                            health.not_ready(&name, "NATS unavailable");
+                        }
                         continue;
                     }
+                    _ = shutdown.changed() => return Ok(()),
                 };
-                let Ok(info) = m.info() else { continue };
-                let seq = info.stream_sequence as i64;
-                match serde_json::from_slice::<StoredEvent>(&m.payload) {
-                    Ok(event) => batch.push(Delivered {
-                        event,
-                        stream_seq: Some(seq),
-                    }),
+                let first = match first {
+                    None => continue 'outer,
+                    Some(Err(e)) => {
+                        tracing::warn!(projection = p.name(), error = %e, "message error");
+                        health.not_ready(&name, format!("NATS: {e}"));
+                        continue;
+                    }
+                    Some(Ok(m)) => m,
+                };
+                let mut raw = vec![Ok(first)];
+                while raw.len() < BATCH {
+                    match messages.next().now_or_never() {
+                        Some(Some(m)) => raw.push(m),
+                        _ => break,
+                    }
+                }
+                let mut batch = Vec::with_capacity(raw.len());
+                let mut last = None;
+                // A message that is not an event stops the batch there.
+                let mut unreadable = None;
+                for m in raw {
+                    let m = match m {
+                        Ok(m) => m,
+                        Err(e) => {
+                            tracing::warn!(projection = p.name(), error = %e, "message error");
+                            continue;
+                        }
+                    };
+                    let Ok(info) = m.info() else { continue };
+                    let seq = info.stream_sequence as i64;
+                    match serde_json::from_slice::<StoredEvent>(&m.payload) {
+                        Ok(event) => batch.push(Delivered {
+                            event,
+                            stream_seq: Some(seq),
+                        }),
+                        Err(e) => {
+                            let id = m
+                                .headers
+                                .as_ref()
+                                .and_then(|h| h.get("Nats-Msg-Id"))
+                                .and_then(|v| v.as_str().parse::<uuid::Uuid>().ok());
+                            unreadable =
+                                Some((id, format!("stream message {seq} is not an event: {e}")));
+                            break;
+                        }
+                    }
+                    last = Some(m);
+                }
+                if !leader.check().await {
+                    // Not acknowledged: the next leader starts at the checkpoint.
+                    health.not_ready(&name, "lost leadership; queuing up again");
+                    continue 'lead;
+                }
+                let result = match apply_batch(&db, p.as_ref(), "", &batch).await {
+                    Ok(r) => {
+                        observe(&observer, &batch);
+                        if let Some(m) = last {
+                            // AckPolicy::All: acknowledges everything up to here.
+                            if let Err(e) = m.ack().await {
+                                tracing::warn!(projection = p.name(), error = %e, "ack failed (redelivery is harmless)");
+                            }
+                        }
+                        match unreadable {
+                            None => Ok(r),
+                            Some((id, msg)) => {
+                                tracing::error!(
+                                    projection = p.name(),
+                                    error = msg,
+                                    "projection stopped; retrying"
+                                );
+                                health.not_ready(&name, &msg);
+                                record(&db, p.as_ref(), id, &msg).await;
+                                Err(None)
+                            }
+                        }
+                    }
+                    Err(ApplyError::Gap { expected, got }) => {
+                        tracing::warn!(
+                            projection = p.name(),
+                            expected,
+                            got,
+                            "stream gap; re-positioning consumer"
+                        );
+                        reposition = Some(expected - 1);
+                        continue 'outer;
+                    }
                     Err(e) => {
-                        let id = m
-                            .headers
-                            .as_ref()
-                            .and_then(|h| h.get("Nats-Msg-Id"))
-                            .and_then(|v| v.as_str().parse::<uuid::Uuid>().ok());
-                        unreadable =
-                            Some((id, format!("stream message {seq} is not an event: {e}")));
-                        break;
+                        failed(
+                            &db,
+                            p.as_ref(),
+                            &health,
+                            &e,
+                            batch.first().map(|d| &d.event),
+                        )
+                        .await;
+                        Err(Some(e))
                     }
+                };
+                if result.is_ok() {
+                    health.ready(&name, "active");
+                    backoff.reset();
+                    continue;
                 }
-                last = Some(m);
+                // Stopped: wait, then read again right after the checkpoint.
+                backoff.wait(&mut shutdown).await;
+                let Some(seq) =
+                    checkpoint_seq(&db, p.as_ref(), &mut leader, &health, &mut shutdown).await
+                else {
+                    continue 'lead;
+                };
+                reposition = Some(seq);
+                continue 'outer;
             }
-            let result = match apply_batch(&db, p.as_ref(), "", &batch).await {
-                Ok(r) => {
-                    observe(&observer, &batch);
-                    if let Some(m) = last {
-                        // AckPolicy::All: acknowledges everything up to here.
-                        if let Err(e) = m.ack().await {
-                            tracing::warn!(projection = p.name(), error = %e, "ack failed (redelivery is harmless)");
-                        }
-                    }
-                    match unreadable {
-                        None => Ok(r),
-                        Some((id, msg)) => {
-                            tracing::error!(
-                                projection = p.name(),
-                                error = msg,
-                                "projection stopped; retrying"
-                            );
-                            record(&db, p.as_ref(), id, &msg).await;
-                            Err(None)
-                        }
-                    }
-                }
-                Err(ApplyError::Gap { expected, got }) => {
-                    tracing::warn!(
-                        projection = p.name(),
-                        expected,
-                        got,
-                        "stream gap; re-positioning consumer"
-                    );
-                    reposition = Some(expected - 1);
-                    continue 'outer;
-                }
-                Err(e) => {
-                    failed(&db, p.as_ref(), &e, batch.first().map(|d| &d.event)).await;
-                    Err(Some(e))
-                }
-            };
-            if result.is_ok() {
-                backoff.reset();
-                continue;
-            }
-            // Stopped: wait, then read again right after the checkpoint.
-            backoff.wait(&mut shutdown).await;
-            reposition = Some(
-                checkpoint::load(&db, p.name())
-                    .await
-                    .map(|c| c.stream_seq)
-                    .unwrap_or(0),
-            );
-            continue 'outer;
         }
     }
 }

@@ -13,13 +13,18 @@
 //!   carries the same `Nats-Msg-Id` and is dropped by JetStream's
 //!   duplicate window.
 //! - several copies may run: a PostgreSQL advisory lock makes one active,
-//!   the others stand by.
+//!   the others stand by; the leader re-checks its lock before each batch
+//!   (after a database restart it is gone) and queues up again if lost.
+//!
+//! Never exits for a lost database or NATS: every failure is reported to
+//! [`Health`] (`/ready`, logs), retried with backoff, and the relay resumes
+//! from its checkpoint once the service is back.
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::PublishAckFuture};
-use igny8_commands::db::{Db, hold_singleton};
+use igny8_commands::db::{Db, Leadership};
 use igny8_commands::stream::POSITION_HEADER;
-use igny8_commands::{Feed, Position, StreamNames, on_db};
+use igny8_commands::{Backoff, Feed, Health, Position, StreamNames, on_db};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -87,93 +92,169 @@ pub async fn status(db: &Db, names: &StreamNames) -> Result<RelayStatus, sqlx::E
     })
 }
 
+/// The component name the relay reports under.
+pub const COMPONENT: &str = "relay";
+
+/// Why the active relay stopped relaying (it retries after each).
+enum Stop {
+    Shutdown,
+    LostLeadership,
+    Failed(anyhow::Error),
+}
+
+/// Relay until shutdown, riding out lost database and NATS connections.
 pub async fn run(
     db: Db,
     feed: Feed,
     js: jetstream::Context,
     names: StreamNames,
+    health: Health,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let _leader =
-        match hold_singleton(&db, &format!("igny8:relay:{}", names.stream), &mut shutdown).await {
-            Ok(l) => l,
-            Err(_) if *shutdown.borrow() => return Ok(()),
-            Err(e) => return Err(e.into()),
+    health.register(COMPONENT);
+    let key = format!("igny8:relay:{}", names.stream);
+    let mut backoff = Backoff::new();
+    let mut leading: Option<Leadership> = None;
+    loop {
+        let leader = match leading.as_mut() {
+            Some(l) => l,
+            None => match Leadership::acquire(&db, &key, &health, COMPONENT, &mut shutdown).await {
+                Some(l) => leading.insert(l),
+                None => return Ok(()),
+            },
         };
+        let started = std::time::Instant::now();
+        let stop = relay(&db, &feed, &js, &names, leader, &health, &mut shutdown).await;
+        if started.elapsed() > Duration::from_secs(30) {
+            backoff.reset();
+        }
+        match stop {
+            Stop::Shutdown => return Ok(()),
+            Stop::LostLeadership => {
+                health.not_ready(COMPONENT, "lost leadership; queuing up again");
+                leading = None;
+                backoff.reset();
+            }
+            Stop::Failed(e) => {
+                tracing::warn!(error = %e, "relay interrupted; retrying");
+                health.not_ready(COMPONENT, format!("{e:#}"));
+                if !leader.check().await {
+                    leading = None;
+                }
+                backoff.wait(&mut shutdown).await;
+            }
+        }
+    }
+}
+
+/// Relay as the leader, from the resume point, until something stops it.
+async fn relay(
+    db: &Db,
+    feed: &Feed,
+    js: &jetstream::Context,
+    names: &StreamNames,
+    leader: &mut Leadership,
+    health: &Health,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Stop {
     let idle = Duration::from_millis(match db.backend() {
         igny8_commands::Backend::Postgres => 5,
         igny8_commands::Backend::Sqlite => 250,
     });
-    'resume: loop {
+    let mut stream = match names.ensure_stream(js).await {
+        Ok(s) => s,
+        Err(e) => return Stop::Failed(anyhow::anyhow!("JetStream unavailable: {e}")),
+    };
+    let from_db = match load_checkpoint(db, &names.stream).await {
+        Ok(p) => p,
+        Err(e) => return Stop::Failed(anyhow::anyhow!("database unavailable: {e}")),
+    };
+    let from_stream = match stream_tail(&mut stream).await {
+        Ok(p) => p.unwrap_or_default(),
+        Err(e) => return Stop::Failed(e),
+    };
+    let mut pos = from_db.max(from_stream);
+    tracing::info!(%pos, %from_db, %from_stream, stream = %names.stream, "relay resuming");
+    health.ready(COMPONENT, "active");
+    loop {
         if *shutdown.borrow() {
-            return Ok(());
+            return Stop::Shutdown;
         }
-        let mut stream = match names.ensure_stream(&js).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "JetStream unavailable; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
+        let notified = feed.notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let events = match feed.read_after(pos, BATCH).await {
+            Ok(e) => e,
+            Err(e) => return Stop::Failed(anyhow::anyhow!("database unavailable: {e}")),
         };
-        let from_db = load_checkpoint(&db, &names.stream).await?;
-        let from_stream = stream_tail(&mut stream).await?.unwrap_or_default();
-        let mut pos = from_db.max(from_stream);
-        tracing::info!(%pos, %from_db, %from_stream, stream = %names.stream, "relay resuming");
-        loop {
-            if *shutdown.borrow() {
-                return Ok(());
+        if events.is_empty() {
+            // Nothing to send: NATS may still be gone; say so.
+            if js.client().connection_state() != async_nats::connection::State::Connected {
+                health.not_ready(COMPONENT, "NATS unavailable");
+            } else {
+                health.ready(COMPONENT, "active");
             }
-            let notified = feed.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let events = feed.read_after(pos, BATCH).await?;
-            if events.is_empty() {
-                tokio::select! {
-                    _ = &mut notified => {}
-                    _ = tokio::time::sleep(idle) => {}
-                    _ = shutdown.changed() => {}
-                }
-                continue;
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(idle) => {}
+                _ = shutdown.changed() => {}
             }
-            let mut acks: Vec<(Position, PublishAckFuture)> = Vec::with_capacity(events.len());
-            let mut failed = false;
-            for e in &events {
-                let mut headers = HeaderMap::new();
-                headers.insert(
-                    async_nats::header::NATS_MESSAGE_ID,
-                    e.event_id.to_string().as_str(),
-                );
-                headers.insert(POSITION_HEADER, e.position().to_string().as_str());
-                let payload = serde_json::to_vec(e)?;
-                match js
-                    .publish_with_headers(names.subject_for(e), headers, payload.into())
-                    .await
-                {
-                    Ok(ack) => acks.push((e.position(), ack)),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "publish failed; resuming");
-                        failed = true;
-                        break;
-                    }
-                }
+            continue;
+        }
+        if !leader.check().await {
+            return Stop::LostLeadership;
+        }
+        match publish(js, names, &events, &mut pos).await {
+            Ok(()) => health.ready(COMPONENT, "active"),
+            Err(e) => {
+                // What was confirmed is kept; the rest is sent again (same ids).
+                let _ = store_checkpoint(db, &names.stream, pos).await;
+                return Stop::Failed(e);
             }
-            // Confirm in order; the checkpoint only covers a confirmed prefix.
-            for (p, ack) in acks {
-                match ack.await {
-                    Ok(_) => pos = p,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "publish not acknowledged; resuming");
-                        failed = true;
-                        break;
-                    }
-                }
-            }
-            store_checkpoint(&db, &names.stream, pos).await?;
-            if failed {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue 'resume;
+        }
+        if let Err(e) = store_checkpoint(db, &names.stream, pos).await {
+            return Stop::Failed(anyhow::anyhow!("database unavailable: {e}"));
+        }
+    }
+}
+
+/// Publish `events` in order and wait for JetStream's acknowledgements;
+/// `pos` moves over the confirmed prefix only.
+async fn publish(
+    js: &jetstream::Context,
+    names: &StreamNames,
+    events: &[igny8_commands::StoredEvent],
+    pos: &mut Position,
+) -> anyhow::Result<()> {
+    let mut acks: Vec<(Position, PublishAckFuture)> = Vec::with_capacity(events.len());
+    let mut failure = None;
+    for e in events {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            async_nats::header::NATS_MESSAGE_ID,
+            e.event_id.to_string().as_str(),
+        );
+        headers.insert(POSITION_HEADER, e.position().to_string().as_str());
+        let payload = serde_json::to_vec(e)?;
+        match js
+            .publish_with_headers(names.subject_for(e), headers, payload.into())
+            .await
+        {
+            Ok(ack) => acks.push((e.position(), ack)),
+            Err(err) => {
+                failure = Some(anyhow::anyhow!("NATS publish failed: {err}"));
+                break;
             }
         }
     }
+    // Confirm in order; the checkpoint only covers a confirmed prefix.
+    for (p, ack) in acks {
+        match ack.await {
+            Ok(_) => *pos = p,
+            Err(err) => {
+                return Err(anyhow::anyhow!("NATS did not acknowledge: {err}"));
+            }
+        }
+    }
+    failure.map_or(Ok(()), Err)
 }

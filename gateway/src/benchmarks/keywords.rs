@@ -45,6 +45,7 @@ pub async fn run(db: &Db, rows: usize, page_rows: i64) -> anyhow::Result<String>
         db.clone(),
         bus.feed(),
         Arc::new(PlannerProjection),
+        igny8_commands::Health::new(),
         rx,
         None,
     ));

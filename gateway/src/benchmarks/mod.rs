@@ -360,6 +360,7 @@ async fn lag(
         bus.feed(),
         js.clone(),
         names.clone(),
+        igny8_commands::Health::new(),
         stop.clone(),
     ));
     let proj = tokio::spawn(igny8_projections::run_nats(
@@ -367,6 +368,7 @@ async fn lag(
         js.clone(),
         names.clone(),
         Arc::new(AccountsProjection),
+        igny8_commands::Health::new(),
         stop.clone(),
         Some(obs_tx),
     ));

@@ -93,6 +93,7 @@ impl TestApp {
                     db.clone(),
                     state.feed.clone(),
                     p,
+                    igny8_commands::Health::new(),
                     rx.clone(),
                     None,
                 ))
@@ -101,6 +102,7 @@ impl TestApp {
                 igny8_workers::jobs::run_embedded(
                     job_env(&state),
                     "test-worker".into(),
+                    igny8_commands::Health::new(),
                     rx.clone(),
                 ),
             )))
@@ -142,6 +144,7 @@ impl TestApp {
             state.feed.clone(),
             js.clone(),
             names.clone(),
+            igny8_commands::Health::new(),
             rx.clone(),
         ))];
         for p in igny8_projections::all() {
@@ -150,6 +153,7 @@ impl TestApp {
                 js.clone(),
                 names.clone(),
                 p,
+                igny8_commands::Health::new(),
                 rx.clone(),
                 None,
             )));
@@ -160,6 +164,7 @@ impl TestApp {
             names.clone(),
             "test-worker".into(),
             std::time::Duration::from_secs(3),
+            igny8_commands::Health::new(),
             rx.clone(),
         )));
         TestApp {

@@ -37,6 +37,7 @@ async fn events_flow_through_jetstream_into_the_read_model_and_survive_restarts(
         bus.feed(),
         js.clone(),
         names.clone(),
+        igny8_commands::Health::new(),
         stop.clone(),
     ));
     let (p_stop_tx, p_stop) = watch::channel(false);
@@ -45,6 +46,7 @@ async fn events_flow_through_jetstream_into_the_read_model_and_survive_restarts(
         js.clone(),
         names.clone(),
         Arc::new(AccountsProjection),
+        igny8_commands::Health::new(),
         p_stop,
         None,
     ));
@@ -68,6 +70,7 @@ async fn events_flow_through_jetstream_into_the_read_model_and_survive_restarts(
         js.clone(),
         names.clone(),
         Arc::new(AccountsProjection),
+        igny8_commands::Health::new(),
         p_stop,
         None,
     ));

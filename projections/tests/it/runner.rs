@@ -126,6 +126,7 @@ async fn live_runner_follows_and_rebuild_swaps_without_downtime() {
             db.clone(),
             bus.feed(),
             Arc::new(AccountsProjection),
+            igny8_commands::Health::new(),
             stop,
             None,
         ));

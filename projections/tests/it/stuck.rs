@@ -216,6 +216,7 @@ async fn an_undecodable_event_stops_the_embedded_runner_until_it_is_fixed() {
             db.clone(),
             bus.feed(),
             Arc::new(AccountsProjection),
+            igny8_commands::Health::new(),
             stop,
             None,
         ));
@@ -255,6 +256,7 @@ async fn an_undecodable_event_stops_the_nats_runner_until_a_build_reads_it() {
         bus.feed(),
         js.clone(),
         names.clone(),
+        igny8_commands::Health::new(),
         stop.clone(),
     ));
     let (p_stop_tx, p_stop) = watch::channel(false);
@@ -263,6 +265,7 @@ async fn an_undecodable_event_stops_the_nats_runner_until_a_build_reads_it() {
         js.clone(),
         names.clone(),
         Arc::new(AccountsProjection),
+        igny8_commands::Health::new(),
         p_stop,
         None,
     ));
@@ -288,6 +291,7 @@ async fn an_undecodable_event_stops_the_nats_runner_until_a_build_reads_it() {
             version: 1,
             reads_amt: true,
         }),
+        igny8_commands::Health::new(),
         p_stop,
         None,
     ));
@@ -315,6 +319,7 @@ async fn a_layout_version_change_rebuilds_on_start() {
                     version,
                     reads_amt: false,
                 }),
+                igny8_commands::Health::new(),
                 stop,
                 None,
             ));

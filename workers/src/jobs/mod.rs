@@ -13,7 +13,9 @@ pub mod cluster;
 use crate::ai::{self, AiOptions};
 use igny8_commands::jobs::{self as jobcmd, Ending};
 use igny8_commands::secrets::Keyring;
-use igny8_commands::{CommandBus, CommandContext, CommandError, Position, StreamNames};
+use igny8_commands::{
+    Backoff, CommandBus, CommandContext, CommandError, Health, Position, StreamNames,
+};
 use igny8_domain::jobs::{Job, Phase};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -225,14 +227,32 @@ fn spawn_job(env: &JobEnv, worker: &str, running: &Arc<Mutex<HashSet<Uuid>>>, id
 pub async fn run_embedded(
     env: JobEnv,
     worker: String,
+    health: Health,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    health.register(COMPONENT);
     let running: Arc<Mutex<HashSet<Uuid>>> = Arc::default();
     let bus = env.bus.clone();
     let feed = bus.feed();
     let notify = feed.notify.clone();
-    let head = feed.head().await?;
-    let mut pos = feed.position_of(head).await?.unwrap_or(Position::START);
+    let mut backoff = Backoff::new();
+    // From the head: what came before is found by the first scan.
+    let mut pos = loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let head = match feed.head().await {
+            Ok(h) => feed.position_of(h).await,
+            Err(e) => Err(e),
+        };
+        match head {
+            Ok(p) => break p.unwrap_or(Position::START),
+            Err(e) => {
+                health.not_ready(COMPONENT, format!("database unavailable: {e}"));
+                backoff.wait(&mut stop).await;
+            }
+        }
+    };
     let mut next_scan = tokio::time::Instant::now();
     loop {
         if *stop.borrow() {
@@ -240,18 +260,24 @@ pub async fn run_embedded(
         }
         if tokio::time::Instant::now() >= next_scan {
             match unfinished(&bus).await {
-                Ok(ids) => ids
-                    .into_iter()
-                    .for_each(|id| spawn_job(&env, &worker, &running, id)),
+                Ok(ids) => {
+                    ids.into_iter()
+                        .for_each(|id| spawn_job(&env, &worker, &running, id));
+                    next_scan = tokio::time::Instant::now() + RESCAN;
+                }
+                // Scanned again as soon as the database answers.
                 Err(e) => tracing::warn!(error = %e, "cannot list unfinished jobs"),
             }
-            next_scan = tokio::time::Instant::now() + RESCAN;
         }
         loop {
             let events = match feed.type_after("job", pos, 1000).await {
-                Ok(e) => e,
+                Ok(e) => {
+                    health.ready(COMPONENT, "active");
+                    e
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the feed");
+                    health.not_ready(COMPONENT, format!("database unavailable: {e}"));
                     break;
                 }
             };
@@ -277,6 +303,9 @@ pub async fn run_embedded(
 /// The durable consumer every worker process shares.
 pub const CONSUMER: &str = "igny8_jobs";
 
+/// The component name job workers report under in [`Health`].
+pub const COMPONENT: &str = "workers";
+
 /// Scale-out mode: take `JobCreated` events from the stream's work queue.
 /// While a job runs the message is kept alive with progress acks; a worker
 /// that dies stops them and JetStream hands the job to another worker.
@@ -286,12 +315,40 @@ pub async fn run_nats(
     names: StreamNames,
     worker: String,
     ack_wait: Duration,
+    health: Health,
     mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    health.register(COMPONENT);
+    let mut backoff = Backoff::new();
+    loop {
+        match take_jobs(&env, &js, &names, &worker, ack_wait, &health, &mut stop).await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "job queue unavailable; retrying");
+                health.not_ready(COMPONENT, format!("NATS unavailable: {e}"));
+                backoff.wait(&mut stop).await;
+                if *stop.borrow() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Take jobs from the work queue until shutdown (`Ok`) or until NATS fails.
+async fn take_jobs(
+    env: &JobEnv,
+    js: &async_nats::jetstream::Context,
+    names: &StreamNames,
+    worker: &str,
+    ack_wait: Duration,
+    health: &Health,
+    stop: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     use async_nats::jetstream::{AckKind, consumer};
     use futures::StreamExt;
     let stream = names
-        .ensure_stream(&js)
+        .ensure_stream(js)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let consumer: consumer::PullConsumer = stream
@@ -317,6 +374,7 @@ pub async fn run_nats(
             .expires(Duration::from_secs(1))
             .messages()
             .await?;
+        health.ready(COMPONENT, "active");
         while let Some(msg) = batch.next().await {
             let msg = msg.map_err(|e| anyhow::anyhow!("{e}"))?;
             let event: igny8_commands::StoredEvent = match serde_json::from_slice(&msg.payload) {
@@ -345,7 +403,7 @@ pub async fn run_nats(
                 })
             };
             let result = tokio::select! {
-                r = run_job(&env, job_id, &worker) => Some(r),
+                r = run_job(env, job_id, worker) => Some(r),
                 _ = stop.changed() => None,
             };
             keepalive.abort();
@@ -355,6 +413,9 @@ pub async fn run_nats(
                 }
                 Some(Err(e)) => {
                     tracing::warn!(job = %job_id, error = %e, "job attempt failed; redelivered later");
+                    if matches!(e, CommandError::Unavailable(_)) {
+                        health.not_ready(COMPONENT, format!("database unavailable: {e}"));
+                    }
                     let _ = msg
                         .ack_with(AckKind::Nak(Some(Duration::from_secs(2))))
                         .await;
