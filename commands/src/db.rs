@@ -239,8 +239,8 @@ impl DbTx {
 /// keeps one writer in the steady state; what makes a stale leader's batch
 /// harmless in the instant between a check and a restart is the write
 /// itself (a projection's batch locks its checkpoint row and skips what is
-/// at or below it; the relay's messages carry their event id, which
-/// JetStream deduplicates, in feed order either way).
+/// at or below it; each relay message names the stream sequence it must
+/// follow, so JetStream refuses a stale leader's publish).
 pub struct Leadership {
     key: String,
     /// `None` on SQLite (always leads).

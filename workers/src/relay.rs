@@ -5,9 +5,12 @@
 //! `Nats-Msg-Id` = event id and `Igny8-Position` = `<tx_id>:<global_position>`.
 //!
 //! Exactly once in the stream, across crashes:
-//! - it resumes from the later of its checkpoint table and the position
-//!   header of the stream's last message, so it never starts before what
-//!   the stream already holds (whatever the age of the crash);
+//! - it resumes from the position header of the stream's last message, so
+//!   it never starts before what the stream already holds (whatever the age
+//!   of the crash), nor after it: when nats-server is killed it can lose
+//!   the last messages it had acknowledged, and those are sent again. Only
+//!   an empty stream (purged, or new) makes it resume from its checkpoint
+//!   table instead;
 //! - it publishes in feed order and moves its checkpoint only after
 //!   JetStream acknowledged; anything re-sent after a crash between the two
 //!   carries the same `Nats-Msg-Id` and is dropped by JetStream's
@@ -58,7 +61,10 @@ async fn store_checkpoint(db: &Db, stream: &str, pos: Position) -> Result<(), sq
 }
 
 /// The position carried by the stream's last message, if any.
-async fn stream_tail(stream: &mut jetstream::stream::Stream) -> anyhow::Result<Option<Position>> {
+/// The stream's last sequence and the position its last message carries.
+async fn stream_tail(
+    stream: &mut jetstream::stream::Stream,
+) -> anyhow::Result<(u64, Option<Position>)> {
     let last = stream
         .info()
         .await
@@ -66,18 +72,20 @@ async fn stream_tail(stream: &mut jetstream::stream::Stream) -> anyhow::Result<O
         .state
         .last_sequence;
     if last == 0 {
-        return Ok(None);
+        return Ok((0, None));
     }
     // After a purge the last sequence may name a message that is gone: then
     // the stream tells us nothing and the checkpoint table decides.
     match stream.get_raw_message(last).await {
-        Ok(msg) => Ok(msg
-            .headers
-            .get(POSITION_HEADER)
-            .and_then(|v| v.as_str().parse().ok())),
+        Ok(msg) => Ok((
+            last,
+            msg.headers
+                .get(POSITION_HEADER)
+                .and_then(|v| v.as_str().parse().ok()),
+        )),
         Err(e) => {
             tracing::warn!(error = %e, last, "stream tail unreadable; resuming from the checkpoint table");
-            Ok(None)
+            Ok((last, None))
         }
     }
 }
@@ -169,11 +177,23 @@ async fn relay(
         Ok(p) => p,
         Err(e) => return Stop::Failed(anyhow::anyhow!("database unavailable: {e}")),
     };
-    let from_stream = match stream_tail(&mut stream).await {
-        Ok(p) => p.unwrap_or_default(),
+    let (mut last_seq, tail) = match stream_tail(&mut stream).await {
+        Ok(t) => t,
         Err(e) => return Stop::Failed(e),
     };
-    let mut pos = from_db.max(from_stream);
+    let from_stream = tail.unwrap_or_default();
+    let mut pos = match tail {
+        // JetStream acknowledges before it has written to disk: a
+        // nats-server killed right after may come back without the last
+        // messages it acknowledged. The stream is what consumers read, so
+        // its tail wins: send those events again, in feed order.
+        Some(t) if t < from_db => {
+            tracing::warn!(%from_db, stream_tail = %t, stream = %names.stream,
+                "the stream lost acknowledged messages (NATS restarted before writing them); publishing them again");
+            t
+        }
+        _ => from_db.max(from_stream),
+    };
     tracing::info!(%pos, %from_db, %from_stream, stream = %names.stream, "relay resuming");
     health.ready(COMPONENT, "active");
     loop {
@@ -204,7 +224,7 @@ async fn relay(
         if !leader.check().await {
             return Stop::LostLeadership;
         }
-        match publish(js, names, &events, &mut pos).await {
+        match publish(js, names, &events, &mut pos, &mut last_seq).await {
             Ok(()) => health.ready(COMPONENT, "active"),
             Err(e) => {
                 // What was confirmed is kept; the rest is sent again (same ids).
@@ -219,17 +239,29 @@ async fn relay(
 }
 
 /// Publish `events` in order and wait for JetStream's acknowledgements;
-/// `pos` moves over the confirmed prefix only.
+/// `pos` and `last_seq` move over the confirmed prefix only.
+///
+/// Each message says which stream sequence it must follow
+/// (`Nats-Expected-Last-Sequence`), so JetStream refuses it when the stream
+/// is not what this relay last saw: another copy published meanwhile (a
+/// stale leader), or a restarted nats-server lost messages it had
+/// acknowledged. The relay then resumes from the stream's real tail, and
+/// the stream stays in feed order with each event once.
 async fn publish(
     js: &jetstream::Context,
     names: &StreamNames,
     events: &[igny8_commands::StoredEvent],
     pos: &mut Position,
+    last_seq: &mut u64,
 ) -> anyhow::Result<()> {
     let mut acks: Vec<(Position, PublishAckFuture)> = Vec::with_capacity(events.len());
     let mut failure = None;
-    for e in events {
+    for (i, e) in events.iter().enumerate() {
         let mut headers = HeaderMap::new();
+        headers.insert(
+            async_nats::header::NATS_EXPECTED_LAST_SEQUENCE,
+            (*last_seq + i as u64).to_string().as_str(),
+        );
         headers.insert(
             async_nats::header::NATS_MESSAGE_ID,
             e.event_id.to_string().as_str(),
@@ -250,7 +282,10 @@ async fn publish(
     // Confirm in order; the checkpoint only covers a confirmed prefix.
     for (p, ack) in acks {
         match ack.await {
-            Ok(_) => *pos = p,
+            Ok(a) => {
+                *pos = p;
+                *last_seq = a.sequence;
+            }
             Err(err) => {
                 return Err(anyhow::anyhow!("NATS did not acknowledge: {err}"));
             }

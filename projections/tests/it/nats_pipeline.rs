@@ -108,3 +108,103 @@ async fn events_flow_through_jetstream_into_the_read_model_and_survive_restarts(
     relay.await.unwrap().unwrap();
     js.delete_stream(&names.stream).await.unwrap();
 }
+
+/// The stream's messages: (message id, position) in stream order.
+async fn stream_events(
+    js: &async_nats::jetstream::Context,
+    names: &StreamNames,
+) -> Vec<(String, igny8_commands::Position)> {
+    let mut stream = js.get_stream(&names.stream).await.unwrap();
+    let info = stream.info().await.unwrap().clone();
+    let mut out = vec![];
+    for seq in info.state.first_sequence..=info.state.last_sequence {
+        let m = stream.get_raw_message(seq).await.unwrap();
+        out.push((
+            m.headers.get("Nats-Msg-Id").unwrap().as_str().to_string(),
+            m.headers
+                .get("Igny8-Position")
+                .unwrap()
+                .as_str()
+                .parse()
+                .unwrap(),
+        ));
+    }
+    out
+}
+
+/// A nats-server killed right after acknowledging can come back without
+/// those messages, while the relay's checkpoint already counts them. The
+/// stream is what consumers read, so the relay resumes from its tail and
+/// publishes them again, in feed order, each once.
+#[tokio::test]
+async fn a_relay_behind_whose_checkpoint_the_stream_lost_messages_publishes_them_again() {
+    let (db, _) = pg_db().await;
+    let bus = CommandBus::new(db.clone());
+    let js = jetstream().await;
+    let names = test_stream();
+    let relay = |stop| {
+        tokio::spawn(igny8_workers::relay::run(
+            db.clone(),
+            bus.feed(),
+            js.clone(),
+            names.clone(),
+            igny8_commands::Health::new(),
+            stop,
+        ))
+    };
+    let wait_stream = |n: usize| {
+        let (js, names) = (js.clone(), names.clone());
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(15);
+            loop {
+                if let Ok(mut s) = js.get_stream(&names.stream).await
+                    && s.info().await.unwrap().state.messages as usize >= n
+                {
+                    return;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "stream never held {n}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let (stop_tx, stop) = watch::channel(false);
+    let first = relay(stop);
+    write_accounts(&bus, 2, 1).await;
+    let published = igny8_commands::testkit::read_all(&bus.feed(), 6).await;
+    wait_stream(published.len()).await;
+    stop_tx.send(true).unwrap();
+    first.await.unwrap().unwrap();
+
+    // More events, and a checkpoint that says they were published (the
+    // acknowledgements the restarted nats-server forgot).
+    write_accounts(&bus, 2, 1).await;
+    let all = igny8_commands::testkit::read_all(&bus.feed(), 12).await;
+    let last = all.last().unwrap().position();
+    igny8_commands::on_db!(&db, p => {
+        sqlx::query("UPDATE relay_checkpoints SET tx_id = $1, global_position = $2 WHERE stream = $3")
+            .bind(last.tx_id)
+            .bind(last.global_position)
+            .bind(&names.stream)
+            .execute(p)
+            .await
+            .map(|_| ())
+            .unwrap()
+    });
+
+    let (stop_tx, stop) = watch::channel(false);
+    let second = relay(stop);
+    wait_stream(all.len()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = stream_events(&js, &names).await;
+    let want: Vec<(String, igny8_commands::Position)> = all
+        .iter()
+        .map(|e| (e.event_id.to_string(), e.position()))
+        .collect();
+    assert_eq!(got, want, "every event once, in feed order");
+    stop_tx.send(true).unwrap();
+    second.await.unwrap().unwrap();
+    js.delete_stream(&names.stream).await.unwrap();
+}
