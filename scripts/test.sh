@@ -60,9 +60,23 @@ ensure_nats() {
   wait_port 127.0.0.1 4222 20 || die "nats-server did not start; see $dir/nats.log"
 }
 
+# The fault tests (gateway/tests/it/faults.rs) start, SIGKILL and restart
+# their own PostgreSQL cluster and nats-server: they need the server binaries
+# (not only a running service) and, as root, the postgres user to run as.
+ensure_fault_tools() {
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+    || die "the fault tests need PostgreSQL's server binaries (initdb, postgres under /usr/lib/postgresql/<version>/bin): apt-get install postgresql"
+  if [ "$(id -u)" = 0 ] && ! id -u postgres >/dev/null 2>&1; then
+    die "the fault tests run PostgreSQL as the postgres user (it refuses root), and there is none: apt-get install postgresql creates it"
+  fi
+  command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] \
+    || die "the fault tests need nats-server: apt-get install nats-server"
+}
+
 ensure_postgres
 ensure_test_database
 ensure_nats
+ensure_fault_tools
 say "PostgreSQL and NATS are up; running cargo test"
 cargo test --workspace --locked "$@"
 

@@ -5,6 +5,7 @@ mod ai;
 mod bad_input;
 mod binary;
 mod contract;
+mod faults;
 mod harness;
 mod http_api;
 mod jobs;
