@@ -94,3 +94,38 @@ pub async fn read_all(feed: &crate::Feed, expected: usize) -> Vec<crate::StoredE
         }
     }
 }
+
+/// Every message of a JetStream stream of events, in stream order:
+/// (`Nats-Msg-Id`, `Igny8-Position`). Compare it with the feed's
+/// `(event_id, position)` list to prove "each event once, in feed order".
+pub async fn stream_messages(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+) -> Vec<(String, crate::Position)> {
+    let mut s = js.get_stream(stream).await.expect("stream");
+    let info = s.info().await.expect("stream info").clone();
+    let mut out = vec![];
+    for seq in info.state.first_sequence..=info.state.last_sequence {
+        let m = s.get_raw_message(seq).await.expect("stream message");
+        let header = |name: &str| {
+            m.headers
+                .get(name)
+                .unwrap_or_else(|| panic!("stream seq {seq} has no {name}"))
+                .as_str()
+                .to_string()
+        };
+        let position = header(crate::stream::POSITION_HEADER)
+            .parse()
+            .expect("Igny8-Position");
+        out.push((header("Nats-Msg-Id"), position));
+    }
+    out
+}
+
+/// The feed's events as [`stream_messages`] shows them.
+pub fn feed_order(events: &[crate::StoredEvent]) -> Vec<(String, crate::Position)> {
+    events
+        .iter()
+        .map(|e| (e.event_id.to_string(), e.position()))
+        .collect()
+}

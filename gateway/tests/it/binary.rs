@@ -3,8 +3,7 @@
 
 use igny8_commands::billing::{grant_credits, open_account};
 use igny8_commands::testkit::{nats_url, pg_db, pg_url, sqlite_db, unique};
-use igny8_commands::{CommandBus, CommandContext, Position, StreamNames};
-use std::collections::HashSet;
+use igny8_commands::{CommandBus, CommandContext, StreamNames};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -295,28 +294,12 @@ async fn relay_killed_at_any_moment_publishes_every_event_exactly_once() {
         info.state.messages as i64, head,
         "every event once: no loss, no duplicate"
     );
-    let mut ids = HashSet::new();
-    let mut last = Position::START;
-    for seq in info.state.first_sequence..=info.state.last_sequence {
-        let m = stream.get_raw_message(seq).await.unwrap();
-        let id = m.headers.get("Nats-Msg-Id").unwrap().as_str().to_string();
-        assert!(ids.insert(id), "duplicate message at stream seq {seq}");
-        let pos: Position = m
-            .headers
-            .get("Igny8-Position")
-            .unwrap()
-            .as_str()
-            .parse()
-            .unwrap();
-        assert!(pos > last, "stream order follows the feed order");
-        last = pos;
-    }
-    let stored: HashSet<String> = igny8_commands::testkit::read_all(&bus.feed(), head as usize)
-        .await
-        .into_iter()
-        .map(|e| e.event_id.to_string())
-        .collect();
-    assert_eq!(ids, stored, "the stream holds exactly the store's events");
+    let stored = igny8_commands::testkit::read_all(&bus.feed(), head as usize).await;
+    assert_eq!(
+        igny8_commands::testkit::stream_messages(&js, &names.stream).await,
+        igny8_commands::testkit::feed_order(&stored),
+        "the stream holds each of the store's events once, in feed order"
+    );
     js.delete_stream(&names.stream).await.unwrap();
 }
 

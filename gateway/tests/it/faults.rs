@@ -17,7 +17,7 @@ use igny8_commands::db::DbOptions;
 use igny8_commands::testkit::unique;
 use igny8_commands::{CommandBus, CommandContext, Db, Position};
 use igny8_domain::billing::Account;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -758,31 +758,28 @@ async fn scale_out_rides_out_postgres_and_nats_restarts_under_load() {
                 .map(|e| e.event_id.to_string())
                 .collect();
             let mut gaps = vec![];
-            if let Ok(mut st) = js.get_stream(&names.stream).await {
-                let last = st.info().await.unwrap().state.last_sequence;
-                let mut fi = 0;
-                for seq in 1..=last {
-                    let Ok(m) = st.get_raw_message(seq).await else {
-                        gaps.push(format!("seq {seq} unreadable"));
-                        continue;
-                    };
-                    let id = m.headers.get("Nats-Msg-Id").unwrap().as_str().to_string();
-                    let skipped = feed_ids[fi..].iter().position(|f| *f == id);
-                    match skipped {
-                        Some(0) => {}
-                        Some(n) => gaps.push(format!(
-                            "before seq {seq} ({:?}): {n} feed events missing",
-                            m.time
-                        )),
-                        None => gaps.push(format!("seq {seq}: not next in feed order")),
+            let mut fi = 0;
+            for (seq, (id, _)) in igny8_commands::testkit::stream_messages(&js, &names.stream)
+                .await
+                .iter()
+                .enumerate()
+            {
+                match feed_ids[fi..].iter().position(|f| f == id) {
+                    Some(0) => {}
+                    Some(n) => {
+                        gaps.push(format!("before seq {}: {n} feed events missing", seq + 1))
                     }
-                    fi += skipped.map_or(0, |n| n + 1);
+                    None => gaps.push(format!("seq {}: not next in feed order", seq + 1)),
                 }
-                gaps.push(format!(
-                    "after the last seq: {} feed events missing",
-                    feed_ids.len() - fi
-                ));
+                fi += feed_ids[fi..]
+                    .iter()
+                    .position(|f| f == id)
+                    .map_or(0, |n| n + 1);
             }
+            gaps.push(format!(
+                "after the last seq: {} feed events missing",
+                feed_ids.len() - fi
+            ));
             panic!(
                 "the relays did not catch up: {count} events (head {head}), stream {state}, checkpoints {cp:?}, gaps {gaps:?}\n{}",
                 cluster.logs()
@@ -793,27 +790,11 @@ async fn scale_out_rides_out_postgres_and_nats_restarts_under_load() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let info = stream.info().await.unwrap().clone();
     assert_eq!(info.state.messages as i64, count, "every event once");
-    let mut ids = HashSet::new();
-    let mut last = Position::START;
-    for seq in info.state.first_sequence..=info.state.last_sequence {
-        let m = stream.get_raw_message(seq).await.unwrap();
-        let id = m.headers.get("Nats-Msg-Id").unwrap().as_str().to_string();
-        assert!(ids.insert(id), "duplicate message at stream seq {seq}");
-        let pos: Position = m
-            .headers
-            .get("Igny8-Position")
-            .unwrap()
-            .as_str()
-            .parse()
-            .unwrap();
-        assert!(pos > last, "stream order follows the feed order");
-        last = pos;
-    }
-    let stored: HashSet<String> = stored_events
-        .iter()
-        .map(|e| e.event_id.to_string())
-        .collect();
-    assert_eq!(ids, stored, "the stream holds exactly the store's events");
+    assert_eq!(
+        igny8_commands::testkit::stream_messages(&js, &names.stream).await,
+        igny8_commands::testkit::feed_order(&stored_events),
+        "the stream holds each of the store's events once, in feed order"
+    );
     cluster.assert_all_running();
     db.close().await;
     drop(cluster);

@@ -109,29 +109,6 @@ async fn events_flow_through_jetstream_into_the_read_model_and_survive_restarts(
     js.delete_stream(&names.stream).await.unwrap();
 }
 
-/// The stream's messages: (message id, position) in stream order.
-async fn stream_events(
-    js: &async_nats::jetstream::Context,
-    names: &StreamNames,
-) -> Vec<(String, igny8_commands::Position)> {
-    let mut stream = js.get_stream(&names.stream).await.unwrap();
-    let info = stream.info().await.unwrap().clone();
-    let mut out = vec![];
-    for seq in info.state.first_sequence..=info.state.last_sequence {
-        let m = stream.get_raw_message(seq).await.unwrap();
-        out.push((
-            m.headers.get("Nats-Msg-Id").unwrap().as_str().to_string(),
-            m.headers
-                .get("Igny8-Position")
-                .unwrap()
-                .as_str()
-                .parse()
-                .unwrap(),
-        ));
-    }
-    out
-}
-
 /// A nats-server killed right after acknowledging can come back without
 /// those messages, while the relay's checkpoint already counts them. The
 /// stream is what consumers read, so the relay resumes from its tail and
@@ -198,12 +175,11 @@ async fn a_relay_behind_whose_checkpoint_the_stream_lost_messages_publishes_them
     let second = relay(stop);
     wait_stream(all.len()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let got = stream_events(&js, &names).await;
-    let want: Vec<(String, igny8_commands::Position)> = all
-        .iter()
-        .map(|e| (e.event_id.to_string(), e.position()))
-        .collect();
-    assert_eq!(got, want, "every event once, in feed order");
+    assert_eq!(
+        igny8_commands::testkit::stream_messages(&js, &names.stream).await,
+        igny8_commands::testkit::feed_order(&all),
+        "every event once, in feed order"
+    );
     stop_tx.send(true).unwrap();
     second.await.unwrap().unwrap();
     js.delete_stream(&names.stream).await.unwrap();
