@@ -91,9 +91,16 @@ pub fn url_or_null() -> Object {
     string(url_pattern(), Some(9), 2000, true)
 }
 
-/// Why (shown in the ledger): at most 500 characters.
+/// Why (shown in the ledger): at most 500 characters, no control characters but tab and line breaks.
 pub fn reason() -> Object {
-    string("^[^\\u0000]*$".into(), None, 500, false)
+    // The domain's `check_reason`: control characters refused, except tab,
+    // line feed and carriage return (a reason may span lines).
+    string(
+        r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$".into(),
+        None,
+        500,
+        false,
+    )
 }
 
 /// `active` or `inactive`.
