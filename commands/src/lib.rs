@@ -7,7 +7,7 @@
 //! - [`bus`]: executes commands: load, decide, append with metadata,
 //!   optimistic concurrency with bounded retries, idempotency keys.
 //! - [`caller`]: who asks and what they may do (the only authorisation code).
-//! - one module per bounded context (`billing`, `tenancy`, `planner`, `jobs`):
+//! - one module per bounded context (`billing`, `tenancy`, `planner`, `jobs`, `writer`):
 //!   its use cases, each one function taking the [`Caller`], the command
 //!   context and a typed input, returning a typed outcome.
 //! - `testkit` (feature `testkit`, for tests only): fresh PostgreSQL schemas,
@@ -29,6 +29,7 @@ pub mod tenancy;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod uow;
+pub mod writer;
 
 pub use bus::{CommandBus, CommandContext, CommandError, CommandOutcome, IdempotencyKey};
 pub use caller::Caller;

@@ -15,6 +15,7 @@ pub mod catalogue;
 pub mod jobs;
 pub mod planner;
 pub mod tenancy;
+pub mod writer;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

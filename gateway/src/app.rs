@@ -3,7 +3,7 @@
 
 use crate::http::middleware;
 use crate::state::AppState;
-use crate::{billing, commands_api, jobs, openapi, planner, system, tenancy};
+use crate::{billing, commands_api, jobs, openapi, planner, system, tenancy, writer};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
@@ -19,6 +19,7 @@ pub fn router(state: AppState) -> Router {
     let api = commands_api::routes(api);
     let api = planner::routes(api);
     let api = jobs::routes(api);
+    let api = writer::routes(api);
     let api = system::routes(api);
     Router::new()
         .merge(api)

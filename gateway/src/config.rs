@@ -149,6 +149,23 @@ pub struct Settings {
         global = true
     )]
     pub ai_embed_batch: usize,
+    /// Text-generation calls in flight at once, in total.
+    #[arg(
+        long,
+        env = "IGNY8_AI_MAX_CONCURRENT",
+        default_value_t = 32,
+        global = true
+    )]
+    pub ai_max_concurrent: usize,
+    /// Text-generation calls in flight at once per account (one account's
+    /// batch cannot starve the others).
+    #[arg(
+        long,
+        env = "IGNY8_AI_MAX_CONCURRENT_PER_ACCOUNT",
+        default_value_t = 16,
+        global = true
+    )]
+    pub ai_max_concurrent_per_account: usize,
     /// How long a job message stays with a silent worker before JetStream
     /// gives it to another (seconds; running workers renew it).
     #[arg(
@@ -185,6 +202,8 @@ impl Settings {
             max_attempts: self.ai_max_attempts.max(1),
             max_retry_wait: Duration::from_millis(self.ai_max_retry_wait_ms),
             embed_batch: self.ai_embed_batch.clamp(1, 2048),
+            max_concurrent: self.ai_max_concurrent.clamp(1, 1024),
+            max_concurrent_per_account: self.ai_max_concurrent_per_account.clamp(1, 1024),
         }
     }
 
@@ -220,6 +239,8 @@ impl Default for Settings {
             ai_max_attempts: 4,
             ai_max_retry_wait_ms: 30_000,
             ai_embed_batch: 512,
+            ai_max_concurrent: 32,
+            ai_max_concurrent_per_account: 16,
             job_ack_wait_secs: 30,
         }
     }

@@ -21,3 +21,4 @@ pub mod runtime;
 pub mod state;
 pub mod system;
 pub mod tenancy;
+pub mod writer;

@@ -209,7 +209,10 @@ pub fn spawn_job_workers(
         std::env::var("HOSTNAME").unwrap_or_else(|_| "igny8".into()),
         std::process::id()
     );
-    let env = igny8_workers::jobs::JobEnv::new(bus.clone(), secrets.clone(), s.ai_options());
+    let env = igny8_workers::jobs::JobEnv::new(bus.clone(), secrets.clone(), s.ai_options())
+        .with_writer(std::sync::Arc::new(igny8_projections::writer::Lookup(
+            bus.db().clone(),
+        )));
     let sd = shutdown.clone();
     match nats {
         Some(client) => {

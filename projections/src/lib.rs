@@ -19,7 +19,9 @@ pub mod planner;
 pub mod projection;
 pub mod rebuild;
 pub mod runner;
+pub mod sql;
 pub mod tenancy;
+pub mod writer;
 
 pub use checkpoint::{Checkpoint, ProjectionStatus, Stuck, WaitOutcome, status, stuck, wait_for};
 pub use projection::{Applied, Index, Projection, Table, decode_until};
@@ -35,6 +37,8 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(tenancy::TenancyProjection),
         Arc::new(planner::PlannerProjection),
         Arc::new(jobs::JobsProjection),
+        Arc::new(planner::ideas::IdeasProjection),
+        Arc::new(writer::WriterProjection),
     ]
 }
 

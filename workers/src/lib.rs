@@ -7,3 +7,4 @@ pub mod ai;
 pub mod jobs;
 pub mod planner;
 pub mod relay;
+pub mod writer;

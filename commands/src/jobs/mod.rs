@@ -9,7 +9,9 @@ use crate::bus::{CommandBus, CommandContext, CommandError, CommandOutcome};
 use crate::uow::retry;
 use igny8_domain::billing::{Account, AccountCommand};
 use igny8_domain::jobs::{Job, JobCommand, Phase};
-use igny8_domain::planner::{ClusterSummary, SectorKeywords, SectorKeywordsCommand};
+use igny8_domain::planner::{
+    ClusterSummary, Idea, IdeaCommand, IdeaData, SectorKeywords, SectorKeywordsCommand,
+};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -34,6 +36,7 @@ pub async fn create(
                 kind: kind.to_string(),
                 input: input.clone(),
                 reserved: reserve,
+                items: vec![],
             },
         )
         .await?;
@@ -111,6 +114,19 @@ pub struct SaveClusters {
     pub clusters: Vec<ClusterSummary>,
 }
 
+/// Ideas to save with the job's success (ids derived from the job).
+pub struct SaveIdeas {
+    pub site_id: Uuid,
+    pub ideas: Vec<(Uuid, Uuid, IdeaData)>,
+}
+
+/// What a job produced, saved in its success's commit.
+pub enum Save {
+    Clusters(SaveClusters),
+    /// (idea id, sector id, idea) of one site.
+    Ideas(SaveIdeas),
+}
+
 /// How a job ends, and what happens to its reservation with it.
 pub enum Ending {
     /// Capture `charged` milli-credits (≤ reserved); the rest returns.
@@ -120,7 +136,7 @@ pub enum Ending {
         charged: i64,
         /// What the job produced, saved in the same commit (so a cancelled,
         /// failed or superseded attempt saves nothing).
-        save: Option<SaveClusters>,
+        save: Option<Save>,
     },
     /// `attempt: None`: whichever attempt runs.
     Failed {
@@ -178,20 +194,49 @@ pub async fn finish(
             ),
         };
         uow.execute::<Job>(&jid, job_cmd).await?;
-        if let Ending::Succeeded {
-            save: Some(save), ..
-        } = &ending
-        {
-            uow.execute::<SectorKeywords>(
-                &save.sector_id.to_string(),
-                SectorKeywordsCommand::AssignClusters {
-                    run_id: job_id,
-                    clusters: save.clusters.clone(),
-                },
-            )
-            .await?;
+        match &ending {
+            Ending::Succeeded {
+                save: Some(Save::Clusters(save)),
+                ..
+            } => {
+                uow.execute::<SectorKeywords>(
+                    &save.sector_id.to_string(),
+                    SectorKeywordsCommand::AssignClusters {
+                        run_id: job_id,
+                        clusters: save.clusters.clone(),
+                    },
+                )
+                .await?;
+            }
+            Ending::Succeeded {
+                save: Some(Save::Ideas(save)),
+                ..
+            } => {
+                for (id, sector, idea) in &save.ideas {
+                    uow.execute::<Idea>(
+                        &id.to_string(),
+                        IdeaCommand::Create {
+                            account_id: job.account_id.unwrap_or_default(),
+                            site_id: save.site_id,
+                            sector_id: *sector,
+                            idea: idea.clone(),
+                            job_id: Some(job_id),
+                        },
+                    )
+                    .await?;
+                }
+            }
+            _ => {}
         }
-        if job.reserved > 0 {
+        if !job.items.is_empty() {
+            // A batch job: its items were charged one by one; what is left returns.
+            let reason = match &ending {
+                Ending::Succeeded { .. } => "not written by the job",
+                Ending::Failed { .. } => "the job failed",
+                Ending::Cancelled => "the job was cancelled",
+            };
+            crate::writer::settle_items(&mut uow, &job, job_id, reason).await?;
+        } else if job.reserved > 0 {
             uow.execute::<Account>(&account, account_cmd).await?;
         }
         uow.commit().await

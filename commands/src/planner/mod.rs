@@ -13,6 +13,7 @@
 
 pub mod clustering;
 pub mod clusters;
+pub mod ideas;
 pub mod import;
 pub mod keywords;
 pub mod scope;
@@ -21,6 +22,10 @@ pub use clustering::{AutoCluster, ClusterJob, auto_cluster, check_num_clusters, 
 pub use clusters::{
     ClusterChanged, ClusterRenamed, ClusterSplit, ClustersMerged, KeywordsMoved, MoveKeywords,
     delete_cluster, merge_clusters, move_keywords, rename_cluster, split_cluster,
+};
+pub use ideas::{
+    GenerateIdeas, IdeaSaved, IdeasJob, NewIdea, NotQueued, Queued, auto_generate_ideas,
+    create_idea, delete_idea, idea_task_id, queue_ideas, update_idea,
 };
 pub use keywords::{
     BulkDelete, BulkDeleted, ImportTarget, KeywordChanged, KeywordCreated, KeywordUpdate,
@@ -49,6 +54,13 @@ pub struct ClusterPlace {
     pub sector_id: Uuid,
 }
 
+/// A keyword of a cluster, for the ideas generator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterKeyword {
+    pub keyword: String,
+    pub volume: i64,
+}
+
 /// The read-model look-ups the planner's use cases need (implemented by
 /// `igny8_projections::planner::Lookup` over `rm_keywords` and
 /// `rm_clusters`). Always within one account: another account's ids are
@@ -75,6 +87,14 @@ pub trait PlannerLookup: Send + Sync {
         account_id: Uuid,
         cluster_id: Uuid,
     ) -> Result<Option<ClusterPlace>, CommandError>;
+
+    /// The keywords of a cluster of the account, by volume (highest first), at most `limit`.
+    async fn cluster_keywords(
+        &self,
+        account_id: Uuid,
+        cluster_id: Uuid,
+        limit: usize,
+    ) -> Result<Vec<ClusterKeyword>, CommandError>;
 }
 
 /// What the planner's use cases work with: the bus (commands and

@@ -13,4 +13,7 @@ mod plans;
 pub use account::{
     Account, AccountCommand, AccountError, AccountEvent, MAX_AMOUNT, MILLI, credits,
 };
-pub use plans::{CreditCosts, DEFAULT_PLAN, PLANS, Plan, SEED_COSTS, clustering_cost_milli, plan};
+pub use plans::{
+    CreditCosts, DEFAULT_PLAN, PLANS, Plan, SEED_COSTS, clustering_cost_milli, content_cost_milli,
+    costs, ideas_cost_milli, plan,
+};

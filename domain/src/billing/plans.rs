@@ -21,10 +21,18 @@ pub struct Plan {
 pub struct CreditCosts {
     /// One keyword clustering run (any strategy).
     pub clustering: i64,
+    /// One content idea.
+    pub idea: i64,
+    /// Content, per 500 words delivered (rounded up).
+    pub content_per_500_words: i64,
 }
 
 /// The seeds' costs.
-pub const SEED_COSTS: CreditCosts = CreditCosts { clustering: 10 };
+pub const SEED_COSTS: CreditCosts = CreditCosts {
+    clustering: 10,
+    idea: 1,
+    content_per_500_words: 1,
+};
 
 pub const DEFAULT_PLAN: &str = "free";
 
@@ -60,7 +68,10 @@ pub const PLANS: &[Plan] = &[
         included_credits: 50_000,
         max_sites: None,
         // Volume discount: the largest plan clusters for less.
-        credit_costs: CreditCosts { clustering: 8 },
+        credit_costs: CreditCosts {
+            clustering: 8,
+            ..SEED_COSTS
+        },
     },
 ];
 
@@ -81,6 +92,25 @@ pub fn clustering_cost_milli(plan_id: Option<&str>) -> i64 {
         * super::MILLI
 }
 
+/// The costs of `plan_id` (the default plan's when it is unknown).
+pub fn costs(plan_id: Option<&str>) -> CreditCosts {
+    plan_id
+        .and_then(plan)
+        .or_else(|| plan(DEFAULT_PLAN))
+        .map_or(SEED_COSTS, |p| p.credit_costs)
+}
+
+/// Milli-credits `ideas` ideas cost on `plan`.
+pub fn ideas_cost_milli(plan_id: Option<&str>, ideas: u64) -> i64 {
+    costs(plan_id).idea * super::MILLI * ideas.min(1_000_000) as i64
+}
+
+/// Milli-credits an article of `words` words costs on `plan`: per 500
+/// words, rounded up (an empty article costs nothing).
+pub fn content_cost_milli(plan_id: Option<&str>, words: u64) -> i64 {
+    costs(plan_id).content_per_500_words * super::MILLI * words.min(10_000_000).div_ceil(500) as i64
+}
+
 pub fn plan(id: &str) -> Option<&'static Plan> {
     PLANS.iter().find(|p| p.id == id)
 }
@@ -88,6 +118,17 @@ pub fn plan(id: &str) -> Option<&'static Plan> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_is_priced_per_started_500_words() {
+        let m = super::super::MILLI;
+        assert_eq!(content_cost_milli(None, 0), 0);
+        assert_eq!(content_cost_milli(None, 1), m);
+        assert_eq!(content_cost_milli(None, 500), m);
+        assert_eq!(content_cost_milli(None, 501), 2 * m);
+        assert_eq!(content_cost_milli(Some("scale"), 1500), 3 * m);
+        assert_eq!(ideas_cost_milli(None, 6), 6 * m);
+    }
 
     #[test]
     fn clustering_is_priced_by_the_plan() {

@@ -77,6 +77,16 @@ pub struct Job {
     pub tokens: u64,
     /// Cost of the provider calls in micro-dollars (exact).
     pub cost_usd_micros: i64,
+    /// The items of a batch job (e.g. the tasks of a content job), each with
+    /// its own reservation (`<job id>:<item id>`), captured as the item is
+    /// saved; the job's end releases what is left.
+    #[serde(default)]
+    pub items: Vec<Uuid>,
+}
+
+/// The reservation of one item of a batch job.
+pub fn item_reservation(job_id: Uuid, item: Uuid) -> String {
+    format!("{job_id}:{item}")
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +96,8 @@ pub enum JobCommand {
         kind: String,
         input: Value,
         reserved: i64,
+        /// Items reserved one by one (empty: one reservation, the job id).
+        items: Vec<Uuid>,
     },
     /// A worker takes the job (again, after a crash: a new attempt).
     Start {
@@ -121,6 +133,8 @@ pub enum JobEvent {
         kind: String,
         input: Value,
         reserved: i64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        items: Vec<Uuid>,
     },
     JobStarted {
         attempt: u32,
@@ -211,6 +225,7 @@ impl Aggregate for Job {
             kind,
             input,
             reserved,
+            items,
         } = command
         {
             if self.created {
@@ -221,6 +236,7 @@ impl Aggregate for Job {
                 kind,
                 input,
                 reserved: reserved.max(0),
+                items,
             }]);
         }
         if !self.created {
@@ -299,9 +315,11 @@ impl Aggregate for Job {
                 account_id,
                 kind,
                 reserved,
+                items,
                 ..
             } => {
                 self.created = true;
+                self.items = items.clone();
                 self.account_id = Some(*account_id);
                 self.kind = kind.clone();
                 self.reserved = *reserved;
@@ -366,6 +384,7 @@ mod tests {
                 kind: "auto_cluster".into(),
                 input: Value::Null,
                 reserved: 10_000,
+                items: vec![],
             },
         )
         .unwrap();

@@ -1,4 +1,5 @@
-//! Planner context: keywords per sector (clusters and ideas follow).
+//! Planner context: keywords per sector, their clusters, and content ideas
+//! (the `idea` aggregate, one per idea).
 //!
 //! A sector's keywords are one aggregate (`sector_keywords`, id = the
 //! sector id) whose state is only the set of keyword ids: a keyword's id is
@@ -9,9 +10,16 @@
 //! whose events are chunks of at most [`CHUNK`] keywords (each event stays
 //! far below NATS's 1 MB message limit).
 
+mod idea;
 mod keywords;
 mod strategy;
 
+pub use idea::{
+    ContentType, Idea, IdeaChange, IdeaCommand, IdeaData, IdeaError, IdeaEvent, IdeaStatus,
+    MAX_DESCRIPTION_CHARS, MAX_KEY_POINTS, MAX_SECONDARY_KEYWORDS, MAX_SECTIONS, MAX_TITLE_CHARS,
+    MAX_WORDS, MIN_WORDS, OutlineSection, WriterInputError, check_keywords, check_outline,
+    check_word_count, valid_line, valid_text,
+};
 pub use keywords::{
     CHUNK, ClusterSummary, Intent, KeywordChange, KeywordData, MAX_KEYWORD_CHARS, MAX_VOLUME,
     PlannerError, SectorKeywords, SectorKeywordsCommand, SectorKeywordsEvent, keyword_id,

@@ -211,6 +211,10 @@ pub struct PlanView {
 pub struct CreditCostsView {
     /// One keyword clustering run (any strategy).
     pub clustering: i64,
+    /// One content idea.
+    pub idea: i64,
+    /// An article, per 500 words delivered (rounded up).
+    pub content_per_500_words: i64,
 }
 
 impl From<&Plan> for PlanView {
@@ -223,6 +227,8 @@ impl From<&Plan> for PlanView {
             max_sites: p.max_sites,
             credit_costs: CreditCostsView {
                 clustering: p.credit_costs.clustering,
+                idea: p.credit_costs.idea,
+                content_per_500_words: p.credit_costs.content_per_500_words,
             },
         }
     }

@@ -34,3 +34,17 @@ pub fn both_slashes(
         .route(&format!("{bare}/"), method.clone())
         .route(bare, method)
 }
+
+/// 400 INVALID_QUERY unless `ordering` is one of `allowed` (with `-` for descending).
+pub fn check_ordering(ordering: Option<&str>, allowed: &[&str]) -> Result<(), ApiError> {
+    match ordering {
+        Some(o) if !allowed.contains(&o.trim_start_matches('-')) => Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            format!(
+                "ordering must be one of {} (with - for descending)",
+                allowed.join(", ")
+            ),
+        )),
+        _ => Ok(()),
+    }
+}

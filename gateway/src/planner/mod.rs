@@ -36,6 +36,7 @@ use uuid::Uuid;
 pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
 
 pub fn routes(r: Router<AppState>) -> Router<AppState> {
+    let r = ideas::routes(r);
     let r = both_slashes(r, "/api/v1/planner/keywords/", get(list).post(create));
     let r = both_slashes(
         r,
@@ -86,10 +87,12 @@ macro_rules! planner {
     ($s:expr) => {
         cmd::Planner {
             bus: &$s.bus,
-            lookup: &rm::Lookup(&$s.db),
+            lookup: &igny8_projections::planner::Lookup(&$s.db),
         }
     };
 }
+
+pub mod ideas;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

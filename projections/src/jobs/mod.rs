@@ -73,6 +73,7 @@ async fn apply(tx: &mut DbTx, sfx: &str, ev: &StoredEvent, e: &JobEvent) -> anyh
             kind,
             input,
             reserved,
+            ..
         } => {
             let sql = format!(
                 "INSERT INTO rm_jobs{sfx} (job_id, account_id, kind, state, phase, message, reserved, input, created_at, updated_at, site_id) \

@@ -5,7 +5,8 @@ use super::queries::{cluster_sector, get_keyword, keyword_places};
 use async_trait::async_trait;
 use igny8_commands::CommandError;
 use igny8_commands::db::Db;
-use igny8_commands::planner::{ClusterPlace, KeywordPlace, PlannerLookup};
+use igny8_commands::on_db;
+use igny8_commands::planner::{ClusterKeyword, ClusterPlace, KeywordPlace, PlannerLookup};
 use uuid::Uuid;
 
 /// [`PlannerLookup`] on a database.
@@ -66,5 +67,22 @@ impl PlannerLookup for Lookup<'_> {
                 sector_id: Uuid::parse_str(&sector).ok()?,
             })
         }))
+    }
+
+    async fn cluster_keywords(
+        &self,
+        account_id: Uuid,
+        cluster_id: Uuid,
+        limit: usize,
+    ) -> Result<Vec<ClusterKeyword>, CommandError> {
+        let sql = "SELECT keyword, volume FROM rm_keywords WHERE account_id = $1 AND cluster_id = $2 \
+                   ORDER BY volume DESC, keyword LIMIT $3";
+        let rows: Vec<(String, i64)> = on_db!(self.0, p => sqlx::query_as(sql)
+            .bind(account_id.to_string()).bind(cluster_id.to_string()).bind(limit as i64)
+            .fetch_all(p).await.map_err(db_error)?);
+        Ok(rows
+            .into_iter()
+            .map(|(keyword, volume)| ClusterKeyword { keyword, volume })
+            .collect())
     }
 }

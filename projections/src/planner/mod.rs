@@ -3,6 +3,7 @@
 //! site, for the rows of later events). Additions arrive in chunks of up
 //! to 2000 keywords: PostgreSQL inserts a chunk with one statement.
 
+pub mod ideas;
 mod lookup;
 mod queries;
 

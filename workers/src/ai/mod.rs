@@ -18,6 +18,11 @@ pub struct AiOptions {
     pub max_retry_wait: Duration,
     /// Inputs per `/embeddings` request (OpenAI accepts up to 2048).
     pub embed_batch: usize,
+    /// Provider calls in flight at once, in total (text generation).
+    pub max_concurrent: usize,
+    /// Provider calls in flight at once per account (one account's batch
+    /// of 100 cannot starve the others).
+    pub max_concurrent_per_account: usize,
 }
 
 impl Default for AiOptions {
@@ -27,6 +32,8 @@ impl Default for AiOptions {
             max_attempts: 4,
             max_retry_wait: Duration::from_secs(30),
             embed_batch: 512,
+            max_concurrent: 32,
+            max_concurrent_per_account: 16,
         }
     }
 }
@@ -58,6 +65,12 @@ pub enum AiError {
     Malformed(String),
     #[error("the provider asked to wait {0:?} (more than the configured maximum)")]
     RetryTooLong(Duration),
+    #[error(
+        "the model stopped at its output limit (finish_reason: length); the answer is incomplete"
+    )]
+    Truncated,
+    #[error("the model refused: {0}")]
+    Refused(String),
 }
 
 /// Tokens used by a call.
@@ -255,9 +268,19 @@ impl Provider {
                 "json_schema": {"name": schema_name, "strict": true, "schema": schema}},
         });
         let v = self.post("chat/completions", &body).await?;
-        let msg = &v["choices"][0]["message"];
+        let choice = &v["choices"][0];
+        let msg = &choice["message"];
         if let Some(r) = msg["refusal"].as_str() {
-            return Err(AiError::Malformed(format!("the model refused: {r}")));
+            return Err(AiError::Refused(r.to_string()));
+        }
+        match choice["finish_reason"].as_str() {
+            Some("length") => return Err(AiError::Truncated),
+            Some("content_filter") => {
+                return Err(AiError::Refused(
+                    "the provider's content filter stopped the answer".into(),
+                ));
+            }
+            _ => {}
         }
         let content = msg["content"]
             .as_str()

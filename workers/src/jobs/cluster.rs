@@ -91,7 +91,7 @@ async fn keywords(bus: &CommandBus, sector: Uuid) -> Result<Vec<Kw>, JobFailure>
 }
 
 /// The account's provider, its key opened (only for the call).
-async fn provider(
+pub(crate) async fn provider(
     env: &JobEnv,
     account: Option<Uuid>,
 ) -> Result<(Provider, Integration), JobFailure> {
@@ -125,7 +125,7 @@ pub async fn run(
     run: &Attempt<'_>,
     account: Option<Uuid>,
     input: &Value,
-) -> Result<(Value, Option<jobcmd::SaveClusters>), JobFailure> {
+) -> Result<super::JobOutput, JobFailure> {
     let job_id = run.job_id;
     let sector: Uuid = input["sector_id"]
         .as_str()
@@ -234,10 +234,10 @@ pub async fn run(
     )
     .await?;
     // Saved by the job's success, in the same commit (see `jobs::finish`).
-    Ok((
+    Ok(super::JobOutput::saving(
         json!({"sector_id": sector, "keywords": n, "clustered": clustered, "clusters": count,
                "strategy": strategy, "model": grouping.model, "tokens": tokens, "cost_usd_micros": cost}),
-        Some(jobcmd::SaveClusters {
+        jobcmd::Save::Clusters(jobcmd::SaveClusters {
             sector_id: sector,
             clusters,
         }),

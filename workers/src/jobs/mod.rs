@@ -9,10 +9,13 @@
 //! retry never charges twice; a clustering run is saved once per job.
 
 pub mod cluster;
+pub mod content;
+pub mod ideas;
 
 use crate::ai::{self, AiOptions};
 use igny8_commands::jobs::{self as jobcmd, Ending};
 use igny8_commands::secrets::Keyring;
+use igny8_commands::writer::WriterLookup;
 use igny8_commands::{
     Backoff, CommandBus, CommandContext, CommandError, Health, Position, StreamNames,
 };
@@ -31,6 +34,10 @@ pub struct JobEnv {
     pub secrets: Keyring,
     pub http: reqwest::Client,
     pub ai: AiOptions,
+    /// The writer's read model (internal links); `None`: no links.
+    pub writer: Option<Arc<dyn WriterLookup>>,
+    /// Provider calls in flight, in total and per account.
+    pub limits: Arc<Limits>,
 }
 
 impl JobEnv {
@@ -39,7 +46,79 @@ impl JobEnv {
             bus,
             secrets,
             http: ai::http_client(),
+            limits: Arc::new(Limits::new(
+                ai.max_concurrent,
+                ai.max_concurrent_per_account,
+            )),
             ai,
+            writer: None,
+        }
+    }
+
+    /// With the writer's read model (for internal links).
+    pub fn with_writer(mut self, lookup: Arc<dyn WriterLookup>) -> Self {
+        self.writer = Some(lookup);
+        self
+    }
+}
+
+/// Bounded concurrency of provider calls: a permit of the account's
+/// semaphore, then one of the process-wide one.
+pub struct Limits {
+    total: Arc<tokio::sync::Semaphore>,
+    per_account: usize,
+    accounts: Mutex<std::collections::HashMap<Uuid, Arc<tokio::sync::Semaphore>>>,
+}
+
+impl Limits {
+    pub fn new(total: usize, per_account: usize) -> Self {
+        Self {
+            total: Arc::new(tokio::sync::Semaphore::new(total.max(1))),
+            per_account: per_account.max(1),
+            accounts: Mutex::default(),
+        }
+    }
+
+    /// Wait for a slot of `account` and of the process; hold both while calling.
+    pub async fn acquire(
+        &self,
+        account: Uuid,
+    ) -> (
+        tokio::sync::OwnedSemaphorePermit,
+        tokio::sync::OwnedSemaphorePermit,
+    ) {
+        let mine = {
+            let mut a = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
+            a.entry(account)
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.per_account)))
+                .clone()
+        };
+        // Semaphores are never closed, so acquiring cannot fail.
+        let mine = mine.acquire_owned().await.expect("semaphore open");
+        let total = self
+            .total
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore open");
+        (mine, total)
+    }
+}
+
+/// What a job's work produced: its result, what to save with its success,
+/// and what to charge (`None`: the whole reservation).
+pub struct JobOutput {
+    pub result: serde_json::Value,
+    pub save: Option<jobcmd::Save>,
+    pub charged: Option<i64>,
+}
+
+impl JobOutput {
+    pub fn saving(result: serde_json::Value, save: jobcmd::Save) -> Self {
+        Self {
+            result,
+            save: Some(save),
+            charged: None,
         }
     }
 }
@@ -151,14 +230,16 @@ pub async fn run_job(env: &JobEnv, job_id: Uuid, worker: &str) -> Result<(), Com
     };
     let outcome = match job.kind.as_str() {
         "auto_cluster" => cluster::run(env, &run, job.account_id, &input).await,
+        "auto_generate_ideas" => ideas::run(env, &run, &job, &input).await,
+        "auto_generate_content" => content::run(env, &run, &job, &input).await,
         other => Err(JobFailure::Failed(format!("unknown job kind {other:?}"))),
     };
     let ending = match outcome {
-        Ok((result, save)) => Ending::Succeeded {
-            save,
+        Ok(out) => Ending::Succeeded {
+            save: out.save,
             attempt,
-            result,
-            charged: job.reserved,
+            result: out.result,
+            charged: out.charged.unwrap_or(job.reserved).clamp(0, job.reserved),
         },
         Err(JobFailure::Failed(error)) => Ending::Failed {
             attempt: Some(attempt),

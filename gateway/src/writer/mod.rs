@@ -1,0 +1,28 @@
+//! Writer over HTTP: tasks (what to write), content generation jobs, the
+//! content with every version (edit, revert, status, regenerate, diff).
+//!
+//! Route → `igny8_commands::writer` (tasks, content, generation) →
+//! `igny8_domain::writer` (`Task`, `Content`, `PrimaryKeyword` decide) →
+//! events → `igny8_projections::writer` (`rm_tasks`, `rm_content`) → the
+//! lists here; versions are read from the content's events.
+
+pub mod content;
+pub mod tasks;
+
+use crate::state::AppState;
+use axum::Router;
+
+/// The writer's use-case dependencies over this state.
+macro_rules! writer {
+    ($s:expr) => {
+        igny8_commands::writer::Writer {
+            bus: &$s.bus,
+            planner: &igny8_projections::planner::Lookup(&$s.db),
+        }
+    };
+}
+pub(crate) use writer;
+
+pub fn routes(r: Router<AppState>) -> Router<AppState> {
+    content::routes(tasks::routes(r))
+}

@@ -1,0 +1,232 @@
+//! The `auto_generate_content` job: an article per task of its input,
+//! written by the account's text provider with bounded concurrency, each
+//! committed as soon as it is done with its own charge
+//! (`igny8_commands::writer::save_article`). A task that fails (provider
+//! error, truncated or refused answer) fails alone, its credits released;
+//! the job's end releases what is left. After a crash the new attempt
+//! writes only the tasks still open for this job: an article is never
+//! stored or charged twice.
+
+use super::{Attempt, JobEnv, JobFailure, JobOutput};
+use crate::writer::{Brief, Draft, TextProvider};
+use futures::StreamExt;
+use igny8_commands::writer::{self as w, html};
+use igny8_commands::{CommandContext, CommandError};
+use igny8_domain::jobs::{Job, Phase};
+use igny8_domain::planner::normalize;
+use igny8_domain::writer::{
+    ContentBody, InternalLink, MAX_META_DESCRIPTION_CHARS, MAX_META_TITLE_CHARS, Task, TaskStatus,
+    VersionAuthor, content_id,
+};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Links an article gets at most.
+pub const MAX_INTERNAL_LINKS: usize = 3;
+
+/// What became of one task.
+enum Outcome {
+    Written {
+        words: u32,
+    },
+    Failed(String),
+    /// Not this job's any more (done by an earlier attempt, failed, cancelled).
+    Skipped,
+}
+
+fn brief(task: &Task) -> Option<Brief> {
+    let d = task.data.as_ref()?;
+    Some(Brief {
+        title: d.title.clone(),
+        primary_keyword: d.primary_keyword.clone(),
+        secondary_keywords: d.secondary_keywords.clone(),
+        outline: d.outline.clone(),
+        content_type: d.content_type,
+        target_words: d.target_word_count,
+        language: "en".into(),
+        tone: String::new(),
+    })
+}
+
+/// The other contents of the site whose primary keyword occurs in `text`.
+fn links(text: &str, own: Uuid, targets: &[w::LinkTarget]) -> Vec<InternalLink> {
+    let hay = normalize(text);
+    targets
+        .iter()
+        .filter(|t| t.content_id != own && !t.primary_keyword.trim().is_empty())
+        .filter(|t| hay.contains(&normalize(&t.primary_keyword)))
+        .take(MAX_INTERNAL_LINKS)
+        .map(|t| InternalLink {
+            content_id: t.content_id,
+            keyword: t.primary_keyword.clone(),
+        })
+        .collect()
+}
+
+/// The stored body of a draft: sanitised, counted, meta fields within bounds.
+fn body(draft: &Draft, task: &Task, own: Uuid, targets: &[w::LinkTarget]) -> ContentBody {
+    let d = task.data.as_ref();
+    let clean = html::sanitize(&draft.html);
+    let text = html::text(&clean);
+    let cut = crate::writer::offline::truncate_words;
+    ContentBody {
+        title: cut(draft.title.trim(), 300),
+        meta_title: cut(draft.meta_title.trim(), MAX_META_TITLE_CHARS),
+        meta_description: cut(draft.meta_description.trim(), MAX_META_DESCRIPTION_CHARS),
+        word_count: html::word_count(&clean),
+        html: clean,
+        primary_keyword: d.map(|d| d.primary_keyword.clone()).unwrap_or_default(),
+        secondary_keywords: d.map(|d| d.secondary_keywords.clone()).unwrap_or_default(),
+        internal_links: links(&text, own, targets),
+    }
+}
+
+async fn one(
+    env: &JobEnv,
+    ctx: &CommandContext,
+    job_id: Uuid,
+    provider: &TextProvider,
+    targets: &[w::LinkTarget],
+    task_id: Uuid,
+) -> Result<Outcome, CommandError> {
+    let (task, _) = env.bus.load::<Task>(&task_id.to_string()).await?;
+    if task.status != TaskStatus::InProgress || task.job_id != Some(job_id) {
+        return Ok(Outcome::Skipped);
+    }
+    let Some(brief) = brief(&task) else {
+        return Ok(Outcome::Skipped);
+    };
+    let draft = {
+        let _permits = env
+            .limits
+            .acquire(task.account_id.unwrap_or_default())
+            .await;
+        provider.article(&brief).await
+    };
+    let draft = match draft {
+        Ok(d) => d,
+        Err(e) => {
+            let reason = e.to_string();
+            w::fail_article(&env.bus, ctx, job_id, task_id, &reason).await?;
+            return Ok(Outcome::Failed(reason));
+        }
+    };
+    let body = body(&draft, &task, content_id(task_id), targets);
+    if let Err(e) = body.check() {
+        let reason = format!("the provider's article is not usable: {e}");
+        w::fail_article(&env.bus, ctx, job_id, task_id, &reason).await?;
+        return Ok(Outcome::Failed(reason));
+    }
+    let words = body.word_count;
+    let author = VersionAuthor::Ai {
+        job_id,
+        provider: draft.provider.clone(),
+        model: draft.model.clone(),
+        prompt_type: "content".into(),
+        prompt_version: 1,
+        tokens: draft.tokens,
+        cost_usd_micros: draft.cost_usd_micros,
+        credits_milli: 0,
+    };
+    Ok(
+        match w::save_article(&env.bus, ctx, job_id, task_id, body, author).await {
+            Ok(Some(_)) => Outcome::Written { words },
+            Ok(None) => Outcome::Skipped,
+            Err(CommandError::Domain {
+                code: "ALREADY_GENERATED" | "JOB_SUPERSEDED" | "RESERVATION_NOT_FOUND",
+                ..
+            }) => Outcome::Skipped,
+            Err(e) => return Err(e),
+        },
+    )
+}
+
+pub async fn run(
+    env: &JobEnv,
+    run: &Attempt<'_>,
+    job: &Job,
+    input: &Value,
+) -> Result<JobOutput, JobFailure> {
+    let job_id = run.job_id;
+    let tasks: Vec<Uuid> = input["task_ids"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| t.as_str().and_then(|s| Uuid::parse_str(s).ok()))
+        .collect();
+    let site = input["site_id"]
+        .as_str()
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .unwrap_or_default();
+    let n = tasks.len();
+    run.progress(Phase::Prep, 10, &format!("{n} articles to write"), 0, 0)
+        .await?;
+    let provider = super::ideas::text_provider(env, job.account_id).await?;
+    let targets = match &env.writer {
+        Some(l) => l
+            .site_contents(job.account_id.unwrap_or_default(), site, 500)
+            .await
+            .unwrap_or_default(),
+        None => vec![],
+    };
+    run.progress(Phase::AiCall, 25, "writing", 0, 0).await?;
+    let concurrency = env.ai.max_concurrent_per_account.max(1);
+    let mut results = futures::stream::iter(tasks.iter().copied())
+        .map(|t| {
+            let (provider, targets) = (&provider, &targets);
+            async move { (t, one(env, run.ctx, job_id, provider, targets, t).await) }
+        })
+        .buffer_unordered(concurrency);
+    let (mut written, mut words, mut skipped) = (0usize, 0u64, 0usize);
+    let mut failed: Vec<Value> = vec![];
+    let mut done = 0usize;
+    while let Some((task, r)) = results.next().await {
+        done += 1;
+        match r? {
+            Outcome::Written { words: w } => {
+                written += 1;
+                words += u64::from(w);
+            }
+            Outcome::Failed(reason) => failed.push(json!({"task_id": task, "error": reason})),
+            Outcome::Skipped => skipped += 1,
+        }
+        let pct = 25 + (35 * done / n.max(1)) as u8;
+        run.progress(
+            Phase::AiCall,
+            pct,
+            &format!("{done} of {n} articles ({} failed)", failed.len()),
+            0,
+            0,
+        )
+        .await?;
+    }
+    drop(results);
+    // What this job charged, over every attempt (each article's own capture).
+    let mut charged = 0i64;
+    let mut contents = vec![];
+    for t in &tasks {
+        let (task, _) = env.bus.load::<Task>(&t.to_string()).await?;
+        if let Some((j, c)) = task.completed_by
+            && j == job_id
+        {
+            charged += c;
+            contents.push(content_id(*t));
+        }
+    }
+    run.progress(Phase::Save, 90, "settling credits", 0, 0)
+        .await?;
+    if contents.is_empty() && !failed.is_empty() {
+        let first = failed[0]["error"].as_str().unwrap_or("").to_string();
+        return Err(JobFailure::Failed(format!(
+            "no article was written; the first error: {first}"
+        )));
+    }
+    Ok(JobOutput {
+        result: json!({"articles": contents.len(), "written_now": written, "skipped": skipped,
+                       "failed": failed, "words": words, "content_ids": contents,
+                       "provider": provider.name(), "credits_charged_milli": charged}),
+        save: None,
+        charged: Some(charged),
+    })
+}
