@@ -64,6 +64,9 @@ pub fn job_env(state: &AppState) -> igny8_workers::jobs::JobEnv {
         state.keys.secrets.clone(),
         state.settings.ai_options(),
     )
+    .with_writer(std::sync::Arc::new(igny8_projections::writer::Lookup(
+        state.db.clone(),
+    )))
 }
 
 /// A signed-up owner: tokens and ids.

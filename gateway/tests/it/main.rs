@@ -13,3 +13,4 @@ mod layout;
 mod matrix;
 mod planner;
 mod tenancy;
+mod writer;
