@@ -1,19 +1,25 @@
 //! The published JSON Schemas (`schema/events/`) stay true to the events we
 //! write: one schema per event type, whose fields and types match what the
-//! serialised event carries.
+//! serialised event carries. A field some samples of a type leave out
+//! (`skip_serializing_if`) is optional in the schema; the others are required.
 
 use chrono::{TimeZone, Utc};
 use igny8_domain::DomainEvent;
 use igny8_domain::billing::AccountEvent;
 use igny8_domain::jobs::{JobEvent, Phase};
 use igny8_domain::planner::{
-    ClusterSummary, Intent, KeywordChange, KeywordData, SectorKeywordsEvent,
+    ClusterSummary, ContentType, IdeaChange, IdeaData, IdeaEvent, IdeaStatus, Intent,
+    KeywordChange, KeywordData, OutlineSection, SectorKeywordsEvent,
 };
 use igny8_domain::tenancy::{
     ApiKeyEvent, IntegrationEvent, LoginEvent, Role, SessionEvent, TenantEvent, UserEvent,
 };
+use igny8_domain::writer::{
+    ContentBody, ContentEvent, ContentOrigin, ContentStatus, InternalLink, PrimaryKeywordEvent,
+    TaskChange, TaskData, TaskEvent, VersionAuthor,
+};
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use uuid::Uuid;
 
@@ -47,6 +53,42 @@ fn samples() -> Vec<Sample> {
     let id = Uuid::from_u128(1);
     let at = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
     let s = String::from;
+    let outline = || {
+        vec![OutlineSection {
+            heading: s("Fit first"),
+            level: 2,
+            key_points: vec![s("toe box")],
+        }]
+    };
+    let idea = |job_id: Option<Uuid>, cluster_id: Option<Uuid>| IdeaEvent::IdeaCreated {
+        account_id: id,
+        site_id: id,
+        sector_id: id,
+        idea: IdeaData {
+            title: s("How to choose trail running shoes"),
+            description: s("A buyer's guide"),
+            outline: outline(),
+            content_type: ContentType::Guide,
+            primary_keyword: s("trail running shoes"),
+            secondary_keywords: vec![s("best trail running shoes")],
+            target_word_count: 1500,
+            cluster_id,
+        },
+        job_id,
+    };
+    let body = || ContentBody {
+        title: s("Trail running shoes"),
+        html: s("<p>trail running shoes</p>"),
+        meta_title: s("Trail running shoes"),
+        meta_description: s("All about trail running shoes."),
+        word_count: 3,
+        primary_keyword: s("trail running shoes"),
+        secondary_keywords: vec![],
+        internal_links: vec![InternalLink {
+            content_id: id,
+            keyword: s("trail running"),
+        }],
+    };
     vec![
         sample("account", AccountEvent::AccountOpened { name: s("Acme") }),
         sample(
@@ -250,6 +292,17 @@ fn samples() -> Vec<Sample> {
                 kind: s("auto_cluster"),
                 input: serde_json::json!({"sector_id": id}),
                 reserved: 10_000,
+                items: vec![],
+            },
+        ),
+        sample(
+            "job",
+            JobEvent::JobCreated {
+                account_id: id,
+                kind: s("auto_generate_content"),
+                input: serde_json::json!({"site_id": id, "task_ids": [id], "regenerate": false}),
+                reserved: 6_000,
+                items: vec![id],
             },
         ),
         sample(
@@ -373,6 +426,143 @@ fn samples() -> Vec<Sample> {
             },
         ),
         sample("api_key", ApiKeyEvent::ApiKeyRevoked {}),
+        sample("idea", idea(Some(id), Some(id))),
+        sample("idea", idea(None, None)),
+        sample(
+            "idea",
+            IdeaEvent::IdeaUpdated {
+                change: IdeaChange {
+                    title: Some(s("Choosing trail running shoes")),
+                    status: Some(IdeaStatus::Archived),
+                    ..Default::default()
+                },
+            },
+        ),
+        sample("idea", IdeaEvent::IdeaQueued { task_id: id }),
+        sample("idea", IdeaEvent::IdeaDeleted {}),
+        sample(
+            "task",
+            TaskEvent::TaskCreated {
+                account_id: id,
+                site_id: id,
+                sector_id: id,
+                task: TaskData {
+                    title: s("Trail shoes"),
+                    brief: s(""),
+                    idea_id: Some(id),
+                    cluster_id: None,
+                    primary_keyword: s("trail running shoes"),
+                    secondary_keywords: vec![],
+                    target_word_count: 1500,
+                    content_type: ContentType::Post,
+                    outline: outline(),
+                    author_profile_id: None,
+                    strategy_id: Some(id),
+                    allow_shared_primary: false,
+                },
+            },
+        ),
+        sample(
+            "task",
+            TaskEvent::TaskUpdated {
+                change: TaskChange {
+                    primary_keyword: Some(s("trail shoes")),
+                    author_profile_id: Some(None),
+                    strategy_id: Some(Some(id)),
+                    ..Default::default()
+                },
+            },
+        ),
+        sample("task", TaskEvent::TaskDeleted {}),
+        sample("task", TaskEvent::TaskGenerationStarted { job_id: id }),
+        sample(
+            "task",
+            TaskEvent::TaskCompleted {
+                job_id: id,
+                content_id: id,
+                version: 1,
+                credits_milli: 3_000,
+            },
+        ),
+        sample(
+            "task",
+            TaskEvent::TaskFailed {
+                job_id: id,
+                reason: s("x"),
+            },
+        ),
+        sample("task", TaskEvent::TaskPublished {}),
+        sample(
+            "content",
+            ContentEvent::ContentCreated {
+                origin: ContentOrigin {
+                    account_id: id,
+                    site_id: id,
+                    sector_id: id,
+                    task_id: id,
+                    idea_id: Some(id),
+                    cluster_id: None,
+                },
+            },
+        ),
+        sample(
+            "content",
+            ContentEvent::ContentVersionAdded {
+                version: 1,
+                body: body(),
+                author: VersionAuthor::Ai {
+                    job_id: id,
+                    provider: s("offline"),
+                    model: s("offline"),
+                    prompt_type: s("content"),
+                    prompt_version: 1,
+                    tokens: 0,
+                    cost_usd_micros: 0,
+                    credits_milli: 3_000,
+                },
+            },
+        ),
+        sample(
+            "content",
+            ContentEvent::ContentVersionAdded {
+                version: 2,
+                body: ContentBody {
+                    internal_links: vec![],
+                    ..body()
+                },
+                author: VersionAuthor::User {
+                    user_id: None,
+                    reverted_from: Some(1),
+                },
+            },
+        ),
+        sample(
+            "content",
+            ContentEvent::ContentStatusChanged {
+                from: ContentStatus::Draft,
+                status: ContentStatus::Review,
+            },
+        ),
+        sample(
+            "primary_keyword",
+            PrimaryKeywordEvent::PrimaryKeywordClaimed {
+                task_id: id,
+                keyword: s("trail running shoes"),
+                shared_with: vec![],
+            },
+        ),
+        sample(
+            "primary_keyword",
+            PrimaryKeywordEvent::PrimaryKeywordClaimed {
+                task_id: id,
+                keyword: s("trail running shoes"),
+                shared_with: vec![id],
+            },
+        ),
+        sample(
+            "primary_keyword",
+            PrimaryKeywordEvent::PrimaryKeywordReleased { task_id: id },
+        ),
     ]
 }
 
@@ -409,6 +599,8 @@ fn accepts(declared: &Value, written: &str) -> bool {
 
 #[test]
 fn every_event_type_has_a_matching_schema() {
+    // Per event type: the fields every sample writes, and those any sample writes.
+    let mut fields: BTreeMap<(&str, &str), (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
     for sample in samples() {
         let t = sample.event_type;
         let schema = schema_for(sample.aggregate, t);
@@ -430,10 +622,20 @@ fn every_event_type_has_a_matching_schema() {
             .iter()
             .map(|v| v.as_str().unwrap())
             .collect();
+        let properties: BTreeSet<&str> = declared["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         let written: BTreeSet<&str> = inner.keys().map(String::as_str).collect();
-        assert_eq!(
-            required, written,
-            "{t}: schema's required fields = fields written"
+        assert!(
+            required.is_subset(&written),
+            "{t}: schema's required fields {required:?} are written ({written:?})"
+        );
+        assert!(
+            written.is_subset(&properties),
+            "{t}: fields written {written:?} are in the schema ({properties:?})"
         );
         for (k, v) in inner {
             assert!(
@@ -446,6 +648,36 @@ fn every_event_type_has_a_matching_schema() {
         for ex in schema["examples"].as_array().into_iter().flatten() {
             assert_eq!((sample.parse)(ex), Some(t), "{t}: example {ex}");
         }
+        let written: BTreeSet<String> = written.iter().map(|k| k.to_string()).collect();
+        let (always, ever) = fields
+            .entry((sample.aggregate, t))
+            .or_insert_with(|| (written.clone(), BTreeSet::new()));
+        always.retain(|k| written.contains(k));
+        ever.extend(written);
+    }
+    for ((aggregate, t), (always, ever)) in &fields {
+        let schema = schema_for(aggregate, t);
+        let declared = &schema["properties"][*t];
+        let required: BTreeSet<String> = declared["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        let properties: BTreeSet<String> = declared["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(
+            &required, always,
+            "{t}: schema's required fields = fields every sample writes"
+        );
+        assert_eq!(
+            &properties, ever,
+            "{t}: schema's fields = fields some sample writes (an optional one set in a sample)"
+        );
     }
 }
 

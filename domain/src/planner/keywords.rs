@@ -117,7 +117,7 @@ pub struct KeywordChange {
 
 /// A field that is present reads as `Some`, also when it is `null`
 /// (`Some(None)`: cleared); an absent field is `None` through `default`.
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,

@@ -20,6 +20,7 @@ pub use idea::{
     MAX_WORDS, MIN_WORDS, OutlineSection, WriterInputError, check_keywords, check_outline,
     check_word_count, valid_line, valid_text,
 };
+pub(crate) use keywords::present;
 pub use keywords::{
     CHUNK, ClusterSummary, Intent, KeywordChange, KeywordData, MAX_KEYWORD_CHARS, MAX_VOLUME,
     PlannerError, SectorKeywords, SectorKeywordsCommand, SectorKeywordsEvent, keyword_id,

@@ -131,9 +131,18 @@ pub struct TaskChange {
     pub content_type: Option<ContentType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outline: Option<Vec<OutlineSection>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `Some(None)`: cleared (a present `null` reads as cleared, not unchanged).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::planner::present"
+    )]
     pub author_profile_id: Option<Option<Uuid>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::planner::present"
+    )]
     pub strategy_id: Option<Option<Uuid>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_shared_primary: Option<bool>,
@@ -427,6 +436,15 @@ mod tests {
             strategy_id: None,
             allow_shared_primary: false,
         }
+    }
+
+    #[test]
+    fn a_null_in_a_change_clears_and_survives_the_round_trip() {
+        let c: TaskChange =
+            serde_json::from_value(serde_json::json!({"strategy_id": null})).unwrap();
+        assert_eq!((c.strategy_id, c.author_profile_id), (Some(None), None));
+        let back: TaskChange = serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
     }
 
     #[test]
