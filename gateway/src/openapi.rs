@@ -22,7 +22,7 @@ use utoipa_swagger_ui::SwaggerUi;
         crate::tenancy::sites::update, crate::tenancy::sites::remove, crate::tenancy::sites::list_sectors,
         crate::tenancy::sites::create_sector, crate::tenancy::sites::update_sector, crate::tenancy::sites::remove_sector,
         crate::tenancy::api_keys::list, crate::tenancy::api_keys::create, crate::tenancy::api_keys::revoke,
-        crate::tenancy::integrations::get_one, crate::tenancy::integrations::put, crate::tenancy::integrations::remove,
+        crate::tenancy::integrations::get_one, crate::tenancy::integrations::put, crate::tenancy::integrations::remove, crate::tenancy::integrations::test_provider,
         crate::billing::credits, crate::billing::grant_credits, crate::billing::transactions,
         crate::billing::plans, crate::billing::subscription, crate::billing::account_events, crate::billing::usage,
         crate::commands_api::list, crate::commands_api::send,

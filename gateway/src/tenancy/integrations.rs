@@ -152,3 +152,80 @@ pub async fn remove(
         false,
     ))
 }
+
+/// What a test call to the provider found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderTest {
+    /// The provider answered a minimal chat completion.
+    pub ok: bool,
+    /// The model that answered (or was asked).
+    pub model: String,
+    /// Round trip of the call in milliseconds.
+    pub latency_ms: u64,
+    /// The provider's HTTP status when it refused.
+    pub status: Option<u16>,
+    /// The provider's error, when `ok` is false.
+    pub error: Option<String>,
+}
+
+/// A minimal chat completion with the saved settings (one try, no retry):
+/// whether the provider answers, with which model and how fast, or its error.
+#[utoipa::path(post, path = "/api/v1/system/settings/integrations/{provider}/test_openai/", tag = "system", params(("provider" = ProviderName, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "ok with model and latency, or the provider's error", body = ProviderTest),
+              (status = 403, description = "Not owner/admin", body = crate::http::schema::ErrorEnvelope),
+              (status = 404, description = "Unknown provider", body = crate::http::schema::ErrorEnvelope),
+              (status = 422, description = "NOT_CONFIGURED", body = crate::http::schema::ErrorEnvelope)))]
+pub async fn test_provider(
+    State(s): State<AppState>,
+    p: Principal,
+    ApiPath(provider): ApiPath<String>,
+) -> ApiResult<ApiOk<ProviderTest>> {
+    let (_, i) = providers::get_settings(&s.bus, &p, &provider).await?;
+    if !i.configured {
+        return Err(crate::http::ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "NOT_CONFIGURED",
+            "no provider settings: PUT /api/v1/system/settings/integrations/openai/ first",
+        ));
+    }
+    let id = Integration::id(p.account()?, "openai");
+    let api_key = match &i.api_key_sealed {
+        Some(sealed) => Some(
+            igny8_commands::tenancy::open_api_key(&s.keys.secrets, id, sealed)
+                .map_err(crate::http::ApiError::internal)?,
+        ),
+        None => None,
+    };
+    let mut options = s.settings.ai_options();
+    options.max_attempts = 1;
+    let client = igny8_workers::ai::Provider {
+        http: igny8_workers::ai::http_client(),
+        base_url: i.base_url.clone(),
+        api_key,
+        options,
+    };
+    let started = std::time::Instant::now();
+    let body = serde_json::json!({"model": i.chat_model, "max_tokens": 5,
+        "messages": [{"role": "user", "content": "Reply with OK."}]});
+    let answer = client.post("chat/completions", &body).await;
+    let latency_ms = started.elapsed().as_millis() as u64;
+    Ok(ApiOk(match answer {
+        Ok(v) => ProviderTest {
+            ok: true,
+            model: v["model"].as_str().unwrap_or(&i.chat_model).to_string(),
+            latency_ms,
+            status: None,
+            error: None,
+        },
+        Err(e) => ProviderTest {
+            ok: false,
+            model: i.chat_model.clone(),
+            latency_ms,
+            status: match &e {
+                igny8_workers::ai::AiError::Status { status, .. } => Some(*status),
+                _ => None,
+            },
+            error: Some(e.to_string()),
+        },
+    }))
+}

@@ -64,6 +64,11 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
         get(api_keys::list).post(api_keys::create),
     );
     let r = both_slashes(r, "/api/v1/auth/api-keys/{id}/", delete(api_keys::revoke));
+    let r = both_slashes(
+        r,
+        "/api/v1/system/settings/integrations/{provider}/test_openai/",
+        axum::routing::post(integrations::test_provider),
+    );
     both_slashes(
         r,
         "/api/v1/system/settings/integrations/{provider}/",

@@ -14,3 +14,4 @@ mod matrix;
 mod planner;
 mod tenancy;
 mod writer;
+mod writer_ai;

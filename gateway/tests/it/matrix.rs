@@ -202,6 +202,27 @@ async fn world(app: &TestApp) -> World {
             .await;
         kws.push(ok(r, "keyword").await["id"].as_str().unwrap().to_string());
     }
+    // An idea and a task in X1.
+    let r = app
+        .req(
+            t,
+            "POST",
+            "/api/v1/planner/ideas/",
+            Some(json!({"sector_id": x1, "idea_title": "Matrix idea", "primary_keyword": "matrix idea"})),
+        )
+        .await;
+    let idea = ok(r, "idea").await["id"].as_str().unwrap().to_string();
+    let r = app
+        .req(
+            t,
+            "POST",
+            "/api/v1/writer/tasks/",
+            Some(
+                json!({"sector_id": x1, "title": "Matrix task", "primary_keyword": "matrix task"}),
+            ),
+        )
+        .await;
+    let task = ok(r, "task").await["id"].as_str().unwrap().to_string();
     let head = app.state.feed.head().await.unwrap();
     // Commands on one keyword find it in the read model: wait until it is there.
     let r = app
@@ -238,6 +259,8 @@ async fn world(app: &TestApp) -> World {
         ("ADMIN", admin_id),
         ("KW1", kws[0].clone()),
         ("KW2", kws[1].clone()),
+        ("ID1", idea.clone()),
+        ("TK1", task.clone()),
     ]
     .into_iter()
     .collect();
@@ -255,6 +278,8 @@ async fn world(app: &TestApp) -> World {
             a.user_id,
             kws[0].clone(),
             kws[1].clone(),
+            idea,
+            task,
         ],
     }
 }
@@ -422,6 +447,83 @@ fn rows() -> Vec<Row> {
             "/api/v1/planner/keywords/{KW1}/",
             None,
             [404, 403, 404, 0, 0, 200],
+        ),
+        // The writer: ideas, tasks, content.
+        (
+            "GET",
+            "/api/v1/planner/ideas/?min_position={HEAD}",
+            None,
+            [200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/planner/ideas/{ID1}/?min_position={HEAD}",
+            None,
+            [404, 200, 404, 200, 200, 200],
+        ),
+        (
+            "PATCH",
+            "/api/v1/planner/ideas/{ID1}/",
+            Some(json!({"description": "changed"})),
+            [404, 403, 404, 200, 0, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/planner/ideas/",
+            Some(
+                json!({"sector_id": "{X1}", "idea_title": "Idea {UNIQ}", "primary_keyword": "kw {UNIQ}"}),
+            ),
+            [404, 403, 404, 201, 0, 201],
+        ),
+        (
+            "GET",
+            "/api/v1/writer/tasks/?min_position={HEAD}",
+            None,
+            [200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/writer/tasks/{TK1}/?min_position={HEAD}",
+            None,
+            [404, 200, 404, 200, 200, 200],
+        ),
+        (
+            "PATCH",
+            "/api/v1/writer/tasks/{TK1}/",
+            Some(json!({"brief": "changed"})),
+            [404, 403, 404, 200, 0, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/writer/tasks/",
+            Some(
+                json!({"sector_id": "{X1}", "title": "Task {UNIQ}", "primary_keyword": "kw {UNIQ}"}),
+            ),
+            [404, 403, 404, 201, 0, 201],
+        ),
+        (
+            "POST",
+            "/api/v1/planner/ideas/bulk_queue_to_writer/",
+            Some(json!({"idea_ids": ["{ID1}"]})),
+            [404, 403, 404, 0, 0, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/writer/tasks/auto_generate_content/",
+            Some(json!({"task_ids": ["{TK1}"]})),
+            [404, 403, 404, 0, 0, 202],
+        ),
+        (
+            "GET",
+            "/api/v1/writer/content/?min_position={HEAD}",
+            None,
+            [200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/writer/content/{TK1}/",
+            None,
+            [404, 404, 404, 404, 404, 404],
         ),
         // Mutations: the refused first; the last allowed actor's call succeeds.
         (

@@ -9,7 +9,6 @@
 
 use super::{Attempt, JobEnv, JobFailure, JobOutput};
 use crate::writer::{Brief, Draft, TextProvider};
-use futures::StreamExt;
 use igny8_commands::writer::{self as w, html};
 use igny8_commands::{CommandContext, CommandError};
 use igny8_domain::jobs::{Job, Phase};
@@ -19,6 +18,7 @@ use igny8_domain::writer::{
     VersionAuthor, content_id,
 };
 use serde_json::{Value, json};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Links an article gets at most.
@@ -28,6 +28,8 @@ pub const MAX_INTERNAL_LINKS: usize = 3;
 enum Outcome {
     Written {
         words: u32,
+        tokens: u64,
+        cost: i64,
     },
     Failed(String),
     /// Not this job's any more (done by an earlier attempt, failed, cancelled).
@@ -130,7 +132,11 @@ async fn one(
     };
     Ok(
         match w::save_article(&env.bus, ctx, job_id, task_id, body, author).await {
-            Ok(Some(_)) => Outcome::Written { words },
+            Ok(Some(_)) => Outcome::Written {
+                words,
+                tokens: draft.tokens,
+                cost: draft.cost_usd_micros,
+            },
             Ok(None) => Outcome::Skipped,
             Err(CommandError::Domain {
                 code: "ALREADY_GENERATED" | "JOB_SUPERSEDED" | "RESERVATION_NOT_FOUND",
@@ -171,22 +177,39 @@ pub async fn run(
         None => vec![],
     };
     run.progress(Phase::AiCall, 25, "writing", 0, 0).await?;
-    let concurrency = env.ai.max_concurrent_per_account.max(1);
-    let mut results = futures::stream::iter(tasks.iter().copied())
-        .map(|t| {
-            let (provider, targets) = (&provider, &targets);
-            async move { (t, one(env, run.ctx, job_id, provider, targets, t).await) }
-        })
-        .buffer_unordered(concurrency);
+    // Each article runs as its own task, so one that holds a connection (or
+    // SQLite's write lock) is never left unpolled while this loop writes
+    // the job's progress.
+    let gate = Arc::new(tokio::sync::Semaphore::new(
+        env.ai.max_concurrent_per_account.max(1),
+    ));
+    let targets = Arc::new(targets);
+    let mut set = tokio::task::JoinSet::new();
+    for t in tasks.iter().copied() {
+        let (env, ctx, provider) = (env.clone(), run.ctx.clone(), provider.clone());
+        let (targets, gate) = (targets.clone(), gate.clone());
+        set.spawn(async move {
+            let _slot = gate.acquire_owned().await;
+            (t, one(&env, &ctx, job_id, &provider, &targets, t).await)
+        });
+    }
     let (mut written, mut words, mut skipped) = (0usize, 0u64, 0usize);
+    let (mut tokens, mut cost) = (0u64, 0i64);
     let mut failed: Vec<Value> = vec![];
     let mut done = 0usize;
-    while let Some((task, r)) = results.next().await {
+    while let Some(joined) = set.join_next().await {
+        let (task, r) = joined?;
         done += 1;
         match r? {
-            Outcome::Written { words: w } => {
+            Outcome::Written {
+                words: w,
+                tokens: t,
+                cost: c,
+            } => {
                 written += 1;
                 words += u64::from(w);
+                tokens += t;
+                cost += c;
             }
             Outcome::Failed(reason) => failed.push(json!({"task_id": task, "error": reason})),
             Outcome::Skipped => skipped += 1,
@@ -196,12 +219,11 @@ pub async fn run(
             Phase::AiCall,
             pct,
             &format!("{done} of {n} articles ({} failed)", failed.len()),
-            0,
-            0,
+            tokens,
+            cost,
         )
         .await?;
     }
-    drop(results);
     // What this job charged, over every attempt (each article's own capture).
     let mut charged = 0i64;
     let mut contents = vec![];
@@ -225,7 +247,8 @@ pub async fn run(
     Ok(JobOutput {
         result: json!({"articles": contents.len(), "written_now": written, "skipped": skipped,
                        "failed": failed, "words": words, "content_ids": contents,
-                       "provider": provider.name(), "credits_charged_milli": charged}),
+                       "provider": provider.name(), "tokens": tokens, "cost_usd_micros": cost,
+                       "credits_charged_milli": charged}),
         save: None,
         charged: Some(charged),
     })

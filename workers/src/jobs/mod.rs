@@ -129,6 +129,9 @@ impl JobOutput {
 pub enum JobFailure {
     Failed(String),
     Superseded,
+    /// The database (or another part of the infrastructure) failed: the
+    /// job stays unfinished and is tried again later, nothing is settled.
+    Retry(String),
 }
 
 impl From<CommandError> for JobFailure {
@@ -138,6 +141,7 @@ impl From<CommandError> for JobFailure {
                 code: "JOB_SUPERSEDED",
                 ..
             } => JobFailure::Superseded,
+            CommandError::Unavailable(e) => JobFailure::Retry(e),
             other => JobFailure::Failed(other.to_string()),
         }
     }
@@ -247,6 +251,8 @@ pub async fn run_job(env: &JobEnv, job_id: Uuid, worker: &str) -> Result<(), Com
         },
         // A newer attempt owns the job now.
         Err(JobFailure::Superseded) => return Ok(()),
+        // Tried again later (the embedded scan, or JetStream's redelivery).
+        Err(JobFailure::Retry(e)) => return Err(CommandError::Unavailable(e)),
     };
     match jobcmd::finish(bus, job_id, ending, &ctx).await {
         // Cancelled, finished or taken over meanwhile: nothing to settle here.

@@ -1,0 +1,303 @@
+//! The writer against a local stub of an OpenAI-compatible chat completions
+//! API (wiremock), in both run modes. The stub checks what we send (bearer
+//! key, model, the JSON-schema structured output, the keywords in the
+//! messages) and answers like the real API — and with its faults: a 429
+//! with `Retry-After`, an answer cut at the output limit, a content filter,
+//! malformed JSON. A failing task fails alone with its cause, its credits
+//! released, no partial article stored; the others are written and charged.
+
+use crate::harness::{Owner, TestApp};
+use crate::jobs::wait_done;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+const KEY: &str = "sk-test-writer-5678";
+const MODEL: &str = "gpt-4o-mini";
+
+fn chat(content: &str, finish: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "id": "chatcmpl-w", "object": "chat.completion", "model": MODEL,
+        "choices": [{"index": 0, "finish_reason": finish,
+            "message": {"role": "assistant", "content": content, "refusal": null}}],
+        "usage": {"prompt_tokens": 300, "completion_tokens": 900, "total_tokens": 1200}
+    }))
+}
+
+/// `/v1/chat/completions` for article parts, by the topic in the prompt.
+#[derive(Clone, Default)]
+struct Writer {
+    seen: Arc<Mutex<Vec<Value>>>,
+    flaky_calls: Arc<Mutex<u32>>,
+}
+
+impl Respond for Writer {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+        self.seen.lock().unwrap().push(body.clone());
+        let authed = req
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            == Some(&format!("Bearer {KEY}"));
+        let schema = &body["response_format"]["json_schema"];
+        if !authed
+            || body["model"] != MODEL
+            || body["response_format"]["type"] != "json_schema"
+            || schema["name"] != "article_part"
+            || schema["schema"]["required"]
+                .as_array()
+                .is_none_or(|r| r.len() != 5)
+        {
+            return ResponseTemplate::new(400)
+                .set_body_json(json!({"error": {"message": "bad request"}}));
+        }
+        let user = body["messages"][1]["content"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if user.contains("flaky topic") {
+            let mut n = self.flaky_calls.lock().unwrap();
+            *n += 1;
+            if *n == 1 {
+                return ResponseTemplate::new(429)
+                    .insert_header("retry-after", "0")
+                    .set_body_json(json!({"error": {"message": "Rate limit reached"}}));
+            }
+        }
+        if user.contains("truncated topic") {
+            return chat("{\"title\": \"Trunc", "length");
+        }
+        if user.contains("filtered topic") {
+            return chat("", "content_filter");
+        }
+        if user.contains("broken topic") {
+            return chat("this is not JSON", "stop");
+        }
+        // The words asked for, spread over the sections asked for.
+        let words: usize = user
+            .split("Write about ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(300);
+        let headings: Vec<String> = user
+            .lines()
+            .filter(|l| l.starts_with("## ") || l.starts_with("### "))
+            .map(|l| {
+                l.trim_start_matches('#')
+                    .trim()
+                    .split(" (key points")
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        let kw = user
+            .lines()
+            .find_map(|l| l.strip_prefix("Primary keyword: "))
+            .unwrap_or("topic")
+            .to_string();
+        let intro = usize::from(user.contains("after an introduction"));
+        let per = words / (headings.len() + intro).max(1);
+        let para = |n: usize| {
+            format!(
+                "<p>{}</p>",
+                vec!["word"; n.saturating_sub(3)].join(" ") + " about " + &kw
+            )
+        };
+        let sections: Vec<Value> = headings
+            .iter()
+            .map(|h| json!({"heading": h, "level": 2, "html": para(per)}))
+            .collect();
+        let content = json!({
+            "title": format!("All about {kw}"),
+            "meta_title": format!("{kw} guide"),
+            "meta_description": format!("Everything on {kw}."),
+            "intro_html": if intro == 1 { format!("<p onmouseover=\"x()\">{kw} intro</p><script>steal()</script>{}", para(per)) } else { String::new() },
+            "sections": sections,
+        });
+        chat(&content.to_string(), "stop")
+    }
+}
+
+async fn configure(app: &TestApp, o: &Owner, server: &MockServer) {
+    let r = app
+        .req(&o.token, "PUT", "/api/v1/system/settings/integrations/openai/",
+            Some(json!({"base_url": format!("{}/v1", server.uri()), "api_key": KEY, "chat_model": MODEL})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}: {}", app.mode, r.body);
+}
+
+#[tokio::test]
+async fn articles_through_an_openai_compatible_api_with_its_faults() {
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let server = MockServer::start().await;
+        let stub = Writer::default();
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(stub.clone())
+            .mount(&server)
+            .await;
+        let o = app.signup("AiWriter").await;
+        configure(&app, &o, &server).await;
+        let (_, sector) = app.site_and_sector(&o).await;
+        let mut tasks = std::collections::HashMap::new();
+        for (kw, words) in [
+            ("long topic", 3000),
+            ("flaky topic", 800),
+            ("truncated topic", 800),
+            ("filtered topic", 800),
+            ("broken topic", 800),
+        ] {
+            let r = app.req(&o.token, "POST", "/api/v1/writer/tasks/", Some(json!({
+                "sector_id": sector, "title": format!("On {kw}"), "primary_keyword": kw, "target_word_count": words,
+                "secondary_keywords": [format!("{kw} tips")],
+                "outline": [{"heading": "First", "level": 2}, {"heading": "Second", "level": 2}, {"heading": "Third", "level": 2}, {"heading": "Fourth", "level": 2}]}))).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{m}: {}", r.body);
+            tasks.insert(kw, r.data()["id"].as_str().unwrap().to_string());
+        }
+        let ids: Vec<&String> = tasks.values().collect();
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/writer/tasks/auto_generate_content/",
+                Some(json!({"task_ids": ids})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{m}: {}", r.body);
+        // Reserved: 3000 → 3450 words → 7 credits; 800 → 920 → 2 credits each.
+        assert_eq!(r.data()["credits_reserved"], 15, "{m}: {}", r.body);
+        let job = r.data()["job_id"].as_str().unwrap().to_string();
+        let done = wait_done(&app, &o.token, &job).await;
+        assert_eq!(done.data()["state"], "SUCCESS", "{m}: {}", done.body);
+        let result = &done.data()["result"]["result"];
+        assert_eq!(result["articles"], 2, "{m}: {result}");
+        let failed = result["failed"].as_array().unwrap();
+        assert_eq!(failed.len(), 3, "{m}: {result}");
+        let h = app.state.feed.head().await.unwrap();
+        for (kw, cause) in [
+            ("truncated topic", "finish_reason: length"),
+            ("filtered topic", "content filter"),
+            ("broken topic", "not JSON"),
+        ] {
+            let t = app
+                .req(
+                    &o.token,
+                    "GET",
+                    &format!("/api/v1/writer/tasks/{}/?min_position={h}", tasks[kw]),
+                    None,
+                )
+                .await;
+            assert_eq!(t.data()["status"], "failed", "{m}: {kw}");
+            assert!(
+                t.data()["error"].as_str().unwrap().contains(cause),
+                "{m}: {kw}: {}",
+                t.data()["error"]
+            );
+            assert!(
+                t.data()["content_id"].is_null(),
+                "{m}: no partial article for {kw}"
+            );
+        }
+        // The long article was written in two parts, each asking half the words.
+        let seen = stub.seen.lock().unwrap().clone();
+        let long: Vec<&Value> = seen
+            .iter()
+            .filter(|b| {
+                b["messages"][1]["content"]
+                    .as_str()
+                    .unwrap()
+                    .contains("long topic")
+            })
+            .collect();
+        assert_eq!(long.len(), 2, "{m}");
+        assert!(
+            long[0]["messages"][1]["content"]
+                .as_str()
+                .unwrap()
+                .contains("Part 1 of 2")
+        );
+        assert!(
+            long.iter().all(|b| b["messages"][1]["content"]
+                .as_str()
+                .unwrap()
+                .contains("long topic tips")),
+            "{m}: secondary keywords sent"
+        );
+        assert!(
+            seen.iter().all(|b| b["messages"][0]["content"]
+                .as_str()
+                .unwrap()
+                .contains("\"en\"")),
+            "{m}: language in the system message"
+        );
+        let c = app
+            .req(
+                &o.token,
+                "GET",
+                &format!(
+                    "/api/v1/writer/content/?task_id={}&min_position={h}",
+                    tasks["long topic"]
+                ),
+                None,
+            )
+            .await;
+        let c = &c.data()["results"][0];
+        let words = c["word_count"].as_f64().unwrap();
+        assert!((words - 3000.0).abs() <= 450.0, "{m}: {words}");
+        let html = c["html_content"].as_str().unwrap();
+        assert!(
+            !html.contains("script") && !html.contains("onmouseover"),
+            "{m}: sanitised: {html}"
+        );
+        assert_eq!(
+            (
+                c["author"]["provider"].as_str(),
+                c["author"]["model"].as_str()
+            ),
+            (Some("openai"), Some(MODEL)),
+            "{m}"
+        );
+        assert_eq!(c["author"]["tokens"], 2400, "{m}: two calls' tokens");
+        // Charged: the long article by its words, the flaky one (after a retried 429) 2; the failures nothing.
+        let long_credits = (words / 500.0).ceil();
+        let r = app
+            .req(&o.token, "GET", "/api/v1/billing/credits/", None)
+            .await;
+        assert_eq!(
+            (r.data()["balance"].as_f64(), r.data()["reserved"].as_f64()),
+            (Some(250.0 - long_credits - 2.0), Some(0.0)),
+            "{m}: {}",
+            r.body
+        );
+        assert_eq!(
+            *stub.flaky_calls.lock().unwrap(),
+            2,
+            "{m}: the 429 was retried once"
+        );
+
+        // The settings' test call: ok with the model, or the provider's error.
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/system/settings/integrations/openai/test_openai/",
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
+        assert_eq!(
+            r.data()["ok"],
+            false,
+            "{m}: the stub refuses a request without a schema: {}",
+            r.body
+        );
+        assert_eq!(r.data()["status"], 400, "{m}");
+        app.stop().await;
+    }
+}
