@@ -48,28 +48,10 @@ pub async fn save_article(
         };
         let charge =
             content_cost_milli(acct.plan.as_deref(), u64::from(body.word_count)).min(reserved);
-        let author = match author.clone() {
-            VersionAuthor::Ai {
-                job_id,
-                provider,
-                model,
-                prompt_type,
-                prompt_version,
-                tokens,
-                cost_usd_micros,
-                ..
-            } => VersionAuthor::Ai {
-                job_id,
-                provider,
-                model,
-                prompt_type,
-                prompt_version,
-                tokens,
-                cost_usd_micros,
-                credits_milli: charge,
-            },
-            other => other,
-        };
+        let mut author = author.clone();
+        if let VersionAuthor::Ai { credits_milli, .. } = &mut author {
+            *credits_milli = charge;
+        }
         let content: Content = uow.state(&cid.to_string()).await?;
         let version = content.versions + 1;
         let data = task.data.clone();

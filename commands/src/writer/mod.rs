@@ -17,6 +17,7 @@
 pub mod content;
 pub mod generation;
 pub mod html;
+pub mod settings;
 pub mod tasks;
 
 pub use content::{

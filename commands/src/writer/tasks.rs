@@ -163,6 +163,8 @@ pub async fn create_task(
             "the idea belongs to another sector",
         ));
     }
+    super::settings::check_choices(w.bus, caller, input.author_profile_id, input.strategy_id)
+        .await?;
     caller.require_write()?;
     let id = Uuid::now_v7();
     let data = TaskData {
@@ -199,6 +201,13 @@ pub async fn update_task(
     change: TaskUpdate,
 ) -> Result<TaskSaved, CommandError> {
     let task = task_scope(w.bus, caller, id).await?;
+    super::settings::check_choices(
+        w.bus,
+        caller,
+        change.author_profile_id.flatten(),
+        change.strategy_id.flatten(),
+    )
+    .await?;
     caller.require_write()?;
     let site = task.site_id.unwrap_or_default();
     let old = task

@@ -71,7 +71,11 @@ pub enum VersionAuthor {
         provider: String,
         model: String,
         prompt_type: String,
+        /// The account's template version (0: the default template).
         prompt_version: u32,
+        /// The strategy whose template override was used, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        strategy_id: Option<Uuid>,
         tokens: u64,
         cost_usd_micros: i64,
         /// Milli-credits charged for it.
@@ -189,6 +193,8 @@ pub enum ContentCommand {
     },
 }
 
+// Events are values read once per apply; boxing the version would only move the bytes.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ContentEvent {
     ContentCreated {
@@ -375,6 +381,7 @@ mod tests {
             model: "offline".into(),
             prompt_type: "content".into(),
             prompt_version: 1,
+            strategy_id: None,
             tokens: 0,
             cost_usd_micros: 0,
             credits_milli: 1000,

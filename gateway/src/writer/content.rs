@@ -73,6 +73,8 @@ pub struct AuthorView {
     pub model: Option<String>,
     pub prompt_type: Option<String>,
     pub prompt_version: Option<u32>,
+    /// The strategy whose template override was used.
+    pub strategy_id: Option<Uuid>,
     pub tokens: Option<u64>,
     /// Provider cost in USD.
     pub cost_usd: Option<f64>,
@@ -94,6 +96,7 @@ impl From<VersionAuthor> for AuthorView {
                 model,
                 prompt_type,
                 prompt_version,
+                strategy_id,
                 tokens,
                 cost_usd_micros,
                 credits_milli,
@@ -106,6 +109,7 @@ impl From<VersionAuthor> for AuthorView {
                 model: Some(model),
                 prompt_type: Some(prompt_type),
                 prompt_version: Some(prompt_version),
+                strategy_id,
                 tokens: Some(tokens),
                 cost_usd: Some(cost_usd_micros as f64 / 1_000_000.0),
                 credits: Some(crate::http::CreditAmount(credits_milli)),
@@ -122,6 +126,7 @@ impl From<VersionAuthor> for AuthorView {
                 model: None,
                 prompt_type: None,
                 prompt_version: None,
+                strategy_id: None,
                 tokens: None,
                 cost_usd: None,
                 credits: None,

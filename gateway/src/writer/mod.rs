@@ -7,6 +7,7 @@
 //! lists here; versions are read from the content's events.
 
 pub mod content;
+pub mod settings;
 pub mod tasks;
 
 use crate::state::AppState;
@@ -24,5 +25,5 @@ macro_rules! writer {
 pub(crate) use writer;
 
 pub fn routes(r: Router<AppState>) -> Router<AppState> {
-    content::routes(tasks::routes(r))
+    settings::routes(content::routes(tasks::routes(r)))
 }

@@ -233,7 +233,7 @@ async fn articles_through_an_openai_compatible_api_with_its_faults() {
             seen.iter().all(|b| b["messages"][0]["content"]
                 .as_str()
                 .unwrap()
-                .contains("\"en\"")),
+                .contains("in en with")),
             "{m}: language in the system message"
         );
         let c = app
@@ -298,6 +298,227 @@ async fn articles_through_an_openai_compatible_api_with_its_faults() {
             r.body
         );
         assert_eq!(r.data()["status"], 400, "{m}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn prompts_profiles_and_strategies_shape_what_the_provider_is_asked() {
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let server = MockServer::start().await;
+        let stub = Writer::default();
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(stub.clone())
+            .mount(&server)
+            .await;
+        let o = app.signup("Thinker").await;
+        configure(&app, &o, &server).await;
+        // Prompts: the defaults, a checked new version, a reset.
+        let r = app
+            .req(&o.token, "GET", "/api/v1/system/prompts/", None)
+            .await;
+        let types: Vec<&str> = r
+            .data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["prompt_type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            types,
+            ["clustering", "ideas", "content", "image_prompts"],
+            "{m}"
+        );
+        let r = app
+            .req(
+                &o.token,
+                "PUT",
+                "/api/v1/system/prompts/content/",
+                Some(json!({"template": "Write {idea_title} for {customer}"})),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "UNKNOWN_PLACEHOLDER"),
+            "{m}: {}",
+            r.body
+        );
+        let r = app
+            .req(
+                &o.token,
+                "PUT",
+                "/api/v1/system/prompts/poetry/",
+                Some(json!({"template": "x"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{m}");
+        let r = app
+            .req(
+                &o.token,
+                "PUT",
+                "/api/v1/system/prompts/content/",
+                Some(json!({"template": "ACCOUNT TEMPLATE {idea_title} in {language} ({tone})"})),
+            )
+            .await;
+        assert_eq!(
+            (
+                r.status,
+                r.data()["prompt_version"].as_i64(),
+                r.data()["is_default"].as_bool()
+            ),
+            (StatusCode::OK, Some(1), Some(false)),
+            "{m}: {}",
+            r.body
+        );
+        // A profile (German, warm) and a strategy overriding the template.
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/system/author-profiles/",
+                Some(json!({"name": "Warm", "tone": "warm", "language": "de"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{m}: {}", r.body);
+        let profile = r.data()["id"].as_str().unwrap().to_string();
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/system/author-profiles/",
+                Some(json!({"name": "Bad", "language": "German"})),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{m}: {}",
+            r.body
+        );
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/system/strategies/",
+                Some(
+                    json!({"name": "Evergreen", "default_author_profile_id": profile,
+            "prompt_overrides": {"content": "STRATEGY TEMPLATE {idea_title} in {language}"}}),
+                ),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{m}: {}", r.body);
+        let strategy = r.data()["id"].as_str().unwrap().to_string();
+        let r = app
+            .req(
+                &o.token,
+                "DELETE",
+                &format!("/api/v1/system/author-profiles/{profile}/"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::CONFLICT, "IN_USE"),
+            "{m}"
+        );
+        let (_, sector) = app.site_and_sector(&o).await;
+        let r = app.req(&o.token, "POST", "/api/v1/writer/tasks/", Some(json!({"sector_id": sector, "title": "x", "primary_keyword": "k", "strategy_id": uuid::Uuid::new_v4()}))).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{m}: an unknown strategy");
+        let mut tasks = vec![];
+        for (kw, body) in [
+            ("plain topic", json!({"author_profile_id": profile})),
+            ("strategic topic", json!({"strategy_id": strategy})),
+        ] {
+            let mut b = json!({"sector_id": sector, "title": format!("On {kw}"), "primary_keyword": kw, "target_word_count": 500});
+            b.as_object_mut()
+                .unwrap()
+                .extend(body.as_object().unwrap().clone());
+            let r = app
+                .req(&o.token, "POST", "/api/v1/writer/tasks/", Some(b))
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{m}: {}", r.body);
+            tasks.push(r.data()["id"].as_str().unwrap().to_string());
+        }
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/writer/tasks/auto_generate_content/",
+                Some(json!({"task_ids": tasks})),
+            )
+            .await;
+        let job = r.data()["job_id"].as_str().unwrap().to_string();
+        assert_eq!(
+            wait_done(&app, &o.token, &job).await.data()["state"],
+            "SUCCESS",
+            "{m}"
+        );
+        let seen = stub.seen.lock().unwrap().clone();
+        let system = |kw: &str| {
+            seen.iter()
+                .find(|b| b["messages"][1]["content"].as_str().unwrap().contains(kw))
+                .unwrap()["messages"][0]["content"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert!(
+            system("plain topic").starts_with("ACCOUNT TEMPLATE On plain topic in de (warm)"),
+            "{m}: {}",
+            system("plain topic")
+        );
+        assert!(
+            system("strategic topic").starts_with("STRATEGY TEMPLATE On strategic topic in de"),
+            "{m}: the strategy's default profile: {}",
+            system("strategic topic")
+        );
+        let h = app.state.feed.head().await.unwrap();
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/writer/content/?min_position={h}&ordering=title"),
+                None,
+            )
+            .await;
+        let authors: Vec<(Value, Value)> = r.data()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["author"]["prompt_version"].clone(),
+                    c["author"]["strategy_id"].clone(),
+                )
+            })
+            .collect();
+        assert!(
+            authors.contains(&(json!(1), Value::Null)),
+            "{m}: {authors:?}"
+        );
+        assert!(
+            authors.contains(&(json!(1), json!(strategy))),
+            "{m}: {authors:?}"
+        );
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/system/prompts/content/reset/",
+                None,
+            )
+            .await;
+        assert_eq!(
+            (
+                r.data()["prompt_version"].as_i64(),
+                r.data()["is_default"].as_bool()
+            ),
+            (Some(2), Some(true)),
+            "{m}: {}",
+            r.body
+        );
         app.stop().await;
     }
 }

@@ -15,7 +15,7 @@ use igny8_domain::jobs::{Job, Phase};
 use igny8_domain::planner::normalize;
 use igny8_domain::writer::{
     ContentBody, InternalLink, MAX_META_DESCRIPTION_CHARS, MAX_META_TITLE_CHARS, Task, TaskStatus,
-    VersionAuthor, content_id,
+    VersionAuthor, WriterSettings, content_id, render,
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -36,18 +36,56 @@ enum Outcome {
     Skipped,
 }
 
-fn brief(task: &Task) -> Option<Brief> {
+/// What the provider is asked for, with the task's author profile (its
+/// own or its strategy's default) and the effective `content` template;
+/// the template's version and the strategy whose override it is.
+fn brief(task: &Task, settings: &WriterSettings) -> Option<(Brief, u32, Option<Uuid>)> {
     let d = task.data.as_ref()?;
-    Some(Brief {
-        title: d.title.clone(),
-        primary_keyword: d.primary_keyword.clone(),
-        secondary_keywords: d.secondary_keywords.clone(),
-        outline: d.outline.clone(),
-        content_type: d.content_type,
-        target_words: d.target_word_count,
-        language: "en".into(),
-        tone: String::new(),
-    })
+    let profile = settings.profile_for(d.author_profile_id, d.strategy_id);
+    let language = profile.map_or("en".to_string(), |p| p.language.clone());
+    let tone = profile.map_or(String::new(), |p| p.tone.clone());
+    let (template, version, strategy) = settings.template("content", d.strategy_id);
+    let outline: Vec<String> = d
+        .outline
+        .iter()
+        .map(|s| format!("{} {}", "#".repeat(s.level as usize), s.heading))
+        .collect();
+    let mut keywords = vec![d.primary_keyword.clone()];
+    keywords.extend(d.secondary_keywords.iter().cloned());
+    let instructions = render(
+        &template,
+        &[
+            ("idea_title", d.title.clone()),
+            ("keywords", keywords.join(", ")),
+            ("outline", outline.join("\n")),
+            ("word_count", d.target_word_count.to_string()),
+            (
+                "tone",
+                if tone.is_empty() {
+                    "clear and helpful".into()
+                } else {
+                    tone.clone()
+                },
+            ),
+            ("language", language.clone()),
+            ("content_type", d.content_type.as_str().replace('_', "-")),
+        ],
+    );
+    Some((
+        Brief {
+            title: d.title.clone(),
+            primary_keyword: d.primary_keyword.clone(),
+            secondary_keywords: d.secondary_keywords.clone(),
+            outline: d.outline.clone(),
+            content_type: d.content_type,
+            target_words: d.target_word_count,
+            language,
+            tone,
+            instructions,
+        },
+        version,
+        strategy,
+    ))
 }
 
 /// The other contents of the site whose primary keyword occurs in `text`.
@@ -89,13 +127,14 @@ async fn one(
     job_id: Uuid,
     provider: &TextProvider,
     targets: &[w::LinkTarget],
+    settings: &WriterSettings,
     task_id: Uuid,
 ) -> Result<Outcome, CommandError> {
     let (task, _) = env.bus.load::<Task>(&task_id.to_string()).await?;
     if task.status != TaskStatus::InProgress || task.job_id != Some(job_id) {
         return Ok(Outcome::Skipped);
     }
-    let Some(brief) = brief(&task) else {
+    let Some((brief, prompt_version, strategy_id)) = brief(&task, settings) else {
         return Ok(Outcome::Skipped);
     };
     let draft = {
@@ -125,7 +164,8 @@ async fn one(
         provider: draft.provider.clone(),
         model: draft.model.clone(),
         prompt_type: "content".into(),
-        prompt_version: 1,
+        prompt_version,
+        strategy_id,
         tokens: draft.tokens,
         cost_usd_micros: draft.cost_usd_micros,
         credits_milli: 0,
@@ -184,13 +224,21 @@ pub async fn run(
         env.ai.max_concurrent_per_account.max(1),
     ));
     let targets = Arc::new(targets);
+    let (settings, _) = env
+        .bus
+        .load::<WriterSettings>(&job.account_id.unwrap_or_default().to_string())
+        .await?;
+    let settings = Arc::new(settings);
     let mut set = tokio::task::JoinSet::new();
     for t in tasks.iter().copied() {
         let (env, ctx, provider) = (env.clone(), run.ctx.clone(), provider.clone());
-        let (targets, gate) = (targets.clone(), gate.clone());
+        let (targets, gate, settings) = (targets.clone(), gate.clone(), settings.clone());
         set.spawn(async move {
             let _slot = gate.acquire_owned().await;
-            (t, one(&env, &ctx, job_id, &provider, &targets, t).await)
+            (
+                t,
+                one(&env, &ctx, job_id, &provider, &targets, &settings, t).await,
+            )
         });
     }
     let (mut written, mut words, mut skipped) = (0usize, 0u64, 0usize);

@@ -22,6 +22,9 @@ pub struct Brief {
     /// BCP 47 tag (`en`, `de`, …).
     pub language: String,
     pub tone: String,
+    /// The rendered prompt template (the account's, a strategy's or the
+    /// default); the provider adds its output rules to it.
+    pub instructions: String,
 }
 
 /// An article as a provider wrote it (HTML not yet sanitised).

@@ -59,7 +59,7 @@ fn type_for(keyword: &str, i: usize) -> ContentType {
         ContentType::Review
     } else if k.starts_with("best ") || k.starts_with("top ") || k.contains(" ideas") {
         ContentType::Listicle
-    } else if i % 2 == 0 {
+    } else if i.is_multiple_of(2) {
         ContentType::Guide
     } else {
         ContentType::Post
@@ -375,6 +375,7 @@ mod tests {
             target_words: words,
             language: "en".into(),
             tone: String::new(),
+            instructions: String::new(),
         }
     }
 

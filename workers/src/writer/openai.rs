@@ -34,6 +34,12 @@ pub fn article_schema() -> Value {
 }
 
 fn system(brief: &Brief) -> String {
+    if !brief.instructions.trim().is_empty() {
+        return format!(
+            "{}\nAnswer only with JSON matching the schema. HTML may use <p>, <h3>, <ul>, <ol>, <li>, <strong>, <em>, <a>, <blockquote>.",
+            brief.instructions.trim()
+        );
+    }
     let tone = if brief.tone.trim().is_empty() {
         "clear and helpful"
     } else {
