@@ -15,8 +15,9 @@ use igny8_domain::tenancy::{
     ApiKeyEvent, IntegrationEvent, LoginEvent, Role, SessionEvent, TenantEvent, UserEvent,
 };
 use igny8_domain::writer::{
-    ContentBody, ContentEvent, ContentOrigin, ContentStatus, InternalLink, PrimaryKeywordEvent,
-    TaskChange, TaskData, TaskEvent, VersionAuthor,
+    AuthorProfile, ContentBody, ContentEvent, ContentOrigin, ContentStatus, InternalLink,
+    PrimaryKeywordEvent, TaskChange, TaskData, TaskEvent, VersionAuthor, WriterSettingsEvent,
+    WritingStrategy,
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -516,6 +517,7 @@ fn samples() -> Vec<Sample> {
                     model: s("offline"),
                     prompt_type: s("content"),
                     prompt_version: 1,
+                    strategy_id: Some(id),
                     tokens: 0,
                     cost_usd_micros: 0,
                     credits_milli: 3_000,
@@ -562,6 +564,55 @@ fn samples() -> Vec<Sample> {
         sample(
             "primary_keyword",
             PrimaryKeywordEvent::PrimaryKeywordReleased { task_id: id },
+        ),
+        sample(
+            "writer_settings",
+            WriterSettingsEvent::PromptChanged {
+                prompt_type: s("content"),
+                version: 1,
+                template: Some(s("Write {idea_title} in {language}")),
+            },
+        ),
+        sample(
+            "writer_settings",
+            WriterSettingsEvent::PromptChanged {
+                prompt_type: s("content"),
+                version: 2,
+                template: None,
+            },
+        ),
+        sample(
+            "writer_settings",
+            WriterSettingsEvent::AuthorProfileSaved {
+                profile_id: id,
+                profile: AuthorProfile {
+                    name: s("Friendly"),
+                    description: s(""),
+                    tone: s("warm"),
+                    language: s("de"),
+                },
+            },
+        ),
+        sample(
+            "writer_settings",
+            WriterSettingsEvent::AuthorProfileDeleted { profile_id: id },
+        ),
+        sample(
+            "writer_settings",
+            WriterSettingsEvent::StrategySaved {
+                strategy_id: id,
+                strategy: WritingStrategy {
+                    name: s("Evergreen"),
+                    description: s(""),
+                    sector_id: Some(id),
+                    prompt_overrides: [(s("content"), s("Long {idea_title}"))].into(),
+                    default_author_profile_id: None,
+                },
+            },
+        ),
+        sample(
+            "writer_settings",
+            WriterSettingsEvent::StrategyDeleted { strategy_id: id },
         ),
     ]
 }
