@@ -18,7 +18,8 @@
 //! ```
 
 use crate::bus::{
-    CommandBus, CommandContext, CommandError, CommandOutcome, metadata_for, outcome_from,
+    CommandBus, CommandContext, CommandError, CommandOutcome, SNAPSHOT_EVERY, metadata_for,
+    outcome_from,
 };
 use cqrs_es::persist::{PersistenceError, SerializedEvent};
 use igny8_domain::{Aggregate, DomainError, DomainEvent};
@@ -33,6 +34,14 @@ struct Loaded {
     base: usize,
     /// Version after the pending events.
     next: usize,
+    /// The state as JSON (for a snapshot).
+    to_json: fn(&(dyn Any + Send + Sync)) -> Option<Value>,
+}
+
+fn state_json<A: Aggregate>(state: &(dyn Any + Send + Sync)) -> Option<Value> {
+    state
+        .downcast_ref::<A>()
+        .and_then(|a| serde_json::to_value(a).ok())
 }
 
 pub struct UnitOfWork<'a> {
@@ -81,6 +90,7 @@ impl<'a> UnitOfWork<'a> {
                     state: Box::new(state),
                     base: version as usize,
                     next: version as usize,
+                    to_json: state_json::<A>,
                 },
             );
             self.order.push(key);
@@ -146,6 +156,17 @@ impl<'a> UnitOfWork<'a> {
             Err(e) => return Err(CommandError::internal(e)),
         }
         self.bus.notify.notify_waiters();
+        // Aggregates written only by units of work (an account whose jobs
+        // reserve and capture per article) would otherwise load from ever
+        // longer streams: snapshot those that crossed a boundary.
+        for key in &self.order {
+            let l = &self.loaded[key];
+            if l.next / SNAPSHOT_EVERY != l.base / SNAPSHOT_EVERY
+                && let Some(payload) = (l.to_json)(l.state.as_ref())
+            {
+                crate::store::write_snapshot(self.bus.db(), key.0, &key.1, l.next, &payload).await;
+            }
+        }
         let mut outcomes = vec![];
         for key in &self.order {
             let l = &self.loaded[key];
@@ -182,6 +203,31 @@ where
             return Ok(done);
         }
         tokio::time::sleep(std::time::Duration::from_millis(2 * (i as u64 + 1))).await;
+    }
+    Err(CommandError::Contention)
+}
+
+/// [`retry`] for units of work on an aggregate many writers change at once
+/// (an account whose jobs capture article after article): more attempts,
+/// with a growing, jittered pause (up to 50 ms) so that the writers spread
+/// out instead of colliding again in step.
+pub async fn retry_hot<F, Fut>(mut attempt: F) -> Result<Vec<CommandOutcome>, CommandError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<Vec<CommandOutcome>>, CommandError>>,
+{
+    for i in 0..40u32 {
+        if let Some(done) = attempt().await? {
+            return Ok(done);
+        }
+        let base = 2u64.saturating_mul(1 << i.min(5)).min(50);
+        let jitter = u64::from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0),
+        ) % (base + 1);
+        tokio::time::sleep(std::time::Duration::from_millis(base / 2 + jitter)).await;
     }
     Err(CommandError::Contention)
 }

@@ -6,7 +6,7 @@
 //! (a finished job refuses to finish again).
 
 use crate::bus::{CommandBus, CommandContext, CommandError, CommandOutcome};
-use crate::uow::retry;
+use crate::uow::retry_hot;
 use igny8_domain::billing::{Account, AccountCommand};
 use igny8_domain::jobs::{Job, JobCommand, Phase};
 use igny8_domain::planner::{
@@ -27,7 +27,7 @@ pub async fn create(
 ) -> Result<(Uuid, Vec<CommandOutcome>), CommandError> {
     let job_id = Uuid::now_v7();
     let (jid, aid) = (job_id.to_string(), account_id.to_string());
-    let outcomes = retry(|| async {
+    let outcomes = retry_hot(|| async {
         let mut uow = bus.unit(ctx);
         uow.execute::<Job>(
             &jid,
@@ -154,7 +154,7 @@ pub async fn finish(
     ctx: &CommandContext,
 ) -> Result<Vec<CommandOutcome>, CommandError> {
     let jid = job_id.to_string();
-    retry(|| async {
+    retry_hot(|| async {
         let mut uow = bus.unit(ctx);
         let job: Job = uow.state(&jid).await?;
         let account = job.account_id.map(|a| a.to_string()).unwrap_or_default();

@@ -224,3 +224,40 @@ mod tests {
         assert_eq!(f(0, 10, 50), 0);
     }
 }
+
+/// Record `payload` as the snapshot of an aggregate at `sequence`, unless a
+/// newer one is there (best effort: a snapshot is a cache of the events; a
+/// failure only means the next load reads more events). The snapshot
+/// counter moves on, so a command that loaded the older snapshot and
+/// crosses a boundary itself rewrites it after a retry.
+pub async fn write_snapshot(
+    db: &crate::db::Db,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    sequence: usize,
+    payload: &Value,
+) {
+    let sql = match db {
+        crate::db::Db::Postgres(_) => {
+            "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, current_snapshot, payload) \
+             VALUES ($1, $2, $3, 1, $4::jsonb) ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE \
+             SET last_sequence = excluded.last_sequence, payload = excluded.payload, \
+                 current_snapshot = snapshots.current_snapshot + 1 \
+             WHERE snapshots.last_sequence < excluded.last_sequence"
+        }
+        crate::db::Db::Sqlite(_) => {
+            "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, current_snapshot, payload) \
+             VALUES ($1, $2, $3, 1, $4) ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE \
+             SET last_sequence = excluded.last_sequence, payload = excluded.payload, \
+                 current_snapshot = snapshots.current_snapshot + 1 \
+             WHERE snapshots.last_sequence < excluded.last_sequence"
+        }
+    };
+    let text = payload.to_string();
+    let r = crate::on_db!(db, p => sqlx::query(sql)
+        .bind(aggregate_type).bind(aggregate_id).bind(sequence as i64).bind(&text)
+        .execute(p).await.map(|_| ()));
+    if let Err(e) = r {
+        tracing::debug!(error = %e, aggregate_type, aggregate_id, "snapshot not written");
+    }
+}

@@ -11,7 +11,7 @@
 
 use super::tasks::first;
 use crate::bus::{CommandBus, CommandContext, CommandError, CommandOutcome};
-use crate::uow::{UnitOfWork, retry};
+use crate::uow::{UnitOfWork, retry_hot};
 use igny8_domain::billing::{Account, AccountCommand, content_cost_milli};
 use igny8_domain::jobs::{Job, item_reservation};
 use igny8_domain::writer::{
@@ -34,7 +34,7 @@ pub async fn save_article(
 ) -> Result<Option<(CommandOutcome, i64)>, CommandError> {
     let tid = task_id.to_string();
     let cid = content_id(task_id);
-    let result = retry(|| async {
+    let result = retry_hot(|| async {
         let mut uow = bus.unit(ctx);
         let task: Task = uow.state(&tid).await?;
         if task.status != TaskStatus::InProgress || task.job_id != Some(job_id) {
@@ -117,7 +117,7 @@ pub async fn fail_article(
     task_id: Uuid,
     reason: &str,
 ) -> Result<(), CommandError> {
-    retry(|| async {
+    retry_hot(|| async {
         let mut uow = bus.unit(ctx);
         let job: Job = uow.state(&job_id.to_string()).await?;
         fail_item(&mut uow, &job, job_id, task_id, reason).await?;

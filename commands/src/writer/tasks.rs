@@ -10,7 +10,7 @@ use super::Writer;
 use crate::bus::{CommandBus, CommandContext, CommandError, CommandOutcome};
 use crate::caller::Caller;
 use crate::planner::{cluster_scope, sector_scope};
-use crate::uow::retry;
+use crate::uow::{retry, retry_hot};
 use igny8_domain::billing::{Account, AccountCommand, content_cost_milli};
 use igny8_domain::jobs::{Job, JobCommand, item_reservation};
 use igny8_domain::planner::{ContentType, Idea, IdeaCommand, OutlineSection};
@@ -361,7 +361,7 @@ pub async fn auto_generate_content(
     let job_id = Uuid::now_v7();
     let (jid, aid) = (job_id.to_string(), account.to_string());
     let input = json!({"site_id": site, "task_ids": ids, "regenerate": regenerate});
-    let outcomes = retry(|| async {
+    let outcomes = retry_hot(|| async {
         let mut uow = bus.unit(ctx);
         uow.execute::<Job>(
             &jid,
@@ -374,9 +374,13 @@ pub async fn auto_generate_content(
             },
         )
         .await?;
-        for (task, price) in &prices {
+        for (task, _) in &prices {
             uow.execute::<Task>(&task.to_string(), TaskCommand::StartGeneration { job_id })
                 .await?;
+        }
+        // The account last: running jobs write it all the time, so it is
+        // loaded as late as possible before the commit.
+        for (task, price) in &prices {
             uow.execute::<Account>(
                 &aid,
                 AccountCommand::Reserve {

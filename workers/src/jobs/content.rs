@@ -24,6 +24,15 @@ use uuid::Uuid;
 /// Links an article gets at most.
 pub const MAX_INTERNAL_LINKS: usize = 3;
 
+/// What every article of one attempt shares.
+struct Shared {
+    provider: TextProvider,
+    targets: Vec<w::LinkTarget>,
+    settings: WriterSettings,
+    /// Held while an article is committed.
+    commits: tokio::sync::Mutex<()>,
+}
+
 /// What became of one task.
 enum Outcome {
     Written {
@@ -125,11 +134,10 @@ async fn one(
     env: &JobEnv,
     ctx: &CommandContext,
     job_id: Uuid,
-    provider: &TextProvider,
-    targets: &[w::LinkTarget],
-    settings: &WriterSettings,
+    shared: &Shared,
     task_id: Uuid,
 ) -> Result<Outcome, CommandError> {
+    let (provider, targets, settings) = (&shared.provider, &shared.targets, &shared.settings);
     let (task, _) = env.bus.load::<Task>(&task_id.to_string()).await?;
     if task.status != TaskStatus::InProgress || task.job_id != Some(job_id) {
         return Ok(Outcome::Skipped);
@@ -148,6 +156,7 @@ async fn one(
         Ok(d) => d,
         Err(e) => {
             let reason = e.to_string();
+            let _one_at_a_time = shared.commits.lock().await;
             w::fail_article(&env.bus, ctx, job_id, task_id, &reason).await?;
             return Ok(Outcome::Failed(reason));
         }
@@ -155,6 +164,7 @@ async fn one(
     let body = body(&draft, &task, content_id(task_id), targets);
     if let Err(e) = body.check() {
         let reason = format!("the provider's article is not usable: {e}");
+        let _one_at_a_time = shared.commits.lock().await;
         w::fail_article(&env.bus, ctx, job_id, task_id, &reason).await?;
         return Ok(Outcome::Failed(reason));
     }
@@ -170,21 +180,25 @@ async fn one(
         cost_usd_micros: draft.cost_usd_micros,
         credits_milli: 0,
     };
-    Ok(
-        match w::save_article(&env.bus, ctx, job_id, task_id, body, author).await {
-            Ok(Some(_)) => Outcome::Written {
-                words,
-                tokens: draft.tokens,
-                cost: draft.cost_usd_micros,
-            },
-            Ok(None) => Outcome::Skipped,
-            Err(CommandError::Domain {
-                code: "ALREADY_GENERATED" | "JOB_SUPERSEDED" | "RESERVATION_NOT_FOUND",
-                ..
-            }) => Outcome::Skipped,
-            Err(e) => return Err(e),
+    // The job's commits all write the account: one at a time, instead of
+    // sixteen optimistic writers retrying against each other.
+    let saved = {
+        let _one_at_a_time = shared.commits.lock().await;
+        w::save_article(&env.bus, ctx, job_id, task_id, body, author).await
+    };
+    Ok(match saved {
+        Ok(Some(_)) => Outcome::Written {
+            words,
+            tokens: draft.tokens,
+            cost: draft.cost_usd_micros,
         },
-    )
+        Ok(None) => Outcome::Skipped,
+        Err(CommandError::Domain {
+            code: "ALREADY_GENERATED" | "JOB_SUPERSEDED" | "RESERVATION_NOT_FOUND",
+            ..
+        }) => Outcome::Skipped,
+        Err(e) => return Err(e),
+    })
 }
 
 pub async fn run(
@@ -223,28 +237,30 @@ pub async fn run(
     let gate = Arc::new(tokio::sync::Semaphore::new(
         env.ai.max_concurrent_per_account.max(1),
     ));
-    let targets = Arc::new(targets);
     let (settings, _) = env
         .bus
         .load::<WriterSettings>(&job.account_id.unwrap_or_default().to_string())
         .await?;
-    let settings = Arc::new(settings);
+    let provider_name = provider.name();
+    let shared = Arc::new(Shared {
+        provider,
+        targets,
+        settings,
+        commits: tokio::sync::Mutex::new(()),
+    });
     let mut set = tokio::task::JoinSet::new();
     for t in tasks.iter().copied() {
-        let (env, ctx, provider) = (env.clone(), run.ctx.clone(), provider.clone());
-        let (targets, gate, settings) = (targets.clone(), gate.clone(), settings.clone());
+        let (env, ctx, shared, gate) = (env.clone(), run.ctx.clone(), shared.clone(), gate.clone());
         set.spawn(async move {
             let _slot = gate.acquire_owned().await;
-            (
-                t,
-                one(&env, &ctx, job_id, &provider, &targets, &settings, t).await,
-            )
+            (t, one(&env, &ctx, job_id, &shared, t).await)
         });
     }
     let (mut written, mut words, mut skipped) = (0usize, 0u64, 0usize);
     let (mut tokens, mut cost) = (0u64, 0i64);
     let mut failed: Vec<Value> = vec![];
     let mut done = 0usize;
+    let mut last_report = std::time::Instant::now();
     while let Some(joined) = set.join_next().await {
         let (task, r) = joined?;
         done += 1;
@@ -262,6 +278,12 @@ pub async fn run(
             Outcome::Failed(reason) => failed.push(json!({"task_id": task, "error": reason})),
             Outcome::Skipped => skipped += 1,
         }
+        // Progress at most every 250 ms (and for the last article): a
+        // batch of 100 fast articles is not 100 more commits on the job.
+        if done < n && last_report.elapsed() < std::time::Duration::from_millis(250) {
+            continue;
+        }
+        last_report = std::time::Instant::now();
         let pct = 25 + (35 * done / n.max(1)) as u8;
         run.progress(
             Phase::AiCall,
@@ -295,7 +317,7 @@ pub async fn run(
     Ok(JobOutput {
         result: json!({"articles": contents.len(), "written_now": written, "skipped": skipped,
                        "failed": failed, "words": words, "content_ids": contents,
-                       "provider": provider.name(), "tokens": tokens, "cost_usd_micros": cost,
+                       "provider": provider_name, "tokens": tokens, "cost_usd_micros": cost,
                        "credits_charged_milli": charged}),
         save: None,
         charged: Some(charged),

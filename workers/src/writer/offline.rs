@@ -302,10 +302,15 @@ pub fn article(brief: &Brief) -> Draft {
     let target = brief.target_words as usize;
     let mut i = 0;
     let mut total = count(&blocks);
-    while total < target && !fill.is_empty() {
+    // Up to the target, never past it: an article of a 1,500-word target
+    // stays within 1,500 words (and its price within 3 credits).
+    while !fill.is_empty() {
         let (at, point) = &fill[i % fill.len()];
         let other = &others[i % others.len()];
         let s = sentence(i, &topic, point, other);
+        if total + words(&s) > target {
+            break;
+        }
         total += words(&s);
         if let Block::Para(p) = &mut blocks[*at] {
             p.push(s);
