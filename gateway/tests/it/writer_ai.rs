@@ -522,3 +522,117 @@ async fn prompts_profiles_and_strategies_shape_what_the_provider_is_asked() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_second_generation_while_one_runs_is_refused_and_cancel_releases_everything() {
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(chat("{}", "stop").set_delay(std::time::Duration::from_secs(3)))
+            .mount(&server)
+            .await;
+        let o = app.signup("Slow").await;
+        configure(&app, &o, &server).await;
+        let (_, sector) = app.site_and_sector(&o).await;
+        let r = app.req(&o.token, "POST", "/api/v1/writer/tasks/", Some(json!({"sector_id": sector, "title": "Slow", "primary_keyword": "slow topic", "target_word_count": 500}))).await;
+        let task = r.data()["id"].as_str().unwrap().to_string();
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/writer/tasks/auto_generate_content/",
+                Some(json!({"task_ids": [task]})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{m}: {}", r.body);
+        let job = r.data()["job_id"].as_str().unwrap().to_string();
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/writer/tasks/auto_generate_content/",
+                Some(json!({"task_ids": [task]})),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::CONFLICT, "GENERATION_RUNNING"),
+            "{m}: {}",
+            r.body
+        );
+        let r = app
+            .req(
+                &o.token,
+                "PATCH",
+                &format!("/api/v1/writer/tasks/{task}/"),
+                Some(json!({"title": "Renamed"})),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::CONFLICT, "GENERATION_RUNNING"),
+            "{m}"
+        );
+        // Cancel: the task is open again and every credit returns.
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                &format!("/api/v1/jobs/{job}/cancel/"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
+        let r = app
+            .req(&o.token, "GET", "/api/v1/billing/credits/", None)
+            .await;
+        assert_eq!(
+            (r.data()["balance"].as_f64(), r.data()["reserved"].as_f64()),
+            (Some(250.0), Some(0.0)),
+            "{m}"
+        );
+        let h = app.state.feed.head().await.unwrap();
+        let t = app
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/writer/tasks/{task}/?min_position={h}"),
+                None,
+            )
+            .await;
+        assert_eq!(t.data()["status"], "failed", "{m}: {}", t.body);
+        assert!(
+            t.data()["error"].as_str().unwrap().contains("cancelled"),
+            "{m}"
+        );
+        // The worker's late answer stores nothing.
+        tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+        let h = app.state.feed.head().await.unwrap();
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/writer/content/?min_position={h}"),
+                None,
+            )
+            .await;
+        assert_eq!(r.data()["count"], 0, "{m}: {}", r.body);
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/writer/tasks/auto_generate_content/",
+                Some(json!({"task_ids": [task]})),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::ACCEPTED,
+            "{m}: a failed task can be written again: {}",
+            r.body
+        );
+        app.stop().await;
+    }
+}
