@@ -390,6 +390,9 @@ pub async fn run_embedded(
 /// The durable consumer every worker process shares.
 pub const CONSUMER: &str = "igny8_jobs";
 
+/// Jobs one `igny8 workers` process runs at once.
+pub const JOBS_PER_PROCESS: usize = 4;
+
 /// The component name job workers report under in [`Health`].
 pub const COMPONENT: &str = "workers";
 
@@ -451,10 +454,23 @@ async fn take_jobs(
             },
         )
         .await?;
+    // Several jobs at once per process (a job waits on its provider most
+    // of the time): a slot is taken before a message is fetched, so a
+    // process never holds more messages than it runs.
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(JOBS_PER_PROCESS));
+    let mut running = tokio::task::JoinSet::new();
     loop {
+        while running.try_join_next().is_some() {}
         if *stop.borrow() {
+            // Shutting down: unfinished jobs are left to another worker
+            // (their messages are redelivered after the ack wait).
+            running.abort_all();
             return Ok(());
         }
+        let slot = tokio::select! {
+            s = slots.clone().acquire_owned() => s?,
+            _ = stop.changed() => continue,
+        };
         let mut batch = consumer
             .fetch()
             .max_messages(1)
@@ -476,40 +492,51 @@ async fn take_jobs(
                 let _ = msg.ack_with(AckKind::Term).await;
                 continue;
             };
-            // Keep the message ours while the job runs.
-            let keepalive = {
-                let msg = msg.clone();
-                let every = ack_wait / 3;
-                tokio::spawn(async move {
-                    loop {
-                        tokio::time::sleep(every).await;
-                        if msg.ack_with(AckKind::Progress).await.is_err() {
-                            return;
+            let (env, worker, health, mut stop) = (
+                env.clone(),
+                worker.to_string(),
+                health.clone(),
+                stop.clone(),
+            );
+            let slot = slot;
+            running.spawn(async move {
+                let _slot = slot;
+                // Keep the message ours while the job runs.
+                let keepalive = {
+                    let msg = msg.clone();
+                    let every = ack_wait / 3;
+                    tokio::spawn(async move {
+                        loop {
+                            tokio::time::sleep(every).await;
+                            if msg.ack_with(AckKind::Progress).await.is_err() {
+                                return;
+                            }
                         }
+                    })
+                };
+                let result = tokio::select! {
+                    r = run_job(&env, job_id, &worker) => Some(r),
+                    _ = stop.changed() => None,
+                };
+                keepalive.abort();
+                match result {
+                    Some(Ok(())) => {
+                        let _ = msg.double_ack().await;
                     }
-                })
-            };
-            let result = tokio::select! {
-                r = run_job(env, job_id, worker) => Some(r),
-                _ = stop.changed() => None,
-            };
-            keepalive.abort();
-            match result {
-                Some(Ok(())) => {
-                    let _ = msg.double_ack().await;
-                }
-                Some(Err(e)) => {
-                    tracing::warn!(job = %job_id, error = %e, "job attempt failed; redelivered later");
-                    if matches!(e, CommandError::Unavailable(_)) {
-                        health.not_ready(COMPONENT, format!("database unavailable: {e}"));
+                    Some(Err(e)) => {
+                        tracing::warn!(job = %job_id, error = %e, "job attempt failed; redelivered later");
+                        if matches!(e, CommandError::Unavailable(_)) {
+                            health.not_ready(COMPONENT, format!("database unavailable: {e}"));
+                        }
+                        let _ = msg
+                            .ack_with(AckKind::Nak(Some(Duration::from_secs(2))))
+                            .await;
                     }
-                    let _ = msg
-                        .ack_with(AckKind::Nak(Some(Duration::from_secs(2))))
-                        .await;
+                    // Shutting down mid-job: leave it to another worker.
+                    None => {}
                 }
-                // Shutting down mid-job: leave it to another worker.
-                None => return Ok(()),
-            }
+            });
+            break;
         }
     }
 }
