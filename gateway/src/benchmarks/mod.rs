@@ -6,6 +6,7 @@
 
 pub mod clustering;
 pub mod keywords;
+pub mod writer;
 
 use crate::config::Settings;
 use anyhow::{Context, bail};
@@ -47,7 +48,7 @@ pub struct BenchArgs {
     /// Keywords in the read table for the page query measurement.
     #[arg(long, default_value_t = 1_000_000)]
     pub page_rows: i64,
-    /// Parts to run: append, lag, rebuild, keywords.
+    /// Parts to run: append, lag, rebuild, keywords, writer (not in the default set).
     #[arg(
         long,
         default_value = "append,lag,rebuild,keywords",
@@ -190,6 +191,11 @@ pub async fn run(s: &Settings, a: BenchArgs) -> anyhow::Result<()> {
     }
     if want("keywords") {
         let section = self::keywords::run(&db, a.import_rows, a.page_rows).await?;
+        println!("{section}");
+        report.push_str(&section);
+    }
+    if want("writer") {
+        let section = self::writer::run(&db, &client, &names).await?;
         println!("{section}");
         report.push_str(&section);
     }
