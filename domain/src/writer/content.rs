@@ -169,6 +169,8 @@ pub struct ContentOrigin {
     pub cluster_id: Option<Uuid>,
 }
 
+// A command lives for one decide; boxing its body would only move the bytes.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ContentCommand {
     /// An AI job's article: the first version (the content is created), or a new one.

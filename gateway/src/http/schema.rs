@@ -71,3 +71,23 @@ impl ToSchema for ErrorCode {
         "ErrorCode".into()
     }
 }
+
+/// The `ordering` values of a list: each sortable name, and each with `-`
+/// in front (descending).
+pub fn ordering_enum(names: &[&str]) -> utoipa::openapi::Object {
+    let v: Vec<String> = names
+        .iter()
+        .flat_map(|n| [n.to_string(), format!("-{n}")])
+        .collect();
+    string_enum(&v.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// An id a read model keeps as text (the nil UUID if it is not one).
+pub fn id(s: &str) -> uuid::Uuid {
+    uuid::Uuid::parse_str(s).unwrap_or_default()
+}
+
+/// An optional id a read model keeps as text.
+pub fn opt_id(s: &Option<String>) -> Option<uuid::Uuid> {
+    s.as_deref().and_then(|s| uuid::Uuid::parse_str(s).ok())
+}

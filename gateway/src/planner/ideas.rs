@@ -107,11 +107,7 @@ fn idea_status_opt() -> utoipa::openapi::Object {
 }
 
 fn idea_ordering_schema() -> utoipa::openapi::Object {
-    let v: Vec<String> = rm::IDEA_ORDERINGS
-        .iter()
-        .flat_map(|n| [n.to_string(), format!("-{n}")])
-        .collect();
-    crate::http::schema::string_enum(&v.iter().map(String::as_str).collect::<Vec<_>>())
+    crate::http::schema::ordering_enum(rm::IDEA_ORDERINGS)
 }
 
 /// 422 INVALID_CONTENT_TYPE for an unknown type.
@@ -153,18 +149,10 @@ pub struct IdeaView {
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
-fn uuid(s: &str) -> Uuid {
-    Uuid::parse_str(s).unwrap_or_default()
-}
-
-fn opt_uuid(s: &Option<String>) -> Option<Uuid> {
-    s.as_deref().and_then(|s| Uuid::parse_str(s).ok())
-}
-
 impl From<IdeaRow> for IdeaView {
     fn from(r: IdeaRow) -> Self {
         IdeaView {
-            id: uuid(&r.idea_id),
+            id: crate::http::schema::id(&r.idea_id),
             idea_title: r.title,
             description: r.description,
             outline: parse_json::<Vec<OutlineSection>>(&r.outline)
@@ -175,12 +163,12 @@ impl From<IdeaRow> for IdeaView {
             primary_keyword: r.primary_keyword,
             secondary_keywords: parse_json(&r.secondary_keywords),
             target_word_count: r.target_word_count,
-            cluster_id: opt_uuid(&r.cluster_id),
-            site_id: uuid(&r.site_id),
-            sector_id: uuid(&r.sector_id),
+            cluster_id: crate::http::schema::opt_id(&r.cluster_id),
+            site_id: crate::http::schema::id(&r.site_id),
+            sector_id: crate::http::schema::id(&r.sector_id),
             status: r.status,
-            task_id: opt_uuid(&r.task_id),
-            job_id: opt_uuid(&r.job_id),
+            task_id: crate::http::schema::opt_id(&r.task_id),
+            job_id: crate::http::schema::opt_id(&r.job_id),
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -262,7 +250,7 @@ pub async fn get_one(
     read_your_writes(&s, rm::NAME, r.min_position).await?;
     let row = rm::get_idea(&s.db, &p.account()?.to_string(), &id.to_string())
         .await?
-        .filter(|r| p.can_see_site(uuid(&r.site_id)))
+        .filter(|r| p.can_see_site(crate::http::schema::id(&r.site_id)))
         .ok_or_else(|| ApiError::not_found("idea"))?;
     Ok(ApiOk(row.into()))
 }

@@ -288,22 +288,12 @@ fn status_schema() -> utoipa::openapi::Object {
     crate::http::schema::string_enum(&["active", "inactive"])
 }
 
-/// `names` and each with `-` in front (descending).
-fn ordering_values(names: &[&str]) -> Vec<String> {
-    names
-        .iter()
-        .flat_map(|n| [n.to_string(), format!("-{n}")])
-        .collect()
-}
-
 fn keyword_ordering_schema() -> utoipa::openapi::Object {
-    let v = ordering_values(ORDERINGS);
-    crate::http::schema::string_enum(&v.iter().map(String::as_str).collect::<Vec<_>>())
+    crate::http::schema::ordering_enum(ORDERINGS)
 }
 
 fn cluster_ordering_schema() -> utoipa::openapi::Object {
-    let v = ordering_values(rm::CLUSTER_ORDERINGS);
-    crate::http::schema::string_enum(&v.iter().map(String::as_str).collect::<Vec<_>>())
+    crate::http::schema::ordering_enum(rm::CLUSTER_ORDERINGS)
 }
 
 async fn filter(

@@ -43,19 +43,7 @@ fn content_status_schema() -> utoipa::openapi::Object {
 }
 
 fn content_ordering_schema() -> utoipa::openapi::Object {
-    let v: Vec<String> = rm::CONTENT_ORDERINGS
-        .iter()
-        .flat_map(|n| [n.to_string(), format!("-{n}")])
-        .collect();
-    crate::http::schema::string_enum(&v.iter().map(String::as_str).collect::<Vec<_>>())
-}
-
-fn uuid(s: &str) -> Uuid {
-    Uuid::parse_str(s).unwrap_or_default()
-}
-
-fn opt_uuid(s: &Option<String>) -> Option<Uuid> {
-    s.as_deref().and_then(|s| Uuid::parse_str(s).ok())
+    crate::http::schema::ordering_enum(rm::CONTENT_ORDERINGS)
 }
 
 /// Who made a version: a user, or an AI job with its provider, model,
@@ -190,12 +178,12 @@ impl From<ContentRow> for ContentView {
             reverted_from: None,
         });
         ContentView {
-            id: uuid(&r.content_id),
-            task_id: uuid(&r.task_id),
-            idea_id: opt_uuid(&r.idea_id),
-            cluster_id: opt_uuid(&r.cluster_id),
-            site_id: uuid(&r.site_id),
-            sector_id: uuid(&r.sector_id),
+            id: crate::http::schema::id(&r.content_id),
+            task_id: crate::http::schema::id(&r.task_id),
+            idea_id: crate::http::schema::opt_id(&r.idea_id),
+            cluster_id: crate::http::schema::opt_id(&r.cluster_id),
+            site_id: crate::http::schema::id(&r.site_id),
+            sector_id: crate::http::schema::id(&r.sector_id),
             status: r.status,
             version: r.version,
             title: r.title,
@@ -278,7 +266,7 @@ pub async fn get_one(
     read_your_writes(&s, rm::NAME, r.min_position).await?;
     let row = rm::get_content(&s.db, &p.account()?.to_string(), &id.to_string())
         .await?
-        .filter(|r| p.can_see_site(uuid(&r.site_id)) && r.version > 0)
+        .filter(|r| p.can_see_site(crate::http::schema::id(&r.site_id)) && r.version > 0)
         .ok_or_else(|| ApiError::not_found("content"))?;
     Ok(ApiOk(row.into()))
 }

@@ -44,19 +44,7 @@ fn content_type_opt() -> utoipa::openapi::Object {
 }
 
 fn task_ordering_schema() -> utoipa::openapi::Object {
-    let v: Vec<String> = rm::TASK_ORDERINGS
-        .iter()
-        .flat_map(|n| [n.to_string(), format!("-{n}")])
-        .collect();
-    crate::http::schema::string_enum(&v.iter().map(String::as_str).collect::<Vec<_>>())
-}
-
-fn uuid(s: &str) -> Uuid {
-    Uuid::parse_str(s).unwrap_or_default()
-}
-
-fn opt_uuid(s: &Option<String>) -> Option<Uuid> {
-    s.as_deref().and_then(|s| Uuid::parse_str(s).ok())
+    crate::http::schema::ordering_enum(rm::TASK_ORDERINGS)
 }
 
 /// A task as the API shows it.
@@ -94,11 +82,11 @@ pub struct TaskView {
 impl From<TaskRow> for TaskView {
     fn from(r: TaskRow) -> Self {
         TaskView {
-            id: uuid(&r.task_id),
+            id: crate::http::schema::id(&r.task_id),
             title: r.title,
             brief: r.brief,
-            idea_id: opt_uuid(&r.idea_id),
-            cluster_id: opt_uuid(&r.cluster_id),
+            idea_id: crate::http::schema::opt_id(&r.idea_id),
+            cluster_id: crate::http::schema::opt_id(&r.cluster_id),
             primary_keyword: r.primary_keyword,
             secondary_keywords: parse_json(&r.secondary_keywords),
             target_word_count: r.target_word_count,
@@ -107,15 +95,15 @@ impl From<TaskRow> for TaskView {
                 .into_iter()
                 .map(Into::into)
                 .collect(),
-            author_profile_id: opt_uuid(&r.author_profile_id),
-            strategy_id: opt_uuid(&r.strategy_id),
+            author_profile_id: crate::http::schema::opt_id(&r.author_profile_id),
+            strategy_id: crate::http::schema::opt_id(&r.strategy_id),
             allow_shared_primary: r.allow_shared_primary,
             status: r.status,
-            job_id: opt_uuid(&r.job_id),
-            content_id: opt_uuid(&r.content_id),
+            job_id: crate::http::schema::opt_id(&r.job_id),
+            content_id: crate::http::schema::opt_id(&r.content_id),
             error: r.error,
-            site_id: uuid(&r.site_id),
-            sector_id: uuid(&r.sector_id),
+            site_id: crate::http::schema::id(&r.site_id),
+            sector_id: crate::http::schema::id(&r.sector_id),
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -199,7 +187,7 @@ pub async fn get_one(
     read_your_writes(&s, rm::NAME, r.min_position).await?;
     let row = rm::get_task(&s.db, &p.account()?.to_string(), &id.to_string())
         .await?
-        .filter(|r| p.can_see_site(uuid(&r.site_id)))
+        .filter(|r| p.can_see_site(crate::http::schema::id(&r.site_id)))
         .ok_or_else(|| ApiError::not_found("task"))?;
     Ok(ApiOk(row.into()))
 }
