@@ -231,3 +231,17 @@ where
     }
     Err(CommandError::Contention)
 }
+
+/// The first answer of an idempotent request already carried out (its
+/// `Idempotency-Key` with the same body), before anything is decided: a
+/// retried create must not be refused by the state its first try made
+/// (the keyword it claimed, the tasks it started).
+pub async fn replayed(
+    bus: &CommandBus,
+    ctx: &CommandContext,
+) -> Result<Option<Vec<CommandOutcome>>, CommandError> {
+    match &ctx.idempotency {
+        Some(k) => Ok(bus.replay_idempotent(k).await?.map(|o| vec![o])),
+        None => Ok(None),
+    }
+}

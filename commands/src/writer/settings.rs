@@ -87,7 +87,7 @@ pub async fn save_profile(
             Uuid::now_v7(),
             true,
             AuthorProfile {
-                name: String::new(),
+                name: "Author profile".into(),
                 description: String::new(),
                 tone: String::new(),
                 language: "en".into(),
@@ -164,7 +164,7 @@ pub async fn save_strategy(
             Uuid::now_v7(),
             true,
             WritingStrategy {
-                name: String::new(),
+                name: "Strategy".into(),
                 description: String::new(),
                 sector_id: None,
                 prompt_overrides: BTreeMap::new(),

@@ -10,7 +10,7 @@ use super::Writer;
 use crate::bus::{CommandBus, CommandContext, CommandError, CommandOutcome};
 use crate::caller::Caller;
 use crate::planner::{cluster_scope, sector_scope};
-use crate::uow::{retry, retry_hot};
+use crate::uow::{replayed, retry, retry_hot};
 use igny8_domain::billing::{Account, AccountCommand, content_cost_milli};
 use igny8_domain::jobs::{Job, JobCommand, item_reservation};
 use igny8_domain::planner::{ContentType, Idea, IdeaCommand, OutlineSection};
@@ -88,6 +88,9 @@ pub(crate) async fn write_task(
     task_id: Uuid,
     data: TaskData,
 ) -> Result<CommandOutcome, CommandError> {
+    if let Some(done) = replayed(bus, ctx).await? {
+        return first(done, "task");
+    }
     let tid = task_id.to_string();
     let claim = claim_id(place.site_id, &data.primary_keyword).to_string();
     let outcomes = retry(|| async {
@@ -256,8 +259,9 @@ pub async fn update_task(
     })
 }
 
-/// Delete a task and release its primary keyword (409 while it is generated).
-/// Its content, if any, stays readable with its versions.
+/// Delete a task (409 while it is generated). A task without content
+/// releases its primary keyword; one with content keeps it claimed for that
+/// content, which stays readable with its versions.
 pub async fn delete_task(
     w: Writer<'_>,
     caller: &Caller,
@@ -278,8 +282,12 @@ pub async fn delete_task(
     let outcomes = retry(|| async {
         let mut uow = w.bus.unit(ctx);
         uow.execute::<Task>(&tid, TaskCommand::Delete).await?;
-        uow.execute::<PrimaryKeyword>(&claim, PrimaryKeywordCommand::Release { task_id: id })
-            .await?;
+        // A task's content outlives it and keeps the keyword: only a task
+        // that produced nothing frees it.
+        if task.content_id.is_none() {
+            uow.execute::<PrimaryKeyword>(&claim, PrimaryKeywordCommand::Release { task_id: id })
+                .await?;
+        }
         uow.commit().await
     })
     .await?;
@@ -318,6 +326,17 @@ pub async fn auto_generate_content(
     regenerate: bool,
 ) -> Result<ContentJob, CommandError> {
     let account = caller.account()?;
+    if let Some(done) = replayed(bus, ctx).await? {
+        let job = first(done, "job")?;
+        let (j, _) = bus.load::<Job>(&job.aggregate_id).await?;
+        return Ok(ContentJob {
+            job_id: Uuid::parse_str(&job.aggregate_id).unwrap_or_default(),
+            tasks: j.items.len(),
+            reserved: j.reserved,
+            position: job.position,
+            replayed: true,
+        });
+    }
     if task_ids.is_empty() {
         return Err(CommandError::invalid(
             "EMPTY_SELECTION",

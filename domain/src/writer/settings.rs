@@ -41,7 +41,7 @@ pub fn default_template(prompt_type: &str) -> Option<&'static str> {
             "Group these keywords into topical clusters a single article could cover. Language: {language}.\nKeywords: {keywords}"
         }
         "ideas" => {
-            "Propose {count} content ideas for this keyword cluster, in {language}. Each idea's primary keyword is one of the keywords.\nKeywords: {keywords}"
+            "Propose {count} content ideas, in {language}, for a cluster of these keywords: {keywords}. Each idea's primary keyword is one of them."
         }
         "content" => {
             "You are an SEO content writer. Write the {content_type} \"{idea_title}\" in {language} with a {tone} tone, about {word_count} words, following this outline:\n{outline}\nUse these keywords naturally: {keywords}. The primary keyword appears in the title, in the first paragraph and in the meta description; meta_title has at most 60 characters and meta_description at most 160."
@@ -315,7 +315,7 @@ impl AuthorProfile {
                 "description must be at most 2,000 characters",
             ));
         }
-        if !self.tone.is_empty() && !valid_line(&self.tone, 200) {
+        if self.tone.chars().count() > 200 || self.tone.chars().any(char::is_control) {
             return Err(SettingsError::Invalid(
                 "tone must be at most 200 characters",
             ));
@@ -387,6 +387,7 @@ impl Aggregate for WriterSettings {
                     profile_id: id,
                     profile: AuthorProfile {
                         name: profile.name.trim().to_string(),
+                        tone: profile.tone.trim().to_string(),
                         ..profile
                     },
                 }])

@@ -176,3 +176,76 @@ pub fn cross_field_rules() -> Vec<(&'static str, Value)> {
         ),
     ]
 }
+
+/// One line of 1 to 300 characters after trimming (titles), no control characters.
+pub fn title() -> Object {
+    string(name_pattern(), Some(1), 300, false)
+}
+
+/// Text of up to `max` characters: no control characters but tab and line breaks.
+fn text(max: usize) -> Object {
+    string(
+        r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$".into(),
+        None,
+        max,
+        false,
+    )
+}
+
+/// A description: at most 2,000 characters of text.
+pub fn text_2000() -> Object {
+    text(2000)
+}
+
+/// An idea's description: at most 5,000 characters of text.
+pub fn text_5000() -> Object {
+    text(5000)
+}
+
+/// A task's brief: at most 10,000 characters of text.
+pub fn text_10000() -> Object {
+    text(10_000)
+}
+
+/// A prompt template: 1 to 20,000 characters of text, not only white space.
+pub fn template() -> Object {
+    string(
+        r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$".into(),
+        Some(1),
+        20_000,
+        false,
+    )
+}
+
+/// HTML sent by a person: 1 to 1,000,000 characters, not only white space
+/// (sanitised before it is stored).
+pub fn html() -> Object {
+    string(r"^[\s\S]*\S[\s\S]*$".into(), Some(1), 1_000_000, false)
+}
+
+/// A meta title: at most 60 characters, no control characters.
+pub fn meta_title() -> Object {
+    string(format!("^[^{CTRL}]*$"), None, 60, false)
+}
+
+/// A meta description: at most 160 characters, no control characters.
+pub fn meta_description() -> Object {
+    string(format!("^[^{CTRL}]*$"), None, 160, false)
+}
+
+fn array_of(items: Object, max: usize) -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(items)
+        .max_items(Some(max))
+        .build()
+}
+
+/// Keywords: at most 30, each 1 to 200 characters after trimming.
+pub fn keywords() -> utoipa::openapi::schema::Array {
+    array_of(name(), 30)
+}
+
+/// An outline's key points: at most 12, each 1 to 300 characters after trimming.
+pub fn key_points() -> utoipa::openapi::schema::Array {
+    array_of(title(), 12)
+}

@@ -13,6 +13,8 @@ pub mod redact;
 pub mod request;
 pub mod schema;
 
+pub mod accepted;
+pub mod writing;
 pub use command::{ReadParams, command_result, context, resource};
 pub use credits::CreditAmount;
 pub use envelope::{ApiError, ApiResult, Created, Ok as ApiOk, Page};

@@ -8,6 +8,7 @@
 
 use crate::auth::Principal;
 use crate::http::command::{Deleted, Saved};
+use crate::http::writing::{Section, content_type, content_type_schema, outline, parse_json};
 use crate::http::{
     ApiError, ApiOk, ApiPath, ApiQuery, ApiResult, Command, Empty, Page, PageParams, Paging,
     both_slashes, read_your_writes, resource,
@@ -25,71 +26,26 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 pub fn routes(r: Router<AppState>) -> Router<AppState> {
-    let r = both_slashes(r, "/api/v1/planner/ideas/", get(list).post(create));
+    let r = both_slashes(
+        r,
+        "/api/v1/planner/ideas/",
+        get(list_ideas).post(create_idea),
+    );
     let r = both_slashes(
         r,
         "/api/v1/planner/ideas/bulk_queue_to_writer/",
-        post(bulk_queue),
+        post(bulk_queue_to_writer),
     );
     let r = both_slashes(
         r,
         "/api/v1/planner/clusters/auto_generate_ideas/",
-        post(auto_generate),
+        post(auto_generate_ideas),
     );
     both_slashes(
         r,
         "/api/v1/planner/ideas/{id}/",
-        get(get_one).patch(update).delete(remove),
+        get(get_idea).patch(update_idea).delete(delete_idea),
     )
-}
-
-/// One section of an outline.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Section {
-    /// 1 to 200 characters.
-    #[schema(min_length = 1, max_length = 200)]
-    pub heading: String,
-    /// 2 (H2) or 3 (H3).
-    #[schema(minimum = 2, maximum = 3)]
-    pub level: u8,
-    /// At most 12, each 1 to 300 characters.
-    #[serde(default)]
-    #[schema(max_items = 12)]
-    pub key_points: Vec<String>,
-}
-
-impl From<Section> for OutlineSection {
-    fn from(s: Section) -> Self {
-        OutlineSection {
-            heading: s.heading,
-            level: s.level,
-            key_points: s.key_points,
-        }
-    }
-}
-
-impl From<OutlineSection> for Section {
-    fn from(s: OutlineSection) -> Self {
-        Section {
-            heading: s.heading,
-            level: s.level,
-            key_points: s.key_points,
-        }
-    }
-}
-
-pub fn outline(v: Vec<Section>) -> Vec<OutlineSection> {
-    v.into_iter().map(Into::into).collect()
-}
-
-/// An outline or a keyword list kept as JSON text in a read model.
-pub fn parse_json<T: serde::de::DeserializeOwned + Default>(raw: &str) -> T {
-    serde_json::from_str(raw).unwrap_or_default()
-}
-
-pub fn content_type_schema() -> utoipa::openapi::Object {
-    crate::http::schema::string_enum(&ContentType::ALL.map(ContentType::as_str))
 }
 
 fn content_type_opt() -> utoipa::openapi::Object {
@@ -108,20 +64,6 @@ fn idea_status_opt() -> utoipa::openapi::Object {
 
 fn idea_ordering_schema() -> utoipa::openapi::Object {
     crate::http::schema::ordering_enum(rm::IDEA_ORDERINGS)
-}
-
-/// 422 INVALID_CONTENT_TYPE for an unknown type.
-pub fn content_type(raw: &str) -> ApiResult<ContentType> {
-    ContentType::parse(raw).ok_or_else(|| {
-        ApiError::new(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "INVALID_CONTENT_TYPE",
-            format!(
-                "content_type must be one of {}",
-                ContentType::ALL.map(ContentType::as_str).join(", ")
-            ),
-        )
-    })
 }
 
 /// An idea as the API shows it.
@@ -195,7 +137,7 @@ pub struct IdeaParams {
 /// Ideas, filtered, ordered and paginated.
 #[utoipa::path(get, path = "/api/v1/planner/ideas/", tag = "planner", params(PageParams, IdeaParams), security(("bearer" = [])),
     responses((status = 200, description = "A page of ideas", body = Page<IdeaView>), (status = 400, description = "INVALID_QUERY", body = crate::http::schema::ErrorEnvelope)))]
-pub async fn list(
+pub async fn list_ideas(
     State(s): State<AppState>,
     p: Principal,
     paging: Paging,
@@ -241,7 +183,7 @@ pub async fn list(
 /// One idea.
 #[utoipa::path(get, path = "/api/v1/planner/ideas/{id}/", tag = "planner", params(("id" = Uuid, Path), crate::http::ReadParams), security(("bearer" = [])),
     responses((status = 200, description = "The idea", body = IdeaView), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope)))]
-pub async fn get_one(
+pub async fn get_idea(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(id): ApiPath<Uuid>,
@@ -261,12 +203,12 @@ pub struct CreateIdeaBody {
     pub sector_id: Uuid,
     /// A cluster of the same sector.
     pub cluster_id: Option<Uuid>,
-    /// 1 to 300 characters.
-    #[schema(min_length = 1, max_length = 300)]
+    /// 1 to 300 characters after trimming.
+    #[schema(schema_with = crate::http::constraints::title)]
     pub idea_title: String,
     /// At most 5,000 characters.
     #[serde(default)]
-    #[schema(max_length = 5000)]
+    #[schema(schema_with = crate::http::constraints::text_5000)]
     pub description: String,
     /// At most 40 sections.
     #[serde(default)]
@@ -275,12 +217,12 @@ pub struct CreateIdeaBody {
     /// post (default), page, guide, how_to, listicle, comparison, review.
     #[schema(schema_with = content_type_opt)]
     pub content_type: Option<String>,
-    /// 1 to 200 characters.
-    #[schema(min_length = 1, max_length = 200)]
+    /// 1 to 200 characters after trimming.
+    #[schema(schema_with = crate::http::constraints::name)]
     pub primary_keyword: String,
     /// At most 30.
     #[serde(default)]
-    #[schema(max_items = 30)]
+    #[schema(schema_with = crate::http::constraints::keywords)]
     pub secondary_keywords: Vec<String>,
     /// 100 to 10,000 (default 1,500).
     #[schema(minimum = 100, maximum = 10000)]
@@ -298,7 +240,7 @@ pub struct IdeaRef {
     params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key answers the first idea")),
     responses((status = 201, description = "Created", body = Saved<IdeaRef>), (status = 404, description = "Unknown or invisible sector or cluster", body = crate::http::schema::ErrorEnvelope),
               (status = 422, description = "INVALID_TITLE, INVALID_DESCRIPTION, INVALID_OUTLINE, INVALID_KEYWORD, INVALID_WORD_COUNT, INVALID_CONTENT_TYPE, VALIDATION_ERROR", body = crate::http::schema::ErrorEnvelope)))]
-pub async fn create(
+pub async fn create_idea(
     State(s): State<AppState>,
     Command {
         principal: p,
@@ -331,17 +273,17 @@ pub async fn create(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateIdeaBody {
-    #[schema(min_length = 1, max_length = 300)]
+    #[schema(schema_with = crate::http::constraints::title)]
     pub idea_title: Option<String>,
-    #[schema(max_length = 5000)]
+    #[schema(schema_with = crate::http::constraints::text_5000)]
     pub description: Option<String>,
     #[schema(max_items = 40)]
     pub outline: Option<Vec<Section>>,
     #[schema(schema_with = content_type_opt)]
     pub content_type: Option<String>,
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(schema_with = crate::http::constraints::name)]
     pub primary_keyword: Option<String>,
-    #[schema(max_items = 30)]
+    #[schema(schema_with = crate::http::constraints::keywords)]
     pub secondary_keywords: Option<Vec<String>>,
     #[schema(minimum = 100, maximum = 10000)]
     pub target_word_count: Option<u32>,
@@ -354,7 +296,7 @@ pub struct UpdateIdeaBody {
 #[utoipa::path(patch, path = "/api/v1/planner/ideas/{id}/", tag = "planner", request_body = UpdateIdeaBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, description = "Updated", body = Saved<IdeaRef>), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope),
               (status = 422, description = "The idea's rules; INVALID_STATUS", body = crate::http::schema::ErrorEnvelope)))]
-pub async fn update(
+pub async fn update_idea(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
     Command {
@@ -391,7 +333,7 @@ pub async fn update(
 /// Delete an idea (a task made from it stays).
 #[utoipa::path(delete, path = "/api/v1/planner/ideas/{id}/", tag = "planner", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, description = "Deleted", body = Saved<Deleted>), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope)))]
-pub async fn remove(
+pub async fn delete_idea(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
     Command {
@@ -445,7 +387,7 @@ pub struct QueueResult {
 #[utoipa::path(post, path = "/api/v1/planner/ideas/bulk_queue_to_writer/", tag = "planner", request_body = QueueBody, security(("bearer" = [])),
     responses((status = 200, description = "queued and skipped ideas", body = QueueResult), (status = 404, description = "An idea is unknown or not visible (nothing written)", body = crate::http::schema::ErrorEnvelope),
               (status = 422, description = "EMPTY_SELECTION, VALIDATION_ERROR (more than 100)", body = crate::http::schema::ErrorEnvelope)))]
-pub async fn bulk_queue(
+pub async fn bulk_queue_to_writer(
     State(s): State<AppState>,
     Command {
         principal: p,
@@ -493,10 +435,10 @@ pub struct GenerateIdeasBody {
 /// reserved up front and the ideas actually proposed are charged.
 #[utoipa::path(post, path = "/api/v1/planner/clusters/auto_generate_ideas/", tag = "planner", request_body = GenerateIdeasBody, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key answers the first job")),
-    responses((status = 202, description = "job_id, state PENDING", body = crate::jobs::JobAccepted), (status = 402, description = "INSUFFICIENT_CREDITS", body = crate::http::schema::ErrorEnvelope),
+    responses((status = 202, description = "job_id, state PENDING", body = crate::http::accepted::JobAccepted), (status = 402, description = "INSUFFICIENT_CREDITS", body = crate::http::schema::ErrorEnvelope),
               (status = 404, description = "Unknown or invisible cluster", body = crate::http::schema::ErrorEnvelope),
               (status = 422, description = "EMPTY_SELECTION, VALIDATION_ERROR (more than 50, ideas_per_cluster out of range, clusters of several sites)", body = crate::http::schema::ErrorEnvelope)))]
-pub async fn auto_generate(
+pub async fn auto_generate_ideas(
     State(s): State<AppState>,
     Command {
         principal: p,
@@ -511,7 +453,7 @@ pub async fn auto_generate(
     };
     let job = cmd::auto_generate_ideas(planner!(s), &p, &ctx, input).await?;
     let (j, _) = igny8_commands::jobs::load_job(&s.bus, job.job_id).await?;
-    crate::jobs::accepted(
+    crate::http::accepted::accepted(
         job.job_id,
         job.clusters,
         j.reserved,

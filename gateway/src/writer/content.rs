@@ -20,8 +20,12 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 pub fn routes(r: Router<AppState>) -> Router<AppState> {
-    let r = both_slashes(r, "/api/v1/writer/content/", get(list));
-    let r = both_slashes(r, "/api/v1/writer/content/{id}/", get(get_one).patch(edit));
+    let r = both_slashes(r, "/api/v1/writer/content/", get(list_content));
+    let r = both_slashes(
+        r,
+        "/api/v1/writer/content/{id}/",
+        get(get_content).patch(edit_content),
+    );
     let r = both_slashes(
         r,
         "/api/v1/writer/content/{id}/regenerate/",
@@ -29,12 +33,20 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
     );
     let r = both_slashes(r, "/api/v1/writer/content/{id}/revert/", post(revert));
     let r = both_slashes(r, "/api/v1/writer/content/{id}/status/", post(set_status));
-    let r = both_slashes(r, "/api/v1/writer/content/{id}/versions/", get(versions));
-    let r = both_slashes(r, "/api/v1/writer/content/{id}/versions/{n}/", get(version));
+    let r = both_slashes(
+        r,
+        "/api/v1/writer/content/{id}/versions/",
+        get(list_versions),
+    );
+    let r = both_slashes(
+        r,
+        "/api/v1/writer/content/{id}/versions/{n}/",
+        get(get_version),
+    );
     both_slashes(
         r,
         "/api/v1/writer/content/{id}/versions/{n}/diff/",
-        get(diff),
+        get(diff_versions),
     )
 }
 
@@ -220,7 +232,7 @@ pub struct ContentParams {
 /// Content, filtered, ordered and paginated (each with its current version).
 #[utoipa::path(get, path = "/api/v1/writer/content/", tag = "writer", params(PageParams, ContentParams), security(("bearer" = [])),
     responses((status = 200, description = "A page of content", body = Page<ContentView>), (status = 400, description = "INVALID_QUERY", body = crate::http::schema::ErrorEnvelope)))]
-pub async fn list(
+pub async fn list_content(
     State(s): State<AppState>,
     p: Principal,
     paging: Paging,
@@ -257,7 +269,7 @@ pub async fn list(
 /// One content: its current version.
 #[utoipa::path(get, path = "/api/v1/writer/content/{id}/", tag = "writer", params(("id" = Uuid, Path), crate::http::ReadParams), security(("bearer" = [])),
     responses((status = 200, description = "The content", body = ContentView), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope)))]
-pub async fn get_one(
+pub async fn get_content(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(id): ApiPath<Uuid>,
@@ -274,17 +286,17 @@ pub async fn get_one(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditContentBody {
-    #[schema(min_length = 1, max_length = 300)]
+    #[schema(schema_with = crate::http::constraints::title)]
     pub title: Option<String>,
     /// HTML; sanitised before it is stored (scripts, event handlers,
     /// `javascript:` URLs and unknown tags are dropped; `sanitized` says so).
-    #[schema(min_length = 1, max_length = 1000000)]
+    #[schema(schema_with = crate::http::constraints::html)]
     pub html_content: Option<String>,
-    #[schema(max_length = 60)]
+    #[schema(schema_with = crate::http::constraints::meta_title)]
     pub meta_title: Option<String>,
-    #[schema(max_length = 160)]
+    #[schema(schema_with = crate::http::constraints::meta_description)]
     pub meta_description: Option<String>,
-    #[schema(max_items = 30)]
+    #[schema(schema_with = crate::http::constraints::keywords)]
     pub secondary_keywords: Option<Vec<String>>,
 }
 
@@ -303,7 +315,7 @@ pub struct VersionSaved {
 #[utoipa::path(patch, path = "/api/v1/writer/content/{id}/", tag = "writer", request_body = EditContentBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, description = "The new version", body = Saved<VersionSaved>), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope),
               (status = 422, description = "VALIDATION_ERROR (nothing to change), INVALID_TITLE, INVALID_META_TITLE, INVALID_META_DESCRIPTION, INVALID_HTML", body = crate::http::schema::ErrorEnvelope)))]
-pub async fn edit(
+pub async fn edit_content(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
     Command {
@@ -414,7 +426,7 @@ pub async fn set_status(
 /// previous versions stay).
 #[utoipa::path(post, path = "/api/v1/writer/content/{id}/regenerate/", tag = "writer", params(("id" = Uuid, Path),
         ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key answers the first job")), security(("bearer" = [])),
-    responses((status = 202, description = "job_id, state PENDING", body = crate::jobs::JobAccepted), (status = 402, description = "INSUFFICIENT_CREDITS", body = crate::http::schema::ErrorEnvelope),
+    responses((status = 202, description = "job_id, state PENDING", body = crate::http::accepted::JobAccepted), (status = 402, description = "INSUFFICIENT_CREDITS", body = crate::http::schema::ErrorEnvelope),
               (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope),
               (status = 409, description = "GENERATION_RUNNING, TASK_DELETED", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn regenerate(
@@ -425,7 +437,7 @@ pub async fn regenerate(
     }: Command<Empty>,
 ) -> ApiResult<Response> {
     let job = cmd::regenerate(&s.bus, &p, &ctx, id).await?;
-    crate::jobs::accepted(
+    crate::http::accepted::accepted(
         job.job_id,
         job.tasks,
         job.reserved,
@@ -475,7 +487,7 @@ impl From<cmd::VersionView> for VersionView {
 /// Every version of a content, newest first, paginated.
 #[utoipa::path(get, path = "/api/v1/writer/content/{id}/versions/", tag = "writer", params(("id" = Uuid, Path), PageParams), security(("bearer" = [])),
     responses((status = 200, description = "A page of versions", body = Page<VersionView>), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope)))]
-pub async fn versions(
+pub async fn list_versions(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(id): ApiPath<Uuid>,
@@ -495,7 +507,7 @@ pub async fn versions(
 #[utoipa::path(get, path = "/api/v1/writer/content/{id}/versions/{n}/", tag = "writer",
     params(("id" = Uuid, Path), ("n" = u32, Path, minimum = 1, description = "The version number")), security(("bearer" = [])),
     responses((status = 200, description = "The version", body = VersionView), (status = 404, description = "Unknown content, or VERSION_NOT_FOUND", body = crate::http::schema::ErrorEnvelope)))]
-pub async fn version(
+pub async fn get_version(
     State(s): State<AppState>,
     p: Principal,
     ApiPath((id, n)): ApiPath<(Uuid, u32)>,
@@ -542,7 +554,7 @@ pub struct DiffView {
 #[utoipa::path(get, path = "/api/v1/writer/content/{id}/versions/{n}/diff/", tag = "writer",
     params(("id" = Uuid, Path), ("n" = u32, Path, minimum = 1, description = "The version number"), DiffParams), security(("bearer" = [])),
     responses((status = 200, description = "The diff", body = DiffView), (status = 404, description = "Unknown content, or VERSION_NOT_FOUND", body = crate::http::schema::ErrorEnvelope)))]
-pub async fn diff(
+pub async fn diff_versions(
     State(s): State<AppState>,
     p: Principal,
     ApiPath((id, n)): ApiPath<(Uuid, u32)>,

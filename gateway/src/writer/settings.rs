@@ -53,6 +53,20 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
     )
 }
 
+fn overrides_schema() -> utoipa::openapi::Object {
+    let names: Vec<&str> = PROMPT_TYPES.iter().map(|(t, _)| *t).collect();
+    let mut o = utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Object)
+        .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::RefOr(
+            utoipa::openapi::RefOr::T(utoipa::openapi::Schema::Object(
+                crate::http::constraints::template(),
+            )),
+        )))
+        .build();
+    o.property_names = Some(Box::new(crate::http::schema::string_enum(&names).into()));
+    o
+}
+
 fn prompt_type_schema() -> utoipa::openapi::Object {
     let names: Vec<&str> = PROMPT_TYPES.iter().map(|(t, _)| *t).collect();
     crate::http::schema::string_enum(&names)
@@ -99,7 +113,7 @@ pub async fn prompts(State(s): State<AppState>, p: Principal) -> ApiResult<ApiOk
 #[serde(deny_unknown_fields)]
 pub struct PromptBody {
     /// 1 to 20,000 characters; `{placeholders}` of the type only.
-    #[schema(min_length = 1, max_length = 20000)]
+    #[schema(schema_with = crate::http::constraints::template)]
     pub template: String,
 }
 
@@ -209,13 +223,13 @@ pub async fn get_profile(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileBody {
-    /// 1 to 200 characters (required on create).
-    #[schema(min_length = 1, max_length = 200)]
+    /// 1 to 200 characters after trimming (default on create: "Author profile").
+    #[schema(schema_with = crate::http::constraints::name)]
     pub name: Option<String>,
-    #[schema(max_length = 2000)]
+    #[schema(schema_with = crate::http::constraints::text_2000)]
     pub description: Option<String>,
     /// e.g. "warm and practical" (at most 200 characters).
-    #[schema(max_length = 200)]
+    #[schema(schema_with = crate::http::constraints::optional_name)]
     pub tone: Option<String>,
     /// BCP 47 such as en, de, pt-BR (default en).
     #[schema(pattern = "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
@@ -355,16 +369,17 @@ pub async fn get_strategy(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StrategyBody {
-    /// 1 to 200 characters (required on create).
-    #[schema(min_length = 1, max_length = 200)]
+    /// 1 to 200 characters after trimming (default on create: "Strategy").
+    #[schema(schema_with = crate::http::constraints::name)]
     pub name: Option<String>,
-    #[schema(max_length = 2000)]
+    #[schema(schema_with = crate::http::constraints::text_2000)]
     pub description: Option<String>,
     /// A sector of the account; `null` clears it.
     #[serde(default, deserialize_with = "crate::http::nullable")]
     #[schema(value_type = Option<Uuid>)]
     pub sector_id: Option<Option<Uuid>>,
     /// Prompt type → template (the type's placeholders only).
+    #[schema(schema_with = overrides_schema)]
     pub prompt_overrides: Option<BTreeMap<String, String>>,
     /// An author profile of the account; `null` clears it.
     #[serde(default, deserialize_with = "crate::http::nullable")]

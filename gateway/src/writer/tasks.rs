@@ -3,11 +3,11 @@
 use super::writer;
 use crate::auth::Principal;
 use crate::http::command::{Deleted, Saved};
+use crate::http::writing::{Section, content_type, content_type_schema, outline, parse_json};
 use crate::http::{
     ApiError, ApiOk, ApiPath, ApiQuery, ApiResult, Command, Empty, Page, PageParams, Paging,
     both_slashes, read_your_writes, resource,
 };
-use crate::planner::ideas::{Section, content_type, content_type_schema, outline, parse_json};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
@@ -22,7 +22,11 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 pub fn routes(r: Router<AppState>) -> Router<AppState> {
-    let r = both_slashes(r, "/api/v1/writer/tasks/", get(list).post(create));
+    let r = both_slashes(
+        r,
+        "/api/v1/writer/tasks/",
+        get(list_tasks).post(create_task),
+    );
     let r = both_slashes(
         r,
         "/api/v1/writer/tasks/auto_generate_content/",
@@ -31,7 +35,7 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
     both_slashes(
         r,
         "/api/v1/writer/tasks/{id}/",
-        get(get_one).patch(update).delete(remove),
+        get(get_task).patch(update_task).delete(delete_task),
     )
 }
 
@@ -131,7 +135,7 @@ pub struct TaskParams {
 /// Tasks, filtered, ordered and paginated.
 #[utoipa::path(get, path = "/api/v1/writer/tasks/", tag = "writer", params(PageParams, TaskParams), security(("bearer" = [])),
     responses((status = 200, description = "A page of tasks", body = Page<TaskView>), (status = 400, description = "INVALID_QUERY", body = crate::http::schema::ErrorEnvelope)))]
-pub async fn list(
+pub async fn list_tasks(
     State(s): State<AppState>,
     p: Principal,
     paging: Paging,
@@ -178,7 +182,7 @@ pub async fn list(
 /// One task.
 #[utoipa::path(get, path = "/api/v1/writer/tasks/{id}/", tag = "writer", params(("id" = Uuid, Path), crate::http::ReadParams), security(("bearer" = [])),
     responses((status = 200, description = "The task", body = TaskView), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope)))]
-pub async fn get_one(
+pub async fn get_task(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(id): ApiPath<Uuid>,
@@ -196,22 +200,22 @@ pub async fn get_one(
 #[serde(deny_unknown_fields)]
 pub struct CreateTaskBody {
     pub sector_id: Uuid,
-    /// 1 to 300 characters.
-    #[schema(min_length = 1, max_length = 300)]
+    /// 1 to 300 characters after trimming.
+    #[schema(schema_with = crate::http::constraints::title)]
     pub title: String,
     /// At most 10,000 characters.
     #[serde(default)]
-    #[schema(max_length = 10000)]
+    #[schema(schema_with = crate::http::constraints::text_10000)]
     pub brief: String,
     /// An idea of the same sector (queued by this task).
     pub idea_id: Option<Uuid>,
     /// A cluster of the same sector.
     pub cluster_id: Option<Uuid>,
     /// 1 to 200 characters; at most one live task per site has it unless shared.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(schema_with = crate::http::constraints::name)]
     pub primary_keyword: String,
     #[serde(default)]
-    #[schema(max_items = 30)]
+    #[schema(schema_with = crate::http::constraints::keywords)]
     pub secondary_keywords: Vec<String>,
     /// 100 to 10,000 (default 1,500).
     #[schema(minimum = 100, maximum = 10000)]
@@ -243,7 +247,7 @@ pub struct TaskRef {
     responses((status = 201, description = "Created", body = Saved<TaskRef>), (status = 404, description = "Unknown or invisible sector, cluster or idea", body = crate::http::schema::ErrorEnvelope),
               (status = 409, description = "KEYWORD_CANNIBALIZATION, IDEA_ALREADY_QUEUED, IDEA_ARCHIVED", body = crate::http::schema::ErrorEnvelope),
               (status = 422, description = "INVALID_TITLE, INVALID_DESCRIPTION, INVALID_OUTLINE, INVALID_KEYWORD, INVALID_WORD_COUNT, INVALID_CONTENT_TYPE, VALIDATION_ERROR", body = crate::http::schema::ErrorEnvelope)))]
-pub async fn create(
+pub async fn create_task(
     State(s): State<AppState>,
     Command {
         principal: p,
@@ -278,14 +282,14 @@ pub async fn create(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTaskBody {
-    #[schema(min_length = 1, max_length = 300)]
+    #[schema(schema_with = crate::http::constraints::title)]
     pub title: Option<String>,
-    #[schema(max_length = 10000)]
+    #[schema(schema_with = crate::http::constraints::text_10000)]
     pub brief: Option<String>,
     /// A new primary keyword is claimed (409 KEYWORD_CANNIBALIZATION) and the old one released.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(schema_with = crate::http::constraints::name)]
     pub primary_keyword: Option<String>,
-    #[schema(max_items = 30)]
+    #[schema(schema_with = crate::http::constraints::keywords)]
     pub secondary_keywords: Option<Vec<String>>,
     #[schema(minimum = 100, maximum = 10000)]
     pub target_word_count: Option<u32>,
@@ -309,7 +313,7 @@ pub struct UpdateTaskBody {
     responses((status = 200, description = "Updated", body = Saved<TaskRef>), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope),
               (status = 409, description = "GENERATION_RUNNING, KEYWORD_CANNIBALIZATION", body = crate::http::schema::ErrorEnvelope),
               (status = 422, description = "The task's rules; VALIDATION_ERROR (nothing to change)", body = crate::http::schema::ErrorEnvelope)))]
-pub async fn update(
+pub async fn update_task(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
     Command {
@@ -335,12 +339,12 @@ pub async fn update(
     Ok(resource(TaskRef { id }, &done.outcome, false))
 }
 
-/// Delete a task and release its primary keyword (409 while it is
-/// generated); its content stays readable.
+/// Delete a task (409 while it is generated). Without content it releases
+/// its primary keyword; its content, if any, stays readable and keeps it.
 #[utoipa::path(delete, path = "/api/v1/writer/tasks/{id}/", tag = "writer", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, description = "Deleted", body = Saved<Deleted>), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope),
               (status = 409, description = "GENERATION_RUNNING", body = crate::http::schema::ErrorEnvelope)))]
-pub async fn remove(
+pub async fn delete_task(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
     Command {
@@ -366,7 +370,7 @@ pub struct GenerateContentBody {
 /// credits; the job's end releases what is left.
 #[utoipa::path(post, path = "/api/v1/writer/tasks/auto_generate_content/", tag = "writer", request_body = GenerateContentBody, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key answers the first job")),
-    responses((status = 202, description = "job_id, state PENDING", body = crate::jobs::JobAccepted), (status = 402, description = "INSUFFICIENT_CREDITS", body = crate::http::schema::ErrorEnvelope),
+    responses((status = 202, description = "job_id, state PENDING", body = crate::http::accepted::JobAccepted), (status = 402, description = "INSUFFICIENT_CREDITS", body = crate::http::schema::ErrorEnvelope),
               (status = 404, description = "Unknown or invisible task", body = crate::http::schema::ErrorEnvelope),
               (status = 409, description = "GENERATION_RUNNING: another job writes one of them", body = crate::http::schema::ErrorEnvelope),
               (status = 422, description = "EMPTY_SELECTION, TOO_MANY_TASKS, VALIDATION_ERROR (tasks of several sites)", body = crate::http::schema::ErrorEnvelope)))]
@@ -380,7 +384,7 @@ pub async fn auto_generate_content(
     }: Command<GenerateContentBody>,
 ) -> ApiResult<Response> {
     let job = cmd::auto_generate_content(&s.bus, &p, &ctx, b.task_ids, false).await?;
-    crate::jobs::accepted(
+    crate::http::accepted::accepted(
         job.job_id,
         job.tasks,
         job.reserved,

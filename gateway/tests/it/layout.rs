@@ -14,6 +14,7 @@ const CONTEXTS: &[&str] = &[
     "system",
     "tenancy",
     "commands_api",
+    "writer",
 ];
 
 fn sources(dir: &Path) -> Vec<(String, String)> {

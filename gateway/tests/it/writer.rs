@@ -512,6 +512,43 @@ async fn a_primary_keyword_has_one_live_task_per_site_even_under_concurrent_crea
             "{m}: the shared task still holds it"
         );
 
+        // A retried create with its Idempotency-Key answers the first task.
+        let auth = format!("Bearer {}", o.token);
+        let hdrs = [
+            ("authorization", auth.as_str()),
+            ("idempotency-key", "task-once"),
+        ];
+        let a = app
+            .call(
+                "POST",
+                "/api/v1/writer/tasks/",
+                Some(body("idem shoes", false)),
+                &hdrs,
+            )
+            .await;
+        let b = app
+            .call(
+                "POST",
+                "/api/v1/writer/tasks/",
+                Some(body("idem shoes", false)),
+                &hdrs,
+            )
+            .await;
+        assert_eq!(
+            (a.status, b.status),
+            (StatusCode::CREATED, StatusCode::CREATED),
+            "{m}: {}",
+            b.body
+        );
+        assert_eq!(a.data()["id"], b.data()["id"], "{m}");
+        assert_eq!(
+            b.headers
+                .get("idempotent-replayed")
+                .map(|v| v.to_str().unwrap()),
+            Some("true"),
+            "{m}"
+        );
+
         // Eight concurrent creates with a new keyword: exactly one wins.
         let futs = (0..8).map(|_| {
             app.req(
@@ -582,6 +619,23 @@ async fn a_content_job_run_by_two_workers_stores_and_charges_each_article_once()
         // 600 words ± 15%: 2 credits each.
         assert_eq!(credits(&app, &o).await, (244.0, 0.0), "{m}");
         assert_eq!(done.data()["result"]["credits_charged"], 6, "{m}");
+        // A deleted task's content keeps its primary keyword.
+        let r = app
+            .req(
+                &o.token,
+                "DELETE",
+                &format!("/api/v1/writer/tasks/{}/", tasks[0]),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
+        let r = app.req(&o.token, "POST", "/api/v1/writer/tasks/", Some(json!({"sector_id": sector, "title": "again", "primary_keyword": "alpha topic"}))).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::CONFLICT, "KEYWORD_CANNIBALIZATION"),
+            "{m}: {}",
+            r.body
+        );
         app.stop().await;
     }
 }

@@ -43,6 +43,9 @@ impl Respond for Writer {
             .and_then(|v| v.to_str().ok())
             == Some(&format!("Bearer {KEY}"));
         let schema = &body["response_format"]["json_schema"];
+        if schema["name"] == "content_ideas" && body["model"] == MODEL {
+            return ideas_answer(&body);
+        }
         if !authed
             || body["model"] != MODEL
             || body["response_format"]["type"] != "json_schema"
@@ -121,6 +124,30 @@ impl Respond for Writer {
         });
         chat(&content.to_string(), "stop")
     }
+}
+
+/// Ideas as the model would propose them: one per keyword of the prompt,
+/// plus one whose primary keyword is not in the cluster (to be dropped).
+fn ideas_answer(body: &Value) -> ResponseTemplate {
+    let user = body["messages"][1]["content"].as_str().unwrap_or("");
+    let keywords: Vec<&str> = user
+        .split("Keywords: ")
+        .nth(1)
+        .unwrap_or("")
+        .split(", ")
+        .filter(|k| !k.is_empty())
+        .collect();
+    let mut ideas: Vec<Value> = keywords
+        .iter()
+        .map(|k| {
+            json!({"title": format!("All about {k}"), "description": "d", "content_type": "guide",
+            "primary_keyword": k, "secondary_keywords": [], "target_word_count": 1200,
+            "outline": [{"heading": "Intro", "level": 2, "key_points": ["a"]}]})
+        })
+        .collect();
+    ideas.insert(0, json!({"title": "Invented", "description": "d", "content_type": "post",
+        "primary_keyword": "not a cluster keyword", "secondary_keywords": [], "target_word_count": 900, "outline": []}));
+    chat(&json!({"ideas": ideas}).to_string(), "stop")
 }
 
 async fn configure(app: &TestApp, o: &Owner, server: &MockServer) {
@@ -538,16 +565,30 @@ async fn a_second_generation_while_one_runs_is_refused_and_cancel_releases_every
         let (_, sector) = app.site_and_sector(&o).await;
         let r = app.req(&o.token, "POST", "/api/v1/writer/tasks/", Some(json!({"sector_id": sector, "title": "Slow", "primary_keyword": "slow topic", "target_word_count": 500}))).await;
         let task = r.data()["id"].as_str().unwrap().to_string();
-        let r = app
-            .req(
-                &o.token,
-                "POST",
-                "/api/v1/writer/tasks/auto_generate_content/",
-                Some(json!({"task_ids": [task]})),
-            )
-            .await;
+        // Keyed, so that a client's retry answers the first job, not a 409.
+        let auth = format!("Bearer {}", o.token);
+        let keyed = |key: &'static str| {
+            let (auth, task, app) = (auth.clone(), task.clone(), &app);
+            async move {
+                app.call(
+                    "POST",
+                    "/api/v1/writer/tasks/auto_generate_content/",
+                    Some(json!({"task_ids": [task]})),
+                    &[("authorization", auth.as_str()), ("idempotency-key", key)],
+                )
+                .await
+            }
+        };
+        let r = keyed("write-once").await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{m}: {}", r.body);
         let job = r.data()["job_id"].as_str().unwrap().to_string();
+        let again = keyed("write-once").await;
+        assert_eq!(
+            (again.status, again.data()["job_id"].as_str()),
+            (StatusCode::ACCEPTED, Some(job.as_str())),
+            "{m}: {}",
+            again.body
+        );
         let r = app
             .req(
                 &o.token,
@@ -633,6 +674,106 @@ async fn a_second_generation_while_one_runs_is_refused_and_cancel_releases_every
             "{m}: a failed task can be written again: {}",
             r.body
         );
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn ideas_through_an_openai_compatible_api_keep_to_the_cluster_and_free_keywords() {
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let server = MockServer::start().await;
+        let stub = Writer::default();
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(stub.clone())
+            .mount(&server)
+            .await;
+        let o = app.signup("AiIdeas").await;
+        let sector = crate::jobs::setup(&app, &o).await;
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/planner/keywords/auto_cluster/",
+                Some(json!({"sector_id": sector, "num_clusters": 3})),
+            )
+            .await;
+        let job = r.data()["job_id"].as_str().unwrap().to_string();
+        assert_eq!(
+            wait_done(&app, &o.token, &job).await.data()["state"],
+            "SUCCESS",
+            "{m}"
+        );
+        configure(&app, &o, &server).await;
+        let cluster = crate::jobs::clusters(&app, &o.token, &sector).await[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let h = app.state.feed.head().await.unwrap();
+        let kws = app.req(&o.token, "GET", &format!("/api/v1/planner/keywords/?cluster_id={cluster}&ordering=-volume&min_position={h}"), None).await;
+        let top = kws.data()["results"][0]["keyword"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // A live task holds the cluster's top keyword: no idea may take it.
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/writer/tasks/",
+                Some(json!({"sector_id": sector, "title": "taken", "primary_keyword": top})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{m}: {}", r.body);
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/planner/clusters/auto_generate_ideas/",
+                Some(json!({"cluster_ids": [cluster], "ideas_per_cluster": 3})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{m}: {}", r.body);
+        let job = r.data()["job_id"].as_str().unwrap().to_string();
+        let done = wait_done(&app, &o.token, &job).await;
+        assert_eq!(done.data()["state"], "SUCCESS", "{m}: {}", done.body);
+        assert_eq!(
+            done.data()["result"]["result"]["ideas"],
+            3,
+            "{m}: {}",
+            done.body
+        );
+        assert_eq!(done.data()["result"]["credits_charged"], 3, "{m}");
+        let seen = stub.seen.lock().unwrap().clone();
+        let prompt = seen.last().unwrap()["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            !prompt.contains(&top),
+            "{m}: the taken keyword is not offered: {prompt}"
+        );
+        let h = app.state.feed.head().await.unwrap();
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/planner/ideas/?cluster_id={cluster}&min_position={h}"),
+                None,
+            )
+            .await;
+        let words: Vec<String> = kws.data()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["keyword"].as_str().unwrap().to_string())
+            .collect();
+        for i in r.data()["results"].as_array().unwrap() {
+            let k = i["primary_keyword"].as_str().unwrap().to_string();
+            assert!(words.contains(&k) && k != top, "{m}: {k}");
+            assert_eq!(i["content_type"], "guide");
+        }
         app.stop().await;
     }
 }

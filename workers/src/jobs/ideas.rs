@@ -10,7 +10,7 @@ use igny8_commands::jobs as jobcmd;
 use igny8_domain::billing::{Account, ideas_cost_milli};
 use igny8_domain::jobs::{Job, Phase};
 use igny8_domain::planner::normalize;
-use igny8_domain::writer::{PrimaryKeyword, claim_id};
+use igny8_domain::writer::{PrimaryKeyword, WriterSettings, claim_id, render};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -51,6 +51,11 @@ pub async fn run(
     run.progress(Phase::Prep, 10, "reading the clusters", 0, 0)
         .await?;
     let provider = text_provider(env, job.account_id).await?;
+    let (settings, _) = env
+        .bus
+        .load::<WriterSettings>(&job.account_id.unwrap_or_default().to_string())
+        .await?;
+    let (template, prompt_version, _) = settings.template("ideas", None);
     let (mut tokens, mut cost) = (0u64, 0i64);
     let mut saved = vec![];
     let n = clusters.len().max(1);
@@ -85,8 +90,26 @@ pub async fn run(
         }
         let seed = IdeaSeed { keywords, taken };
         let _permits = env.limits.acquire(job.account_id.unwrap_or_default()).await;
+        // The cluster's keywords also go in the technical part of the
+        // prompt, which the provider adds.
+        let instructions = render(
+            &template,
+            &[
+                (
+                    "keywords",
+                    seed.keywords
+                        .iter()
+                        .filter(|k| !seed.taken.contains(&normalize(k)))
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                ("count", per.to_string()),
+                ("language", "en".to_string()),
+            ],
+        );
         let (ideas, t, usd) = provider
-            .ideas(&seed, per)
+            .ideas(&seed, per, &instructions)
             .await
             .map_err(|e| JobFailure::Failed(e.to_string()))?;
         tokens += t;
@@ -122,7 +145,7 @@ pub async fn run(
     let ids: Vec<Uuid> = saved.iter().map(|(id, ..)| *id).collect();
     Ok(JobOutput {
         result: json!({"ideas": saved.len(), "idea_ids": ids, "clusters": clusters.len(),
-                       "provider": provider.name(), "tokens": tokens, "cost_usd_micros": cost}),
+                       "provider": provider.name(), "prompt_version": prompt_version, "tokens": tokens, "cost_usd_micros": cost}),
         save: Some(jobcmd::Save::Ideas(jobcmd::SaveIdeas {
             site_id: site,
             ideas: saved,

@@ -74,15 +74,18 @@ impl TextProvider {
     }
 
     /// Up to `n` ideas for one cluster, with the tokens and cost spent.
+    /// `instructions`: the rendered `ideas` template (the provider adds the
+    /// keywords and its output rules).
     pub async fn ideas(
         &self,
         seed: &IdeaSeed,
         n: usize,
+        instructions: &str,
     ) -> Result<(Vec<IdeaData>, u64, i64), AiError> {
         match self {
             TextProvider::Offline => Ok((offline::ideas(seed, n), 0, 0)),
             TextProvider::OpenAi { provider, model } => {
-                openai::ideas(provider, model, seed, n).await
+                openai::ideas(provider, model, seed, n, instructions).await
             }
         }
     }

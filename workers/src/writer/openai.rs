@@ -194,6 +194,7 @@ pub async fn ideas(
     model: &str,
     seed: &IdeaSeed,
     n: usize,
+    instructions: &str,
 ) -> Result<(Vec<IdeaData>, u64, i64), AiError> {
     let free: Vec<&String> = seed
         .keywords
@@ -203,8 +204,13 @@ pub async fn ideas(
     if free.is_empty() {
         return Ok((vec![], 0, 0));
     }
+    let intro = if instructions.trim().is_empty() {
+        format!("Propose {n} content ideas for this keyword cluster.")
+    } else {
+        instructions.trim().to_string()
+    };
     let user = format!(
-        "Propose {n} content ideas for this keyword cluster. Each idea's primary keyword is one of these keywords, \
+        "{intro}\nEach idea's primary keyword is one of these keywords, \
          each used at most once; secondary keywords come from the list too.\nKeywords: {}",
         free.iter()
             .map(|k| k.as_str())
