@@ -16,6 +16,9 @@ on these; they are the API's business rules, listed in docs/api.md:
   401 INVALID_CREDENTIALS of login, which schemathesis accepts).
 - IDEMPOTENCY_KEY_REUSED: the `Idempotency-Key` was used before with another
   request.
+- LIMIT_REACHED: the account has 50 author profiles or strategies already
+  (the run creates them until it has).
+- NOT_CONFIGURED: `test_openai` before the account saved provider settings.
 - POSITION_NOT_REACHED: a `min_position` beyond the last event written (the
   log's head is the server's state; a position a command answered is never
   beyond it).
@@ -67,6 +70,8 @@ STATE_DEPENDENT_REFUSALS = frozenset(
         "WRONG_PASSWORD",
         "IDEMPOTENCY_KEY_REUSED",
         "POSITION_NOT_REACHED",
+        "LIMIT_REACHED",
+        "NOT_CONFIGURED",
         "NO_KEYWORD_COLUMN",
         "NOT_A_TEXT_FILE",
         "INVALID_ENCODING",

@@ -249,3 +249,37 @@ pub fn keywords() -> utoipa::openapi::schema::Array {
 pub fn key_points() -> utoipa::openapi::schema::Array {
     array_of(title(), 12)
 }
+
+/// The same schema, or `null` (a change's field left as it is).
+fn nullable_array(mut a: utoipa::openapi::schema::Array) -> utoipa::openapi::schema::Array {
+    a.schema_type = SchemaType::from_iter([Type::Array, Type::Null]);
+    a
+}
+
+pub fn title_or_null() -> Object {
+    or_null(title())
+}
+pub fn text_2000_or_null() -> Object {
+    or_null(text_2000())
+}
+pub fn text_5000_or_null() -> Object {
+    or_null(text_5000())
+}
+pub fn text_10000_or_null() -> Object {
+    or_null(text_10000())
+}
+pub fn optional_name_or_null() -> Object {
+    or_null(optional_name())
+}
+pub fn html_or_null() -> Object {
+    or_null(html())
+}
+pub fn meta_title_or_null() -> Object {
+    or_null(meta_title())
+}
+pub fn meta_description_or_null() -> Object {
+    or_null(meta_description())
+}
+pub fn keywords_or_null() -> utoipa::openapi::schema::Array {
+    nullable_array(keywords())
+}

@@ -273,17 +273,17 @@ pub async fn create_idea(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateIdeaBody {
-    #[schema(schema_with = crate::http::constraints::title)]
+    #[schema(schema_with = crate::http::constraints::title_or_null)]
     pub idea_title: Option<String>,
-    #[schema(schema_with = crate::http::constraints::text_5000)]
+    #[schema(schema_with = crate::http::constraints::text_5000_or_null)]
     pub description: Option<String>,
     #[schema(max_items = 40)]
     pub outline: Option<Vec<Section>>,
     #[schema(schema_with = content_type_opt)]
     pub content_type: Option<String>,
-    #[schema(schema_with = crate::http::constraints::name)]
+    #[schema(schema_with = crate::http::constraints::name_or_null)]
     pub primary_keyword: Option<String>,
-    #[schema(schema_with = crate::http::constraints::keywords)]
+    #[schema(schema_with = crate::http::constraints::keywords_or_null)]
     pub secondary_keywords: Option<Vec<String>>,
     #[schema(minimum = 100, maximum = 10000)]
     pub target_word_count: Option<u32>,

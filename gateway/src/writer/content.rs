@@ -286,17 +286,17 @@ pub async fn get_content(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditContentBody {
-    #[schema(schema_with = crate::http::constraints::title)]
+    #[schema(schema_with = crate::http::constraints::title_or_null)]
     pub title: Option<String>,
     /// HTML; sanitised before it is stored (scripts, event handlers,
     /// `javascript:` URLs and unknown tags are dropped; `sanitized` says so).
-    #[schema(schema_with = crate::http::constraints::html)]
+    #[schema(schema_with = crate::http::constraints::html_or_null)]
     pub html_content: Option<String>,
-    #[schema(schema_with = crate::http::constraints::meta_title)]
+    #[schema(schema_with = crate::http::constraints::meta_title_or_null)]
     pub meta_title: Option<String>,
-    #[schema(schema_with = crate::http::constraints::meta_description)]
+    #[schema(schema_with = crate::http::constraints::meta_description_or_null)]
     pub meta_description: Option<String>,
-    #[schema(schema_with = crate::http::constraints::keywords)]
+    #[schema(schema_with = crate::http::constraints::keywords_or_null)]
     pub secondary_keywords: Option<Vec<String>>,
 }
 

@@ -56,7 +56,10 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
 fn overrides_schema() -> utoipa::openapi::Object {
     let names: Vec<&str> = PROMPT_TYPES.iter().map(|(t, _)| *t).collect();
     let mut o = utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::Object)
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            utoipa::openapi::schema::Type::Object,
+            utoipa::openapi::schema::Type::Null,
+        ]))
         .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::RefOr(
             utoipa::openapi::RefOr::T(utoipa::openapi::Schema::Object(
                 crate::http::constraints::template(),
@@ -224,12 +227,12 @@ pub async fn get_profile(
 #[serde(deny_unknown_fields)]
 pub struct ProfileBody {
     /// 1 to 200 characters after trimming (default on create: "Author profile").
-    #[schema(schema_with = crate::http::constraints::name)]
+    #[schema(schema_with = crate::http::constraints::name_or_null)]
     pub name: Option<String>,
-    #[schema(schema_with = crate::http::constraints::text_2000)]
+    #[schema(schema_with = crate::http::constraints::text_2000_or_null)]
     pub description: Option<String>,
     /// e.g. "warm and practical" (at most 200 characters).
-    #[schema(schema_with = crate::http::constraints::optional_name)]
+    #[schema(schema_with = crate::http::constraints::optional_name_or_null)]
     pub tone: Option<String>,
     /// BCP 47 such as en, de, pt-BR (default en).
     #[schema(pattern = "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
@@ -370,9 +373,9 @@ pub async fn get_strategy(
 #[serde(deny_unknown_fields)]
 pub struct StrategyBody {
     /// 1 to 200 characters after trimming (default on create: "Strategy").
-    #[schema(schema_with = crate::http::constraints::name)]
+    #[schema(schema_with = crate::http::constraints::name_or_null)]
     pub name: Option<String>,
-    #[schema(schema_with = crate::http::constraints::text_2000)]
+    #[schema(schema_with = crate::http::constraints::text_2000_or_null)]
     pub description: Option<String>,
     /// A sector of the account; `null` clears it.
     #[serde(default, deserialize_with = "crate::http::nullable")]

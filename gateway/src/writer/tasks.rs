@@ -282,14 +282,14 @@ pub async fn create_task(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTaskBody {
-    #[schema(schema_with = crate::http::constraints::title)]
+    #[schema(schema_with = crate::http::constraints::title_or_null)]
     pub title: Option<String>,
-    #[schema(schema_with = crate::http::constraints::text_10000)]
+    #[schema(schema_with = crate::http::constraints::text_10000_or_null)]
     pub brief: Option<String>,
     /// A new primary keyword is claimed (409 KEYWORD_CANNIBALIZATION) and the old one released.
-    #[schema(schema_with = crate::http::constraints::name)]
+    #[schema(schema_with = crate::http::constraints::name_or_null)]
     pub primary_keyword: Option<String>,
-    #[schema(schema_with = crate::http::constraints::keywords)]
+    #[schema(schema_with = crate::http::constraints::keywords_or_null)]
     pub secondary_keywords: Option<Vec<String>>,
     #[schema(minimum = 100, maximum = 10000)]
     pub target_word_count: Option<u32>,

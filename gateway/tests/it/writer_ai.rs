@@ -308,6 +308,29 @@ async fn articles_through_an_openai_compatible_api_with_its_faults() {
             "{m}: the 429 was retried once"
         );
 
+        // The usage log: the job, its credits, tokens and model.
+        let h = app.state.feed.head().await.unwrap();
+        let u = app
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/billing/usage/?min_position={h}"),
+                None,
+            )
+            .await;
+        let row = u.data()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["operation"] == "auto_generate_content")
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            (row["model"].as_str(), row["credits"].as_f64()),
+            (Some(MODEL), Some(long_credits + 2.0)),
+            "{m}: {row}"
+        );
+        assert!(row["tokens"].as_i64().unwrap() >= 3600, "{m}: {row}");
         // The settings' test call: ok with the model, or the provider's error.
         let r = app
             .req(

@@ -241,7 +241,7 @@ pub async fn run(
         .bus
         .load::<WriterSettings>(&job.account_id.unwrap_or_default().to_string())
         .await?;
-    let provider_name = provider.name();
+    let (provider_name, model) = (provider.name(), provider.model().to_string());
     let shared = Arc::new(Shared {
         provider,
         targets,
@@ -306,7 +306,7 @@ pub async fn run(
             contents.push(content_id(*t));
         }
     }
-    run.progress(Phase::Save, 90, "settling credits", 0, 0)
+    run.progress(Phase::Save, 90, "settling credits", tokens, cost)
         .await?;
     if contents.is_empty() && !failed.is_empty() {
         let first = failed[0]["error"].as_str().unwrap_or("").to_string();
@@ -317,7 +317,7 @@ pub async fn run(
     Ok(JobOutput {
         result: json!({"articles": contents.len(), "written_now": written, "skipped": skipped,
                        "failed": failed, "words": words, "content_ids": contents,
-                       "provider": provider_name, "tokens": tokens, "cost_usd_micros": cost,
+                       "provider": provider_name, "model": model, "tokens": tokens, "cost_usd_micros": cost,
                        "credits_charged_milli": charged}),
         save: None,
         charged: Some(charged),

@@ -145,7 +145,7 @@ pub async fn run(
     let ids: Vec<Uuid> = saved.iter().map(|(id, ..)| *id).collect();
     Ok(JobOutput {
         result: json!({"ideas": saved.len(), "idea_ids": ids, "clusters": clusters.len(),
-                       "provider": provider.name(), "prompt_version": prompt_version, "tokens": tokens, "cost_usd_micros": cost}),
+                       "provider": provider.name(), "model": provider.model(), "prompt_version": prompt_version, "tokens": tokens, "cost_usd_micros": cost}),
         save: Some(jobcmd::Save::Ideas(jobcmd::SaveIdeas {
             site_id: site,
             ideas: saved,

@@ -63,6 +63,14 @@ impl TextProvider {
         }
     }
 
+    /// The model that writes (`offline` for the offline provider).
+    pub fn model(&self) -> &str {
+        match self {
+            TextProvider::Offline => "offline",
+            TextProvider::OpenAi { model, .. } => model,
+        }
+    }
+
     /// One article for `brief`.
     pub async fn article(&self, brief: &Brief) -> Result<Draft, AiError> {
         match self {
