@@ -79,6 +79,18 @@ impl Respond for Writer {
         if user.contains("broken topic") {
             return chat("this is not JSON", "stop");
         }
+        // A top-up ("More of the article"): one new section of the words asked for.
+        if user.contains("More of the article") {
+            let words: usize = user
+                .split("Write about ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(100);
+            let content = json!({"title": "", "meta_title": "", "meta_description": "", "intro_html": "",
+                "sections": [{"heading": "More", "level": 2, "html": format!("<p>{}</p>", vec!["more"; words].join(" "))}]});
+            return chat(&content.to_string(), "stop");
+        }
         // The words asked for, spread over the sections asked for.
         let words: usize = user
             .split("Write about ")
@@ -103,6 +115,12 @@ impl Respond for Writer {
             .find_map(|l| l.strip_prefix("Primary keyword: "))
             .unwrap_or("topic")
             .to_string();
+        // "short topic": the model writes 40% of what it was asked.
+        let words = if user.contains("short topic") {
+            words * 2 / 5
+        } else {
+            words
+        };
         let intro = usize::from(user.contains("after an introduction"));
         let per = words / (headings.len() + intro).max(1);
         let para = |n: usize| {
@@ -179,6 +197,7 @@ async fn articles_through_an_openai_compatible_api_with_its_faults() {
             ("truncated topic", 800),
             ("filtered topic", 800),
             ("broken topic", 800),
+            ("short topic", 1000),
         ] {
             let r = app.req(&o.token, "POST", "/api/v1/writer/tasks/", Some(json!({
                 "sector_id": sector, "title": format!("On {kw}"), "primary_keyword": kw, "target_word_count": words,
@@ -198,12 +217,12 @@ async fn articles_through_an_openai_compatible_api_with_its_faults() {
             .await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{m}: {}", r.body);
         // Reserved: 3000 → 3450 words → 7 credits; 800 → 920 → 2 credits each.
-        assert_eq!(r.data()["credits_reserved"], 15, "{m}: {}", r.body);
+        assert_eq!(r.data()["credits_reserved"], 18, "{m}: {}", r.body);
         let job = r.data()["job_id"].as_str().unwrap().to_string();
         let done = wait_done(&app, &o.token, &job).await;
         assert_eq!(done.data()["state"], "SUCCESS", "{m}: {}", done.body);
         let result = &done.data()["result"]["result"];
-        assert_eq!(result["articles"], 2, "{m}: {result}");
+        assert_eq!(result["articles"], 3, "{m}: {result}");
         let failed = result["failed"].as_array().unwrap();
         assert_eq!(failed.len(), 3, "{m}: {result}");
         let h = app.state.feed.head().await.unwrap();
@@ -293,6 +312,28 @@ async fn articles_through_an_openai_compatible_api_with_its_faults() {
         assert_eq!(c["author"]["tokens"], 2400, "{m}: two calls' tokens");
         // Charged: the long article by its words, the flaky one (after a retried 429) 2; the failures nothing.
         let long_credits = (words / 500.0).ceil();
+        // The short answer was topped up to within 15% of its target.
+        let short = app
+            .req(
+                &o.token,
+                "GET",
+                &format!(
+                    "/api/v1/writer/content/?task_id={}&min_position={h}",
+                    tasks["short topic"]
+                ),
+                None,
+            )
+            .await;
+        let short_words = short.data()["results"][0]["word_count"].as_f64().unwrap();
+        assert!((short_words - 1000.0).abs() <= 150.0, "{m}: {short_words}");
+        assert!(
+            seen.iter().any(|b| {
+                let u = b["messages"][1]["content"].as_str().unwrap();
+                u.contains("short topic") && u.contains("More of the article")
+            }),
+            "{m}: a top-up call"
+        );
+        let long_credits = long_credits + (short_words / 500.0).ceil();
         let r = app
             .req(&o.token, "GET", "/api/v1/billing/credits/", None)
             .await;

@@ -3,7 +3,8 @@
 //! (at most [`WORDS_PER_CALL`] words each: the outline's sections split
 //! between calls), so no answer needs more than the model's output limit;
 //! an answer cut at that limit (`finish_reason: length`) fails the article
-//! instead of storing it truncated.
+//! instead of storing it truncated, and an article shorter than 85% of its
+//! target is topped up with new sections (at most two more calls).
 
 use super::offline::headings_for;
 use super::{Brief, Draft, IdeaSeed};
@@ -69,6 +70,32 @@ fn sections_text(sections: &[OutlineSection]) -> String {
         .join("\n")
 }
 
+/// Calls that top up an article shorter than its target.
+pub const MAX_TOP_UPS: usize = 2;
+
+/// Append the answer's sections to `html`; their headings.
+fn append_sections(html: &mut String, v: &Value) -> Result<Vec<String>, AiError> {
+    let sections = v["sections"]
+        .as_array()
+        .ok_or_else(|| AiError::Malformed("`sections` is not an array".into()))?;
+    let mut headings = vec![];
+    for s in sections {
+        let heading = s["heading"]
+            .as_str()
+            .ok_or_else(|| AiError::Malformed("a section has no heading".into()))?;
+        let level = s["level"].as_u64().unwrap_or(2).clamp(2, 3);
+        let body = s["html"]
+            .as_str()
+            .ok_or_else(|| AiError::Malformed("a section has no html".into()))?;
+        html.push_str(&format!(
+            "<h{level}>{}</h{level}>{body}",
+            heading.replace('<', "&lt;")
+        ));
+        headings.push(heading.to_string());
+    }
+    Ok(headings)
+}
+
 /// Write `brief` in one or more calls.
 pub async fn article(p: &Provider, model: &str, brief: &Brief) -> Result<Draft, AiError> {
     let outline: Vec<OutlineSection> = if brief.outline.is_empty() {
@@ -125,31 +152,54 @@ pub async fn article(p: &Provider, model: &str, brief: &Brief) -> Result<Draft, 
                 .map(str::to_string)
                 .ok_or_else(|| AiError::Malformed(format!("`{k}` is not a string")))
         };
-        let sections = v["sections"]
-            .as_array()
-            .ok_or_else(|| AiError::Malformed("`sections` is not an array".into()))?;
         if first {
             title = text("title")?;
             meta_title = text("meta_title")?;
             meta_description = text("meta_description")?;
             html.push_str(&text("intro_html")?);
         }
-        for s in sections {
-            let heading = s["heading"]
-                .as_str()
-                .ok_or_else(|| AiError::Malformed("a section has no heading".into()))?;
-            let level = s["level"].as_u64().unwrap_or(2).clamp(2, 3);
-            let body = s["html"]
-                .as_str()
-                .ok_or_else(|| AiError::Malformed("a section has no html".into()))?;
-            html.push_str(&format!(
-                "<h{level}>{}</h{level}>{body}",
-                heading.replace('<', "&lt;")
-            ));
-        }
+        append_sections(&mut html, &v)?;
     }
     if title.trim().is_empty() || html.trim().is_empty() {
         return Err(AiError::Malformed("an empty article".into()));
+    }
+    // A model may write less than it was asked: top the article up with new
+    // sections (at most [`MAX_TOP_UPS`] more calls) until it is within 15%
+    // of the target.
+    let mut headings: Vec<String> = outline.iter().map(|s| s.heading.clone()).collect();
+    for _ in 0..MAX_TOP_UPS {
+        let words = igny8_commands::writer::html::word_count(&html);
+        let target = brief.target_words;
+        if f64::from(words) >= f64::from(target) * 0.85 {
+            break;
+        }
+        let missing = (target - words).min(WORDS_PER_CALL);
+        let user = format!(
+            "Title: {title}\nPrimary keyword: {kw}\nSecondary keywords: {sec}\nContent type: {ct}\n\
+             More of the article: it has these sections already: {have}. Write about {missing} words in one to three \
+             new sections that continue it without repeating them (intro_html empty).",
+            title = brief.title,
+            kw = brief.primary_keyword,
+            sec = brief.secondary_keywords.join(", "),
+            ct = brief.content_type.as_str(),
+            have = headings.join("; "),
+        );
+        let (v, u) = p
+            .chat_json(
+                model,
+                &system(brief),
+                &user,
+                "article_part",
+                &article_schema(),
+            )
+            .await?;
+        usage.prompt_tokens += u.prompt_tokens;
+        usage.completion_tokens += u.completion_tokens;
+        let before = html.len();
+        headings.extend(append_sections(&mut html, &v)?);
+        if html.len() == before {
+            break;
+        }
     }
     Ok(Draft {
         title,
