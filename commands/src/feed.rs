@@ -248,6 +248,25 @@ impl Feed {
         Ok(row.0)
     }
 
+    /// Events of one account after `pos` in the feed's order.
+    pub async fn count_after_for(
+        &self,
+        pos: Position,
+        account_id: &str,
+    ) -> Result<i64, sqlx::Error> {
+        let row: (i64,) = crate::on_db!(&self.db, p => {
+            sqlx::query_as(
+                "SELECT count(*) FROM events WHERE account_id = $3 AND (tx_id, global_position) > ($1, $2)",
+            )
+            .bind(pos.tx_id)
+            .bind(pos.global_position)
+            .bind(account_id)
+            .fetch_one(p)
+            .await?
+        });
+        Ok(row.0)
+    }
+
     /// One aggregate's events with `sequence >= from_sequence`, in order.
     pub async fn aggregate_events(
         &self,

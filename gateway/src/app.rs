@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
             },
         ))
         .layer(axum::middleware::from_fn(middleware::request_context))
+        .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -66,6 +67,19 @@ async fn per_address_limit(
 }
 
 /// Any origin with `*` (bearer tokens, no cookies); otherwise the listed ones.
+/// `*` is the embedded default; on PostgreSQL (a deployment) without an
+/// explicit `IGNY8_CORS_ORIGINS` the server says so at start.
+pub fn warn_if_open_cors(s: &crate::config::Settings) {
+    if !s.is_embedded()
+        && s.cors_origins.iter().any(|o| o.trim() == "*")
+        && std::env::var_os("IGNY8_CORS_ORIGINS").is_none()
+    {
+        tracing::warn!(
+            "CORS allows any origin (the embedded default) while running on PostgreSQL: set IGNY8_CORS_ORIGINS to your SPA's origins"
+        );
+    }
+}
+
 fn cors(origins: &[String]) -> CorsLayer {
     if origins.iter().any(|o| o.trim() == "*") {
         return CorsLayer::permissive();

@@ -13,7 +13,7 @@ use utoipa_swagger_ui::SwaggerUi;
         Authenticate with `Authorization: Bearer <access token or API key>` (or `X-API-Key`). \
         Commands return `position`; pass it as `min_position` to a list query to read your own write."),
     paths(
-        crate::system::health, crate::system::ready, crate::system::projections, crate::system::audit_events,
+        crate::system::health, crate::system::ready, crate::system::projections, crate::system::my_projections, crate::system::audit_events,
         crate::tenancy::auth::signup, crate::tenancy::auth::login, crate::tenancy::auth::refresh,
         crate::tenancy::auth::logout, crate::tenancy::auth::me, crate::tenancy::auth::change_password,
         crate::tenancy::users::list, crate::tenancy::users::create, crate::tenancy::users::get_one,

@@ -264,6 +264,7 @@ pub async fn serve_http(
     shutdown: watch::Receiver<bool>,
     banner: bool,
 ) -> anyhow::Result<()> {
+    crate::app::warn_if_open_cors(&state.settings);
     let addr: SocketAddr = state.settings.listen.parse().with_context(|| {
         format!(
             "--listen / IGNY8_LISTEN must be an address like 127.0.0.1:8080, got {:?}",

@@ -350,6 +350,44 @@ pub async fn status(
     Ok(out)
 }
 
+/// How far one projection is behind one account's own events (what an
+/// account's owner may see: nothing of the other accounts).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct AccountLag {
+    pub name: String,
+    /// The account's events the projection has not applied yet.
+    pub behind: i64,
+    /// When the projection last applied events.
+    pub updated_at: Option<DateTime<Utc>>,
+    /// The projection is stopped at an event it cannot read (details for operators).
+    pub stuck: bool,
+}
+
+pub async fn account_lag(
+    db: &Db,
+    feed: &Feed,
+    projections: &[std::sync::Arc<dyn Projection>],
+    account_id: &str,
+) -> Result<Vec<AccountLag>, sqlx::Error> {
+    let mut out = vec![];
+    for p in projections {
+        let cp = load(db, p.name()).await?;
+        let row: Option<(DateTime<Utc>, Option<String>)> = on_db!(db, pool => {
+            sqlx::query_as("SELECT updated_at, error FROM projection_checkpoints WHERE name = $1")
+                .bind(p.name())
+                .fetch_optional(pool)
+                .await?
+        });
+        out.push(AccountLag {
+            name: p.name().into(),
+            behind: feed.count_after_for(cp.position, account_id).await?,
+            updated_at: row.as_ref().map(|r| r.0),
+            stuck: row.is_some_and(|r| r.1.is_some()),
+        });
+    }
+    Ok(out)
+}
+
 /// A projection that is stuck (readiness).
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Stuck {

@@ -23,7 +23,10 @@ pub mod sql;
 pub mod tenancy;
 pub mod writer;
 
-pub use checkpoint::{Checkpoint, ProjectionStatus, Stuck, WaitOutcome, status, stuck, wait_for};
+pub use checkpoint::{
+    AccountLag, Checkpoint, ProjectionStatus, Stuck, WaitOutcome, account_lag, status, stuck,
+    wait_for,
+};
 pub use projection::{Applied, Index, Projection, Table, decode_until};
 pub use rebuild::rebuild;
 pub use runner::{Observer, run_embedded, run_nats};

@@ -68,3 +68,27 @@ pub async fn request_context(req: Request, next: Next) -> Response {
 pub async fn not_found() -> StatusCode {
     StatusCode::NOT_FOUND
 }
+
+/// `X-Content-Type-Options: nosniff` on every answer, and `Cache-Control:
+/// no-store` on the API's (they carry tokens, keys and account data) unless
+/// a route chose its own caching; the OpenAPI document and the docs may be
+/// cached.
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    if path.starts_with("/api/v1/")
+        && !path.starts_with("/api/v1/openapi.json")
+        && !h.contains_key(header::CACHE_CONTROL)
+    {
+        h.insert(
+            header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+    }
+    res
+}

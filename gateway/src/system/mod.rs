@@ -11,6 +11,7 @@ use serde_json::json;
 pub fn routes(r: Router<AppState>) -> Router<AppState> {
     let r = r.route("/health", get(health)).route("/ready", get(ready));
     let r = both_slashes(r, "/api/v1/system/projections/", get(projections));
+    let r = both_slashes(r, "/api/v1/system/projections/mine/", get(my_projections));
     both_slashes(r, "/api/v1/audit/events/", get(audit_events))
 }
 
@@ -101,14 +102,40 @@ pub async fn ready(State(s): State<AppState>) -> ApiResult<ApiOk<Readiness>> {
     }
 }
 
-/// Each projection's position and lag.
-#[utoipa::path(get, path = "/api/v1/system/projections/", tag = "system", security(("bearer" = [])), responses((status = 200, description = "Status per projection", body = Vec<igny8_projections::ProjectionStatus>)))]
+/// Each projection's position, lag, layout version and error, over every
+/// account (operators only: it shows the whole system's activity).
+#[utoipa::path(get, path = "/api/v1/system/projections/", tag = "system", security(("bearer" = [])),
+    responses((status = 200, description = "Status per projection", body = Vec<igny8_projections::ProjectionStatus>),
+              (status = 403, description = "Not an operator", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn projections(
     State(s): State<AppState>,
-    _caller: crate::auth::Principal,
+    caller: crate::auth::Principal,
 ) -> ApiResult<ApiOk<Vec<igny8_projections::ProjectionStatus>>> {
+    caller.require_operator()?;
     Ok(ApiOk(
         igny8_projections::status(&s.db, &s.feed, &igny8_projections::all()).await?,
+    ))
+}
+
+/// How far each projection is behind the caller's own account: its events
+/// not applied yet (owners and admins; nothing of other accounts).
+#[utoipa::path(get, path = "/api/v1/system/projections/mine/", tag = "system", security(("bearer" = [])),
+    responses((status = 200, description = "Per projection: the account's events not applied yet", body = Vec<igny8_projections::AccountLag>),
+              (status = 403, description = "Not owner/admin", body = crate::http::schema::ErrorEnvelope)))]
+pub async fn my_projections(
+    State(s): State<AppState>,
+    caller: crate::auth::Principal,
+) -> ApiResult<ApiOk<Vec<igny8_projections::AccountLag>>> {
+    caller.require_manage()?;
+    let account = caller.account()?;
+    Ok(ApiOk(
+        igny8_projections::account_lag(
+            &s.db,
+            &s.feed,
+            &igny8_projections::all(),
+            &account.to_string(),
+        )
+        .await?,
     ))
 }
 

@@ -314,10 +314,55 @@ async fn health_ready_openapi_and_offline_docs() {
             StatusCode::UNAUTHORIZED
         );
         let o = app.signup("Ops").await;
+        // Answers are not sniffed, and none that carries account data is cached.
+        let me = app.req(&o.token, "GET", "/api/v1/auth/me/", None).await;
+        assert_eq!(
+            me.headers.get("x-content-type-options").unwrap(),
+            "nosniff",
+            "{m}"
+        );
+        assert_eq!(me.headers.get("cache-control").unwrap(), "no-store", "{m}");
+        let health = app.get("/health").await;
+        assert_eq!(
+            health.headers.get("x-content-type-options").unwrap(),
+            "nosniff",
+            "{m}"
+        );
+        // The system-wide status is for operators; an owner sees only how
+        // far each projection is behind the account's own events.
         let r = app
             .req(&o.token, "GET", "/api/v1/system/projections/", None)
             .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::FORBIDDEN, "FORBIDDEN"),
+            "{m}: {}",
+            r.body
+        );
+        let r = app
+            .req(&o.token, "GET", "/api/v1/system/projections/mine/", None)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
         assert_eq!(r.data()[0]["name"], "billing_accounts", "{m}");
+        assert!(r.data()[0]["behind"].as_i64().unwrap() >= 0, "{m}");
+        assert!(
+            r.data()[0].get("head").is_none(),
+            "{m}: nothing of the other accounts"
+        );
+        let n = igny8_commands::testkit::unique("op");
+        igny8_commands::tenancy::create_operator(
+            &app.state.bus,
+            &app.state.keys.secrets,
+            &format!("{n}@example.com"),
+            "operator-pw",
+        )
+        .await
+        .unwrap();
+        let op = app.login(&format!("{n}@example.com"), "operator-pw").await;
+        let r = app
+            .req(&op, "GET", "/api/v1/system/projections/", None)
+            .await;
+        assert_eq!(r.data()[0]["name"], "billing_accounts", "{m}: {}", r.body);
         assert_eq!(r.data()[1]["name"], "tenancy", "{m}");
 
         let res = tower::ServiceExt::oneshot(

@@ -391,7 +391,13 @@ fn rows() -> Vec<Row> {
             "GET",
             "/api/v1/system/projections/",
             None,
-            [200, 200, 200, 200, 200, 200],
+            [403, 403, 403, 403, 403, 403],
+        ),
+        (
+            "GET",
+            "/api/v1/system/projections/mine/",
+            None,
+            [200, 403, 403, 403, 200, 200],
         ),
         (
             "GET",
