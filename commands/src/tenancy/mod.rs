@@ -187,6 +187,33 @@ pub async fn create_user(
     role: Role,
     ctx: &CommandContext,
 ) -> Result<(Uuid, Vec<CommandOutcome>), CommandError> {
+    // A retry with the request's Idempotency-Key answers the first user
+    // (its email is claimed by then, so deciding again would refuse it).
+    if let Some(done) = crate::uow::replayed(bus, ctx).await? {
+        let first = done
+            .iter()
+            .flat_map(|o| &o.events)
+            .filter(|e| e.event_type == "LoginClaimed")
+            .find_map(|e| e.payload["user_id"].as_str())
+            .and_then(|s| Uuid::parse_str(s).ok());
+        if let Some(user_id) = first {
+            // The first answer was the user's outcome: rebuild it from the
+            // user's events of that commit.
+            let uid = user_id.to_string();
+            let stored = bus
+                .feed()
+                .aggregate_events("user", &uid, 1, 100)
+                .await
+                .map_err(CommandError::db)?;
+            let command_id = stored
+                .first()
+                .and_then(|e| e.meta("command_id"))
+                .unwrap_or_default()
+                .to_string();
+            let user = crate::bus::outcome_from("user", &uid, 0, &command_id, &stored, true);
+            return Ok((user_id, vec![user]));
+        }
+    }
     let email = email(raw_email)?;
     passwords::check_policy(password)?;
     let user_id = Uuid::now_v7();

@@ -101,7 +101,8 @@ pub async fn save_article(
         .and_then(|o| {
             o.events
                 .iter()
-                .find_map(|e| e.payload["TaskCompleted"]["credits_milli"].as_i64())
+                .filter(|e| e.event_type == "TaskCompleted")
+                .find_map(|e| e.payload["credits_milli"].as_i64())
         })
         .unwrap_or(0);
     Ok(Some((first(result, "content")?, charged)))

@@ -109,7 +109,7 @@ pub async fn save_profile(
     let id = out
         .events
         .first()
-        .and_then(|e| e.payload["AuthorProfileSaved"]["profile_id"].as_str())
+        .and_then(|e| e.payload["profile_id"].as_str())
         .and_then(|s| Uuid::parse_str(s).ok())
         .unwrap_or(id);
     Ok((id, out))

@@ -3,11 +3,8 @@
 
 use super::auth::{UserView, user_view};
 use crate::auth::Principal;
-use crate::auth::RequestCaller;
 use crate::http::command::{Deleted, Saved};
-use crate::http::{
-    ApiJson, ApiOk, ApiPath, ApiResult, Command, Empty, Page, PageParams, Paging, resource,
-};
+use crate::http::{ApiOk, ApiPath, ApiResult, Command, Empty, Page, PageParams, Paging, resource};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::Response;
@@ -68,22 +65,26 @@ pub async fn list(
 }
 
 /// Add a user to the account.
-#[utoipa::path(post, path = "/api/v1/auth/users/", tag = "users", request_body = CreateUserBody, security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/auth/users/", tag = "users", request_body = CreateUserBody, params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body answers the first user")), security(("bearer" = [])),
     responses((status = 201, description = "Created", body = Saved<UserView>), (status = 403, description = "Not owner/admin", body = crate::http::schema::ErrorEnvelope),
               (status = 409, description = "EMAIL_TAKEN", body = crate::http::schema::ErrorEnvelope), (status = 422, description = "INVALID_ROLE, INVALID_EMAIL, INVALID_PASSWORD", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn create(
     State(s): State<AppState>,
-    p: Principal,
-    body: ApiJson<CreateUserBody>,
+    // A retry with the same Idempotency-Key answers the first user.
+    Command {
+        principal: p,
+        ctx,
+        body: b,
+        ..
+    }: Command<CreateUserBody>,
 ) -> ApiResult<Response> {
-    let b = body.value;
     let input = members::NewUser {
         email: b.email,
         password: b.password,
         name: b.name,
         role: b.role,
     };
-    let done = members::add_user(&s.bus, &s.keys.secrets, &p, &p.context(), input).await?;
+    let done = members::add_user(&s.bus, &s.keys.secrets, &p, &ctx, input).await?;
     Ok(resource(
         user_view(done.id, &done.user),
         &done.outcome,

@@ -830,6 +830,38 @@ async fn retries_replays_and_atomic_updates() {
             ("authorization", auth.as_str()),
             ("idempotency-key", "site-1"),
         ];
+        // Adding a user twice with one key: one user, the same answer (not EMAIL_TAKEN).
+        let hu = [
+            ("authorization", auth.as_str()),
+            ("idempotency-key", "user-1"),
+        ];
+        let body = json!({"email": format!("{}@example.com", igny8_commands::testkit::unique("u")), "password": "password1", "role": "viewer"});
+        let a = app
+            .call("POST", "/api/v1/auth/users/", Some(body.clone()), &hu)
+            .await;
+        let b = app
+            .call("POST", "/api/v1/auth/users/", Some(body), &hu)
+            .await;
+        assert_eq!(
+            (a.status, b.status),
+            (StatusCode::CREATED, StatusCode::CREATED),
+            "{m}: {}",
+            b.body
+        );
+        assert_eq!(
+            a.data()["id"],
+            b.data()["id"],
+            "{m}: {} / {}",
+            a.body,
+            b.body
+        );
+        assert_eq!(
+            b.headers
+                .get("idempotent-replayed")
+                .map(|v| v.to_str().unwrap()),
+            Some("true"),
+            "{m}"
+        );
         // Creating a site twice with one key: one site, the same answer.
         let a = app
             .call(
