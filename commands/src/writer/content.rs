@@ -72,19 +72,30 @@ pub async fn versions(bus: &CommandBus, id: Uuid) -> Result<Vec<VersionView>, Co
     Ok(out)
 }
 
+fn pick(all: &[VersionView], n: u32) -> Result<VersionView, CommandError> {
+    all.iter().find(|v| v.version == n).cloned().ok_or_else(|| {
+        CommandError::refused(
+            igny8_domain::ErrorKind::NotFound,
+            "VERSION_NOT_FOUND",
+            format!("version {n} does not exist"),
+        )
+    })
+}
+
 /// Version `n` (404 VERSION_NOT_FOUND when it does not exist).
 pub async fn version(bus: &CommandBus, id: Uuid, n: u32) -> Result<VersionView, CommandError> {
-    versions(bus, id)
-        .await?
-        .into_iter()
-        .find(|v| v.version == n)
-        .ok_or_else(|| {
-            CommandError::refused(
-                igny8_domain::ErrorKind::NotFound,
-                "VERSION_NOT_FOUND",
-                format!("version {n} does not exist"),
-            )
-        })
+    pick(&versions(bus, id).await?, n)
+}
+
+/// Versions `a` and `b`, from one read of the content's events.
+pub async fn version_pair(
+    bus: &CommandBus,
+    id: Uuid,
+    a: u32,
+    b: u32,
+) -> Result<(VersionView, VersionView), CommandError> {
+    let all = versions(bus, id).await?;
+    Ok((pick(&all, a)?, pick(&all, b)?))
 }
 
 /// A person's changes (`None`: as in the current version).

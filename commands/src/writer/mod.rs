@@ -22,7 +22,7 @@ pub mod tasks;
 
 pub use content::{
     ContentEdit, ContentSaved, DiffLine, VersionDiff, VersionView, content_scope, diff,
-    edit_content, regenerate, revert, set_status, version, versions,
+    edit_content, regenerate, revert, set_status, version, version_pair, versions,
 };
 pub use generation::{fail_article, save_article, settle_items};
 pub use tasks::{

@@ -562,8 +562,7 @@ pub async fn diff_versions(
 ) -> ApiResult<ApiOk<DiffView>> {
     cmd::content_scope(&s.bus, &p, id).await?;
     let against = q.against.unwrap_or(n.saturating_sub(1).max(1));
-    let new = cmd::version(&s.bus, id, n).await?;
-    let old = cmd::version(&s.bus, id, against).await?;
+    let (old, new) = cmd::version_pair(&s.bus, id, against, n).await?;
     let d = cmd::diff(&old, &new);
     Ok(ApiOk(DiffView {
         from_version: against,
