@@ -36,6 +36,12 @@ whose body does *not* validate against the operation's full documented body
 schema (checked here with jsonschema, Draft 2020-12) was never valid data and
 is dropped; a body that does validate and is refused stays a failure.
 
+A third, for the stateful phase: it infers links from response fields by
+name, and a nullable field (a strategy's `sector_id: null`) is sent on as the
+path parameter `None`. A positive-data failure whose path parameters do not
+validate against their documented schemas (`format: uuid`, checked with the
+format checker) was never valid data either and is dropped.
+
 Everything else stays a failure: a 422 such as INVALID_ROLE, INVALID_NAME,
 INVALID_EMAIL, INVALID_PASSWORD or EMPTY_FILE means the spec lets through a value the
 server refuses (missing `enum`, `minLength`, `format`, ...), which is a spec bug
@@ -107,6 +113,28 @@ def _body_is_valid(case) -> bool:
     return jsonschema.Draft202012Validator(root).is_valid(body)
 
 
+def _path_is_valid(case) -> bool:
+    """Whether every path parameter validates against its documented schema."""
+    raw = case.operation.schema.raw_schema
+    item = raw.get("paths", {}).get(case.operation.path, {})
+    params = list(item.get("parameters", [])) + list(
+        item.get(case.method.lower(), {}).get("parameters", [])
+    )
+    values = case.path_parameters or {}
+    for param in params:
+        if param.get("in") != "path" or param.get("name") not in values:
+            continue
+        schema = param.get("schema")
+        if schema is None:
+            continue
+        validator = jsonschema.Draft202012Validator(
+            schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+        )
+        if not validator.is_valid(values[param["name"]]):
+            return False
+    return True
+
+
 @schemathesis.hook
 def filter_failure(context, failure, case, response) -> bool:
     """Keep every failure except a positive-data rejection that is a business
@@ -118,4 +146,6 @@ def filter_failure(context, failure, case, response) -> bool:
         return _dropped("state-dependent refusal", code, case)
     if not _body_is_valid(case):
         return _dropped("body breaks the documented schema", code, case)
+    if not _path_is_valid(case):
+        return _dropped("path parameter breaks the documented schema", code, case)
     return True
