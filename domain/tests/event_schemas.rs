@@ -15,8 +15,9 @@ use igny8_domain::tenancy::{
     ApiKeyEvent, IntegrationEvent, LoginEvent, Role, SessionEvent, TenantEvent, UserEvent,
 };
 use igny8_domain::writer::{
-    AuthorProfile, ContentBody, ContentEvent, ContentOrigin, ContentStatus, InternalLink,
-    PrimaryKeywordEvent, TaskChange, TaskData, TaskEvent, VersionAuthor, WriterSettingsEvent,
+    AuthorProfile, ContentBody, ContentEvent, ContentOrigin, ContentStatus, ImagePromptEvent,
+    ImageQuality, InternalLink, PrimaryKeywordEvent, PromptChange, PromptOrigin, PromptText,
+    StoredImage, TaskChange, TaskData, TaskEvent, VersionAuthor, WriterSettingsEvent,
     WritingStrategy,
 };
 use serde_json::Value;
@@ -89,6 +90,7 @@ fn samples() -> Vec<Sample> {
             content_id: id,
             keyword: s("trail running"),
         }],
+        featured_image_id: None,
     };
     vec![
         sample("account", AccountEvent::AccountOpened { name: s("Acme") }),
@@ -281,8 +283,22 @@ fn samples() -> Vec<Sample> {
                 base_url: s("https://api.openai.com/v1"),
                 embedding_model: s("text-embedding-3-small"),
                 chat_model: s("gpt-4o-mini"),
+                image_model: s("gpt-image-1"),
                 api_key_sealed: Some(s("k1:00:00")),
                 key_hint: Some(s("abcd")),
+            },
+        ),
+        sample(
+            "integration",
+            IntegrationEvent::IntegrationConfigured {
+                account_id: id,
+                provider: s("openai"),
+                base_url: s("https://api.openai.com/v1"),
+                embedding_model: s("text-embedding-3-small"),
+                chat_model: s("gpt-4o-mini"),
+                image_model: String::new(),
+                api_key_sealed: None,
+                key_hint: None,
             },
         ),
         sample("integration", IntegrationEvent::IntegrationRemoved {}),
@@ -540,6 +556,91 @@ fn samples() -> Vec<Sample> {
         ),
         sample(
             "content",
+            ContentEvent::ContentVersionAdded {
+                version: 3,
+                body: ContentBody {
+                    featured_image_id: Some(id),
+                    ..body()
+                },
+                author: VersionAuthor::Images {
+                    job_id: id,
+                    image_ids: vec![id],
+                },
+            },
+        ),
+        sample(
+            "image_prompt",
+            ImagePromptEvent::ImagePromptExtracted {
+                origin: PromptOrigin {
+                    account_id: id,
+                    site_id: id,
+                    sector_id: id,
+                    content_id: id,
+                    task_id: id,
+                },
+                slot: 1,
+                text: PromptText {
+                    prompt: s("A runner on a rocky trail at dawn"),
+                    alt_text: s("Trail runner on rocks"),
+                    caption: s("Grip matters on wet rock."),
+                    placement: Some(s("Choosing the grip")),
+                },
+                job_id: id,
+                credits_milli: 500,
+            },
+        ),
+        sample(
+            "image_prompt",
+            ImagePromptEvent::ImagePromptEdited {
+                change: PromptChange {
+                    prompt: Some(s("A runner on a muddy trail")),
+                    ..Default::default()
+                },
+            },
+        ),
+        sample("image_prompt", ImagePromptEvent::ImagePromptDeleted {}),
+        sample(
+            "image_prompt",
+            ImagePromptEvent::ImageGenerationStarted { job_id: id },
+        ),
+        sample(
+            "image_prompt",
+            ImagePromptEvent::ImageRequested {
+                job_id: id,
+                provider: s("runware"),
+                task_uuid: id,
+            },
+        ),
+        sample(
+            "image_prompt",
+            ImagePromptEvent::ImageStored {
+                image: StoredImage {
+                    image_id: id,
+                    job_id: id,
+                    sha256: "ab".repeat(32),
+                    mime_type: s("image/png"),
+                    width: 1024,
+                    height: 1024,
+                    bytes: 523_000,
+                    provider: s("runware"),
+                    model: s("runware:101@1"),
+                    quality: ImageQuality::Basic,
+                    size: s("1024x1024"),
+                    prompt: s("A runner on a rocky trail at dawn"),
+                    cost_usd_micros: 3_800,
+                    credits_milli: 1_000,
+                },
+            },
+        ),
+        sample(
+            "image_prompt",
+            ImagePromptEvent::ImageFailed {
+                job_id: id,
+                reason: s("the provider answered HTTP 500"),
+            },
+        ),
+        sample(
+            "content",
             ContentEvent::ContentStatusChanged {
                 from: ContentStatus::Draft,
                 status: ContentStatus::Review,
@@ -651,7 +752,9 @@ fn accepts(declared: &Value, written: &str) -> bool {
 #[test]
 fn every_event_type_has_a_matching_schema() {
     // Per event type: the fields every sample writes, and those any sample writes.
-    let mut fields: BTreeMap<(&str, &str), (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+    // (aggregate, event type) → (fields every sample writes, fields any sample writes).
+    type Fields = (BTreeSet<String>, BTreeSet<String>);
+    let mut fields: BTreeMap<(&str, &str), Fields> = BTreeMap::new();
     for sample in samples() {
         let t = sample.event_type;
         let schema = schema_for(sample.aggregate, t);

@@ -14,6 +14,17 @@ use uuid::Uuid;
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 pub const DEFAULT_EMBEDDING_MODEL: &str = "text-embedding-3-small";
 pub const DEFAULT_CHAT_MODEL: &str = "gpt-4o-mini";
+pub const DEFAULT_IMAGE_MODEL: &str = "gpt-image-1";
+pub const RUNWARE_BASE_URL: &str = "https://api.runware.ai";
+pub const RUNWARE_IMAGE_MODEL: &str = "runware:101@1";
+
+/// A provider's default base URL and image model.
+pub fn defaults(provider: &str) -> (&'static str, &'static str) {
+    match provider {
+        "runware" => (RUNWARE_BASE_URL, RUNWARE_IMAGE_MODEL),
+        _ => (DEFAULT_BASE_URL, DEFAULT_IMAGE_MODEL),
+    }
+}
 /// Longest API key accepted.
 pub const MAX_KEY: usize = 512;
 /// Keys shorter than this show no hint at all.
@@ -35,6 +46,7 @@ pub struct ProviderSettings {
     pub base_url: Option<String>,
     pub embedding_model: Option<String>,
     pub chat_model: Option<String>,
+    pub image_model: Option<String>,
     pub api_key: Option<Option<String>>,
 }
 
@@ -118,19 +130,26 @@ pub async fn save_settings(
             }
         })
     };
+    let (default_base, default_image) = defaults(provider);
+    let current_image = if current.image_model.is_empty() {
+        default_image
+    } else {
+        current.image_model.as_str()
+    };
     let out = bus
         .execute::<Integration>(
             &id.to_string(),
             IntegrationCommand::Configure {
                 account_id: account,
                 provider: provider.to_string(),
-                base_url: keep(input.base_url, &current.base_url, DEFAULT_BASE_URL),
+                base_url: keep(input.base_url, &current.base_url, default_base),
                 embedding_model: keep(
                     input.embedding_model,
                     &current.embedding_model,
                     DEFAULT_EMBEDDING_MODEL,
                 ),
                 chat_model: keep(input.chat_model, &current.chat_model, DEFAULT_CHAT_MODEL),
+                image_model: keep(input.image_model, current_image, default_image),
                 api_key,
             },
             ctx,

@@ -164,6 +164,9 @@ pub async fn settle_items(
     job_id: Uuid,
     reason: &str,
 ) -> Result<(), CommandError> {
+    if job.kind != "auto_generate_content" {
+        return super::images::settle_image_items(uow, job, job_id, reason).await;
+    }
     for item in &job.items {
         fail_item(uow, job, job_id, *item, reason).await?;
     }

@@ -9,6 +9,9 @@
 //! - [`generation`]: the per-article commit of a content job (the version,
 //!   the task's completion and the article's charge together) and its
 //!   failure (the task failed, its reservation released).
+//! - [`images`]: image prompts extracted from articles, image jobs, the
+//!   per-image commit (stored and charged together) and the version that
+//!   places the images.
 //! - [`html`]: sanitising and counting the untrusted HTML.
 //!
 //! The cannibalization guard: a task's primary keyword is claimed
@@ -17,6 +20,7 @@
 pub mod content;
 pub mod generation;
 pub mod html;
+pub mod images;
 pub mod settings;
 pub mod tasks;
 

@@ -15,5 +15,5 @@ pub use account::{
 };
 pub use plans::{
     CreditCosts, DEFAULT_PLAN, PLANS, Plan, SEED_COSTS, clustering_cost_milli, content_cost_milli,
-    costs, ideas_cost_milli, plan,
+    costs, ideas_cost_milli, image_cost_milli, image_prompts_cost_milli, plan,
 };

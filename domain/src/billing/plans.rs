@@ -25,6 +25,12 @@ pub struct CreditCosts {
     pub idea: i64,
     /// Content, per 500 words delivered (rounded up).
     pub content_per_500_words: i64,
+    /// One image prompt, in milli-credits (the seeds: 0.5 credit).
+    pub image_prompt_milli: i64,
+    /// One stored image of basic quality.
+    pub image_basic: i64,
+    /// One stored image of premium quality.
+    pub image_premium: i64,
 }
 
 /// The seeds' costs.
@@ -32,6 +38,9 @@ pub const SEED_COSTS: CreditCosts = CreditCosts {
     clustering: 10,
     idea: 1,
     content_per_500_words: 1,
+    image_prompt_milli: 500,
+    image_basic: 1,
+    image_premium: 4,
 };
 
 pub const DEFAULT_PLAN: &str = "free";
@@ -111,6 +120,21 @@ pub fn content_cost_milli(plan_id: Option<&str>, words: u64) -> i64 {
     costs(plan_id).content_per_500_words * super::MILLI * words.min(10_000_000).div_ceil(500) as i64
 }
 
+/// Milli-credits `prompts` image prompts cost on `plan`.
+pub fn image_prompts_cost_milli(plan_id: Option<&str>, prompts: u64) -> i64 {
+    costs(plan_id).image_prompt_milli * prompts.min(1_000_000) as i64
+}
+
+/// Milli-credits one stored image costs on `plan` (`premium`: the premium price).
+pub fn image_cost_milli(plan_id: Option<&str>, premium: bool) -> i64 {
+    let c = costs(plan_id);
+    (if premium {
+        c.image_premium
+    } else {
+        c.image_basic
+    }) * super::MILLI
+}
+
 pub fn plan(id: &str) -> Option<&'static Plan> {
     PLANS.iter().find(|p| p.id == id)
 }
@@ -128,6 +152,9 @@ mod tests {
         assert_eq!(content_cost_milli(None, 501), 2 * m);
         assert_eq!(content_cost_milli(Some("scale"), 1500), 3 * m);
         assert_eq!(ideas_cost_milli(None, 6), 6 * m);
+        assert_eq!(image_prompts_cost_milli(None, 3), 1500);
+        assert_eq!(image_cost_milli(None, false), m);
+        assert_eq!(image_cost_milli(Some("growth"), true), 4 * m);
     }
 
     #[test]

@@ -9,8 +9,10 @@ use crate::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The providers we speak to (any OpenAI-compatible API under `openai`).
-pub const PROVIDERS: &[&str] = &["openai"];
+/// The providers we speak to (any OpenAI-compatible API under `openai`;
+/// Runware for images only: its settings use `base_url`, `image_model`
+/// and the key).
+pub const PROVIDERS: &[&str] = &["openai", "runware"];
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Integration {
@@ -20,6 +22,8 @@ pub struct Integration {
     pub base_url: String,
     pub embedding_model: String,
     pub chat_model: String,
+    /// Model for images (`gpt-image-1`, `dall-e-3`, a Runware model id).
+    pub image_model: String,
     /// AES-GCM sealed API key (`None`: the endpoint takes no key).
     pub api_key_sealed: Option<String>,
     /// The key's last four characters, to recognise it.
@@ -49,6 +53,7 @@ pub enum IntegrationCommand {
         base_url: String,
         embedding_model: String,
         chat_model: String,
+        image_model: String,
         api_key: KeyChange,
     },
     Remove,
@@ -63,6 +68,9 @@ pub enum IntegrationEvent {
         base_url: String,
         embedding_model: String,
         chat_model: String,
+        /// Absent in events written before images existed (the default model).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        image_model: String,
         api_key_sealed: Option<String>,
         key_hint: Option<String>,
     },
@@ -92,6 +100,7 @@ impl Aggregate for Integration {
                 base_url,
                 embedding_model,
                 chat_model,
+                image_model,
                 api_key,
             } => {
                 if !PROVIDERS.contains(&provider.as_str()) {
@@ -111,6 +120,7 @@ impl Aggregate for Integration {
                     base_url,
                     embedding_model: check_name(&embedding_model, "embedding_model")?,
                     chat_model: check_name(&chat_model, "chat_model")?,
+                    image_model: check_name(&image_model, "image_model")?,
                     api_key_sealed,
                     key_hint,
                 }])
@@ -132,6 +142,7 @@ impl Aggregate for Integration {
                 base_url,
                 embedding_model,
                 chat_model,
+                image_model,
                 api_key_sealed,
                 key_hint,
             } => {
@@ -142,6 +153,7 @@ impl Aggregate for Integration {
                     base_url: base_url.clone(),
                     embedding_model: embedding_model.clone(),
                     chat_model: chat_model.clone(),
+                    image_model: image_model.clone(),
                     api_key_sealed: api_key_sealed.clone(),
                     key_hint: key_hint.clone(),
                 }
@@ -169,6 +181,7 @@ mod tests {
             base_url: "https://api.example.com/v1/".into(),
             embedding_model: "text-embedding-3-small".into(),
             chat_model: "gpt-4o-mini".into(),
+            image_model: "gpt-image-1".into(),
             api_key: key,
         }
     }

@@ -87,6 +87,9 @@ pub enum VersionAuthor {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reverted_from: Option<u32>,
     },
+    /// An image job placed the article's images (`<figure>`s at their
+    /// placements, the featured image as `featured_image_id`).
+    Images { job_id: Uuid, image_ids: Vec<Uuid> },
 }
 
 /// The text of a version.
@@ -102,6 +105,9 @@ pub struct ContentBody {
     pub secondary_keywords: Vec<String>,
     #[serde(default)]
     pub internal_links: Vec<InternalLink>,
+    /// The featured image (an image of the content's slot 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub featured_image_id: Option<Uuid>,
 }
 
 impl ContentBody {
@@ -192,6 +198,12 @@ pub enum ContentCommand {
     },
     SetStatus {
         status: ContentStatus,
+    },
+    /// An image job's placement of the images: a new version (once per job).
+    PlaceImages {
+        job_id: Uuid,
+        image_ids: Vec<Uuid>,
+        body: ContentBody,
     },
 }
 
@@ -321,6 +333,23 @@ impl Aggregate for Content {
                     },
                 )])
             }
+            ContentCommand::PlaceImages {
+                job_id,
+                image_ids,
+                body,
+            } => {
+                if !self.created {
+                    return Err(ContentError::NotFound);
+                }
+                if self.jobs.contains(&job_id) {
+                    return Err(ContentError::AlreadyGenerated(job_id));
+                }
+                body.check()?;
+                Ok(vec![self.version(
+                    body,
+                    VersionAuthor::Images { job_id, image_ids },
+                )])
+            }
             ContentCommand::SetStatus { status } => {
                 if !self.created {
                     return Err(ContentError::NotFound);
@@ -349,8 +378,11 @@ impl Aggregate for Content {
                 version, author, ..
             } => {
                 self.versions = *version;
-                if let VersionAuthor::Ai { job_id, .. } = author {
-                    self.jobs.insert(*job_id);
+                match author {
+                    VersionAuthor::Ai { job_id, .. } | VersionAuthor::Images { job_id, .. } => {
+                        self.jobs.insert(*job_id);
+                    }
+                    VersionAuthor::User { .. } => {}
                 }
             }
             ContentEvent::ContentStatusChanged { status, .. } => self.status = *status,
@@ -373,6 +405,7 @@ mod tests {
             primary_keyword: "trail running shoes".into(),
             secondary_keywords: vec![],
             internal_links: vec![],
+            featured_image_id: None,
         }
     }
 
