@@ -211,20 +211,6 @@ fn applied_by_cqrs_es(current_sequence: usize, num_events: usize, every: usize) 
     next_at + addl - (addl % every)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn applied_events_as_cqrs_es_counts_them() {
-        use super::applied_by_cqrs_es as f;
-        assert_eq!(f(0, 51, 50), 50);
-        assert_eq!(f(49, 3, 50), 1);
-        assert_eq!(f(49, 1, 50), 1);
-        assert_eq!(f(10, 40, 50), 40);
-        assert_eq!(f(10, 140, 50), 140);
-        assert_eq!(f(0, 10, 50), 0);
-    }
-}
-
 /// Record `payload` as the snapshot of an aggregate at `sequence`, unless a
 /// newer one is there (best effort: a snapshot is a cache of the events; a
 /// failure only means the next load reads more events). The snapshot
@@ -259,5 +245,19 @@ pub async fn write_snapshot(
         .execute(p).await.map(|_| ()));
     if let Err(e) = r {
         tracing::debug!(error = %e, aggregate_type, aggregate_id, "snapshot not written");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn applied_events_as_cqrs_es_counts_them() {
+        use super::applied_by_cqrs_es as f;
+        assert_eq!(f(0, 51, 50), 50);
+        assert_eq!(f(49, 3, 50), 1);
+        assert_eq!(f(49, 1, 50), 1);
+        assert_eq!(f(10, 40, 50), 40);
+        assert_eq!(f(10, 140, 50), 140);
+        assert_eq!(f(0, 10, 50), 0);
     }
 }
