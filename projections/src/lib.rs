@@ -42,6 +42,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(jobs::JobsProjection),
         Arc::new(planner::ideas::IdeasProjection),
         Arc::new(writer::WriterProjection),
+        Arc::new(writer::images::ImagesProjection),
     ]
 }
 

@@ -4,6 +4,7 @@
 //! The versions themselves are read from the content's events
 //! (`igny8_commands::writer::versions`): the log is their store.
 
+pub mod images;
 mod lookup;
 mod queries;
 
@@ -52,14 +53,14 @@ const TABLES: &[Table] = &[
             task_id text NOT NULL, idea_id text, cluster_id text, status text NOT NULL, version bigint NOT NULL,
             title text NOT NULL, html_content text NOT NULL, meta_title text NOT NULL, meta_description text NOT NULL,
             word_count bigint NOT NULL, primary_keyword text NOT NULL, secondary_keywords text NOT NULL,
-            internal_links text NOT NULL, author text NOT NULL,
+            internal_links text NOT NULL, author text NOT NULL, featured_image_id text,
             created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL)",
         sqlite: "CREATE TABLE IF NOT EXISTS {t} (content_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, site_id TEXT NOT NULL,
             sector_id TEXT NOT NULL, task_id TEXT NOT NULL, idea_id TEXT, cluster_id TEXT, status TEXT NOT NULL,
             version INTEGER NOT NULL, title TEXT NOT NULL, html_content TEXT NOT NULL, meta_title TEXT NOT NULL,
             meta_description TEXT NOT NULL, word_count INTEGER NOT NULL, primary_keyword TEXT NOT NULL,
             secondary_keywords TEXT NOT NULL, internal_links TEXT NOT NULL, author TEXT NOT NULL,
-            created_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
+            featured_image_id TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
         indexes: &[
             Index { name: "rm_content_account_idx", columns: "account_id, created_at" },
             Index { name: "rm_content_site_idx", columns: "site_id" },
@@ -103,7 +104,8 @@ impl Projection for WriterProjection {
         TABLES
     }
     fn version(&self) -> u32 {
-        1
+        // 2: rm_content.featured_image_id.
+        2
     }
     async fn apply_all(
         &self,
@@ -316,6 +318,10 @@ async fn content_event(
                     ("secondary_keywords", json(&b.secondary_keywords).into()),
                     ("internal_links", json(&b.internal_links).into()),
                     ("author", author.into()),
+                    (
+                        "featured_image_id",
+                        b.featured_image_id.map(|i| i.to_string()).into(),
+                    ),
                     ("updated_at", at.into()),
                 ],
             )

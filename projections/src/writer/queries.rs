@@ -114,13 +114,14 @@ pub struct ContentRow {
     pub internal_links: String,
     /// JSON of the version's author.
     pub author: String,
+    pub featured_image_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 const CONTENT_COLUMNS: &str = "content_id, account_id, site_id, sector_id, task_id, idea_id, cluster_id, status, \
     version, title, html_content, meta_title, meta_description, word_count, primary_keyword, secondary_keywords, \
-    internal_links, author, created_at, updated_at";
+    internal_links, author, featured_image_id, created_at, updated_at";
 
 pub const CONTENT_ORDERINGS: &[&str] = &[
     "created_at",
