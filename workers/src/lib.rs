@@ -4,6 +4,7 @@
 //! (`ai`) they call. The WordPress publisher and the scheduler join here.
 
 pub mod ai;
+pub mod images;
 pub mod jobs;
 pub mod planner;
 pub mod relay;

@@ -95,13 +95,22 @@ pub(crate) async fn provider(
     env: &JobEnv,
     account: Option<Uuid>,
 ) -> Result<(Provider, Integration), JobFailure> {
+    provider_of(env, account, "openai").await
+}
+
+/// The account's settings for `name` (`openai`, `runware`), its key opened.
+pub(crate) async fn provider_of(
+    env: &JobEnv,
+    account: Option<Uuid>,
+    name: &str,
+) -> Result<(Provider, Integration), JobFailure> {
     let account = account.ok_or(JobFailure::Failed("the job has no account".into()))?;
-    let id = Integration::id(account, "openai");
+    let id = Integration::id(account, name);
     let (i, _) = env.bus.load::<Integration>(&id.to_string()).await?;
     if !i.configured {
-        return Err(JobFailure::Failed(
-            "no AI provider is configured for this account (PUT /api/v1/system/settings/integrations/openai/)".into(),
-        ));
+        return Err(JobFailure::Failed(format!(
+            "no {name} provider is configured for this account (PUT /api/v1/system/settings/integrations/{name}/)"
+        )));
     }
     let api_key = match &i.api_key_sealed {
         Some(sealed) => Some(open_api_key(&env.secrets, id, sealed).map_err(|e| {

@@ -127,6 +127,7 @@ fn body(draft: &Draft, task: &Task, own: Uuid, targets: &[w::LinkTarget]) -> Con
         primary_keyword: d.map(|d| d.primary_keyword.clone()).unwrap_or_default(),
         secondary_keywords: d.map(|d| d.secondary_keywords.clone()).unwrap_or_default(),
         internal_links: links(&text, own, targets),
+        featured_image_id: None,
     }
 }
 

@@ -11,6 +11,8 @@
 pub mod cluster;
 pub mod content;
 pub mod ideas;
+pub mod images;
+pub mod prompts;
 
 use crate::ai::{self, AiOptions};
 use igny8_commands::jobs::{self as jobcmd, Ending};
@@ -38,6 +40,10 @@ pub struct JobEnv {
     pub writer: Option<Arc<dyn WriterLookup>>,
     /// Provider calls in flight, in total and per account.
     pub limits: Arc<Limits>,
+    /// Where images are stored (`None`: image jobs fail their items).
+    pub media: Option<crate::images::MediaStore>,
+    /// Fetches URLs providers hand back (internal addresses refused).
+    pub fetch: crate::images::Fetcher,
 }
 
 impl JobEnv {
@@ -50,9 +56,24 @@ impl JobEnv {
                 ai.max_concurrent,
                 ai.max_concurrent_per_account,
             )),
+            fetch: crate::images::Fetcher::new(false, ai.timeout),
             ai,
             writer: None,
+            media: None,
         }
+    }
+
+    /// With media storage for images.
+    pub fn with_media(mut self, media: crate::images::MediaStore) -> Self {
+        self.media = Some(media);
+        self
+    }
+
+    /// Let provider URLs point at internal addresses (tests; an operator's
+    /// choice, never an account's).
+    pub fn allow_private_fetch(mut self, allow: bool) -> Self {
+        self.fetch = crate::images::Fetcher::new(allow, self.ai.timeout);
+        self
     }
 
     /// With the writer's read model (for internal links).
@@ -236,6 +257,8 @@ pub async fn run_job(env: &JobEnv, job_id: Uuid, worker: &str) -> Result<(), Com
         "auto_cluster" => cluster::run(env, &run, job.account_id, &input).await,
         "auto_generate_ideas" => ideas::run(env, &run, &job, &input).await,
         "auto_generate_content" => content::run(env, &run, &job, &input).await,
+        "extract_image_prompts" => prompts::run(env, &run, &job, &input).await,
+        "generate_images" => images::run(env, &run, &job, &input).await,
         other => Err(JobFailure::Failed(format!("unknown job kind {other:?}"))),
     };
     let ending = match outcome {
