@@ -5,6 +5,8 @@
 # answer; otherwise starts them from the installed binaries; otherwise stops
 # and says what is missing. No test skips because a service is absent.
 #
+# Media tests use an S3-protocol server: moto's, installed from PyPI into a
+# cache the first time and started here (or IGNY8_TEST_S3_URL).
 # Override with IGNY8_TEST_DATABASE_URL / IGNY8_TEST_NATS_URL. Then runs the
 # API contract tests (scripts/contract/run.sh; needs python3 and node, and
 # PyPI and npm the first time, to install its pinned tools into a cache).
@@ -73,11 +75,39 @@ ensure_fault_tools() {
     || die "the fault tests need nats-server: apt-get install nats-server"
 }
 
+# Media storage of the scale-out tests: a real S3-protocol server, moto's
+# server mode (pinned, installed once into a cache venv from PyPI), on
+# 127.0.0.1:$IGNY8_TEST_S3_PORT, with a fresh bucket per run.
+MOTO_VERSION=5.2.5
+ensure_s3() {
+  if [ -n "${IGNY8_TEST_S3_URL:-}" ]; then return; fi
+  local port="${IGNY8_TEST_S3_PORT:-5055}"
+  local cache="${XDG_CACHE_HOME:-$HOME/.cache}/igny8-test"
+  local venv="$cache/moto-$MOTO_VERSION"
+  if ! port_open 127.0.0.1 "$port"; then
+    if [ ! -x "$venv/bin/moto_server" ]; then
+      say "installing moto[server]==$MOTO_VERSION (S3-protocol server for the media tests) into $venv"
+      command -v python3 >/dev/null || die "the media tests need python3 (for moto's S3 server)"
+      python3 -m venv "$venv" || die "cannot create $venv"
+      "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" \
+        || die "cannot install moto[server] from PyPI; set IGNY8_TEST_S3_URL to an S3-compatible server instead"
+    fi
+    mkdir -p "$cache"
+    nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$cache/moto.log" 2>&1 &
+    wait_port 127.0.0.1 "$port" 30 || die "moto's S3 server did not start; see $cache/moto.log"
+  fi
+  local bucket="igny8-test-$$-$(date +%s)"
+  curl -fsS -X PUT "http://127.0.0.1:$port/$bucket" >/dev/null || die "cannot create bucket $bucket on 127.0.0.1:$port"
+  export IGNY8_TEST_S3_URL="s3://$bucket?endpoint=http://127.0.0.1:$port&region=us-east-1"
+  export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"
+}
+
 ensure_postgres
 ensure_test_database
 ensure_nats
 ensure_fault_tools
-say "PostgreSQL and NATS are up; running cargo test"
+ensure_s3
+say "PostgreSQL, NATS and S3 ($IGNY8_TEST_S3_URL) are up; running cargo test"
 cargo test --workspace --locked "$@"
 
 # The API contract against the embedded server built by the tests above: an

@@ -176,6 +176,21 @@ pub struct Settings {
     )]
     pub job_ack_wait_secs: u64,
     /// Log format: text or json.
+    /// Media storage of images: `s3://bucket?endpoint=…&region=…` (credentials
+    /// from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`), `file:///dir`, or
+    /// unset for `<data dir>/media`. Every gateway and worker of one
+    /// deployment must use the same.
+    #[arg(long, env = "IGNY8_MEDIA_URL", global = true)]
+    pub media_url: Option<String>,
+    /// Let workers fetch provider URLs on loopback, private and link-local
+    /// addresses (tests and closed networks; never needed for OpenAI or Runware).
+    #[arg(
+        long,
+        env = "IGNY8_ALLOW_PRIVATE_FETCH",
+        default_value_t = false,
+        global = true
+    )]
+    pub allow_private_fetch: bool,
     #[arg(long, env = "IGNY8_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: String,
 }
@@ -242,6 +257,8 @@ impl Default for Settings {
             ai_max_concurrent: 32,
             ai_max_concurrent_per_account: 16,
             job_ack_wait_secs: 30,
+            media_url: None,
+            allow_private_fetch: false,
         }
     }
 }

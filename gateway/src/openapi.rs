@@ -23,6 +23,7 @@ use utoipa_swagger_ui::SwaggerUi;
         crate::tenancy::sites::create_sector, crate::tenancy::sites::update_sector, crate::tenancy::sites::remove_sector,
         crate::tenancy::api_keys::list, crate::tenancy::api_keys::create, crate::tenancy::api_keys::revoke,
         crate::tenancy::integrations::get_one, crate::tenancy::integrations::put, crate::tenancy::integrations::remove, crate::tenancy::integrations::test_provider,
+        crate::tenancy::integrations::test_openai_image, crate::tenancy::integrations::test_runware,
         crate::billing::credits, crate::billing::grant_credits, crate::billing::transactions,
         crate::billing::plans, crate::billing::subscription, crate::billing::account_events, crate::billing::usage,
         crate::commands_api::list, crate::commands_api::send,
@@ -44,6 +45,10 @@ use utoipa_swagger_ui::SwaggerUi;
         crate::writer::settings::update_profile, crate::writer::settings::delete_profile,
         crate::writer::settings::strategies, crate::writer::settings::get_strategy, crate::writer::settings::create_strategy,
         crate::writer::settings::update_strategy, crate::writer::settings::delete_strategy,
+        crate::writer::images::extract_image_prompts, crate::writer::images::list_image_prompts,
+        crate::writer::images::get_image_prompt, crate::writer::images::edit_image_prompt, crate::writer::images::delete_image_prompt,
+        crate::writer::images::generate_images, crate::writer::images::auto_generate_images,
+        crate::writer::images::list_images, crate::writer::images::get_image, crate::writer::images::image_file,
         crate::jobs::task_progress, crate::jobs::list, crate::jobs::cancel, crate::jobs::events,
     ),
     components(schemas(crate::http::schema::ErrorEnvelope, crate::http::schema::ErrorCode, crate::tenancy::integrations::ProviderName, crate::planner::CsvFile, crate::http::command::CommandResult, crate::auth::tokens::TokenPair,
@@ -57,11 +62,13 @@ use utoipa_swagger_ui::SwaggerUi;
         crate::planner::ideas::CreateIdeaBody, crate::planner::ideas::UpdateIdeaBody, crate::planner::ideas::QueueBody, crate::planner::ideas::GenerateIdeasBody,
         crate::writer::tasks::CreateTaskBody, crate::writer::tasks::UpdateTaskBody, crate::writer::tasks::GenerateContentBody,
         crate::writer::content::EditContentBody, crate::writer::content::RevertBody, crate::writer::content::StatusBody,
+        crate::writer::images::ExtractPromptsBody, crate::writer::images::EditPromptBody,
+        crate::writer::images::GenerateImagesBody, crate::writer::images::TaskImagesBody,
         crate::writer::settings::PromptBody, crate::writer::settings::ProfileBody, crate::writer::settings::StrategyBody)),
     modifiers(&Bearer),
     tags((name = "auth", description = "Sign-up, login, tokens"), (name = "users", description = "Users and roles"),
          (name = "sites", description = "Sites and sectors"), (name = "api-keys", description = "API keys for automation"),
-         (name = "billing", description = "Credits, ledger, plans"), (name = "commands", description = "Generic command endpoint"), (name = "planner", description = "Keywords, clusters and content ideas"), (name = "writer", description = "Tasks, AI articles and their versions"), (name = "jobs", description = "Long operations: progress, cancel, events"),
+         (name = "billing", description = "Credits, ledger, plans"), (name = "commands", description = "Generic command endpoint"), (name = "planner", description = "Keywords, clusters and content ideas"), (name = "writer", description = "Tasks, AI articles and their versions, image prompts and images"), (name = "jobs", description = "Long operations: progress, cancel, events"),
          (name = "system", description = "Health and operations"))
 )]
 pub struct ApiDoc;

@@ -209,10 +209,15 @@ pub fn spawn_job_workers(
         std::env::var("HOSTNAME").unwrap_or_else(|_| "igny8".into()),
         std::process::id()
     );
-    let env = igny8_workers::jobs::JobEnv::new(bus.clone(), secrets.clone(), s.ai_options())
+    let mut env = igny8_workers::jobs::JobEnv::new(bus.clone(), secrets.clone(), s.ai_options())
         .with_writer(std::sync::Arc::new(igny8_projections::writer::Lookup(
             bus.db().clone(),
-        )));
+        )))
+        .allow_private_fetch(s.allow_private_fetch);
+    match igny8_workers::images::MediaStore::open(s.media_url.as_deref(), &s.data_dir) {
+        Ok(m) => env = env.with_media(m),
+        Err(e) => tracing::error!(error = %e, "media storage cannot be opened; image jobs fail"),
+    }
     let sd = shutdown.clone();
     match nats {
         Some(client) => {

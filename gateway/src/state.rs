@@ -16,6 +16,9 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub keys: Arc<Keys>,
     pub limits: Arc<Limits>,
+    /// Media storage of images (`None`: it could not be opened; file
+    /// routes answer 503).
+    pub media: Option<igny8_workers::images::MediaStore>,
 }
 
 impl AppState {
@@ -38,7 +41,18 @@ impl AppState {
         let bus = CommandBus::new(db.clone());
         let feed = bus.feed();
         let limits = Limits::new(settings.rate_per_minute, settings.login_per_minute);
+        let media = match igny8_workers::images::MediaStore::open(
+            settings.media_url.as_deref(),
+            &settings.data_dir,
+        ) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                tracing::error!(error = %e, "media storage cannot be opened; image files answer 503");
+                None
+            }
+        };
         Self {
+            media,
             bus,
             db,
             feed,

@@ -215,6 +215,12 @@ pub struct CreditCostsView {
     pub idea: i64,
     /// An article, per 500 words delivered (rounded up).
     pub content_per_500_words: i64,
+    /// One image prompt (credits; 0.5 on the default plans).
+    pub image_prompt: f64,
+    /// One stored image of basic quality.
+    pub image_basic: i64,
+    /// One stored image of premium quality.
+    pub image_premium: i64,
 }
 
 impl From<&Plan> for PlanView {
@@ -229,6 +235,9 @@ impl From<&Plan> for PlanView {
                 clustering: p.credit_costs.clustering,
                 idea: p.credit_costs.idea,
                 content_per_500_words: p.credit_costs.content_per_500_words,
+                image_prompt: p.credit_costs.image_prompt_milli as f64 / 1000.0,
+                image_basic: p.credit_costs.image_basic,
+                image_premium: p.credit_costs.image_premium,
             },
         }
     }

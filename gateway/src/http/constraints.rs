@@ -283,3 +283,20 @@ pub fn meta_description_or_null() -> Object {
 pub fn keywords_or_null() -> utoipa::openapi::schema::Array {
     nullable_array(keywords())
 }
+
+/// An image prompt: 1 to 4,000 characters, not only white space, no control characters.
+pub fn image_prompt_or_null() -> Object {
+    or_null(string(name_pattern(), Some(1), 4000, false))
+}
+/// Alt text: at most 300 characters, no control characters.
+pub fn alt_text_or_null() -> Object {
+    or_null(string(format!("^[^{CTRL}]*$"), None, 300, false))
+}
+/// A caption: at most 500 characters, no control characters.
+pub fn caption_or_null() -> Object {
+    or_null(string(format!("^[^{CTRL}]*$"), None, 500, false))
+}
+/// The heading an image follows: 1 to 300 characters, no control characters.
+pub fn placement_or_null() -> Object {
+    or_null(string(name_pattern(), Some(1), 300, false))
+}

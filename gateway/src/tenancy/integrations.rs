@@ -17,7 +17,7 @@ use igny8_domain::tenancy::{Integration, PROVIDERS};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use providers::{DEFAULT_BASE_URL, DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL};
+use providers::{DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +31,9 @@ pub struct IntegrationBody {
     /// Model for `/chat/completions` (default gpt-4o-mini).
     #[schema(schema_with = crate::http::constraints::name_opt)]
     pub chat_model: Option<String>,
+    /// Model for images (openai: gpt-image-1 by default, or dall-e-3; runware: runware:101@1 by default).
+    #[schema(schema_with = crate::http::constraints::name_opt)]
+    pub image_model: Option<String>,
     /// The API key: absent keeps the stored one, `null` removes it; 1 to 512
     /// characters without spaces.
     #[serde(default, deserialize_with = "super::nullable")]
@@ -46,6 +49,7 @@ pub struct IntegrationView {
     pub base_url: String,
     pub embedding_model: String,
     pub chat_model: String,
+    pub image_model: String,
     pub has_api_key: bool,
     /// The key's last four characters (keys of 16+ characters only).
     pub key_hint: Option<String>,
@@ -59,13 +63,15 @@ pub struct IntegrationRemoved {
 }
 
 fn view(provider: &str, i: &Integration) -> IntegrationView {
+    let (default_base, default_image) = providers::defaults(provider);
     if !i.configured {
         return IntegrationView {
             provider: provider.into(),
             configured: false,
-            base_url: DEFAULT_BASE_URL.into(),
+            base_url: default_base.into(),
             embedding_model: DEFAULT_EMBEDDING_MODEL.into(),
             chat_model: DEFAULT_CHAT_MODEL.into(),
+            image_model: default_image.into(),
             has_api_key: false,
             key_hint: None,
         };
@@ -76,6 +82,11 @@ fn view(provider: &str, i: &Integration) -> IntegrationView {
         base_url: i.base_url.clone(),
         embedding_model: i.embedding_model.clone(),
         chat_model: i.chat_model.clone(),
+        image_model: if i.image_model.is_empty() {
+            default_image.into()
+        } else {
+            i.image_model.clone()
+        },
         has_api_key: i.api_key_sealed.is_some(),
         key_hint: i.key_hint.clone(),
     }
@@ -125,6 +136,7 @@ pub async fn put(
         base_url: b.base_url,
         embedding_model: b.embedding_model,
         chat_model: b.chat_model,
+        image_model: b.image_model,
         api_key: b.api_key,
     };
     let (provider, i, out) =
@@ -180,30 +192,7 @@ pub async fn test_provider(
     p: Principal,
     ApiPath(provider): ApiPath<String>,
 ) -> ApiResult<ApiOk<ProviderTest>> {
-    let (_, i) = providers::get_settings(&s.bus, &p, &provider).await?;
-    if !i.configured {
-        return Err(crate::http::ApiError::new(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "NOT_CONFIGURED",
-            "no provider settings: PUT /api/v1/system/settings/integrations/openai/ first",
-        ));
-    }
-    let id = Integration::id(p.account()?, "openai");
-    let api_key = match &i.api_key_sealed {
-        Some(sealed) => Some(
-            igny8_commands::tenancy::open_api_key(&s.keys.secrets, id, sealed)
-                .map_err(crate::http::ApiError::internal)?,
-        ),
-        None => None,
-    };
-    let mut options = s.settings.ai_options();
-    options.max_attempts = 1;
-    let client = igny8_workers::ai::Provider {
-        http: igny8_workers::ai::http_client(),
-        base_url: i.base_url.clone(),
-        api_key,
-        options,
-    };
+    let (i, client) = test_client(&s, &p, &provider).await?;
     let started = std::time::Instant::now();
     let body = serde_json::json!({"model": i.chat_model, "max_tokens": 5,
         "messages": [{"role": "user", "content": "Reply with OK."}]});
@@ -228,4 +217,144 @@ pub async fn test_provider(
             error: Some(e.to_string()),
         },
     }))
+}
+
+/// The saved settings of `provider` and a client for one try (422 NOT_CONFIGURED).
+async fn test_client(
+    s: &AppState,
+    p: &Principal,
+    provider: &str,
+) -> ApiResult<(Integration, igny8_workers::ai::Provider)> {
+    let (name, i) = providers::get_settings(&s.bus, p, provider).await?;
+    if !i.configured {
+        return Err(crate::http::ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "NOT_CONFIGURED",
+            format!("no provider settings: PUT /api/v1/system/settings/integrations/{name}/ first"),
+        ));
+    }
+    let id = Integration::id(p.account()?, name);
+    let api_key = match &i.api_key_sealed {
+        Some(sealed) => Some(
+            igny8_commands::tenancy::open_api_key(&s.keys.secrets, id, sealed)
+                .map_err(crate::http::ApiError::internal)?,
+        ),
+        None => None,
+    };
+    let mut options = s.settings.ai_options();
+    options.max_attempts = 1;
+    let client = igny8_workers::ai::Provider {
+        http: igny8_workers::ai::http_client(),
+        base_url: i.base_url.clone(),
+        api_key,
+        options,
+    };
+    Ok((i, client))
+}
+
+/// What a test image call found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImageTest {
+    /// The provider answered with a real image.
+    pub ok: bool,
+    pub provider: String,
+    pub model: String,
+    pub latency_ms: u64,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub mime_type: Option<String>,
+    pub bytes: Option<u64>,
+    /// What the provider said the image cost, in USD.
+    pub cost_usd: Option<f64>,
+    /// The provider's error, or why its answer is not a usable image.
+    pub error: Option<String>,
+}
+
+async fn test_image(s: &AppState, p: &Principal, provider: &str) -> ApiResult<ApiOk<ImageTest>> {
+    let (i, api) = test_client(s, p, provider).await?;
+    let (_, default_model) = providers::defaults(provider);
+    let model = if i.image_model.is_empty() {
+        default_model.to_string()
+    } else {
+        i.image_model.clone()
+    };
+    let fetch = igny8_workers::images::Fetcher::new(
+        s.settings.allow_private_fetch,
+        std::time::Duration::from_millis(s.settings.ai_timeout_ms),
+    );
+    let maker = if provider == "runware" {
+        igny8_workers::images::ImageProvider::Runware {
+            api,
+            model: model.clone(),
+            fetch,
+        }
+    } else {
+        igny8_workers::images::ImageProvider::OpenAi {
+            api,
+            model: model.clone(),
+            fetch,
+        }
+    };
+    let started = std::time::Instant::now();
+    let made = maker
+        .make(
+            "A small test image: a lighthouse on a cliff at dusk",
+            (512, 512),
+            igny8_domain::writer::ImageQuality::Basic,
+            uuid::Uuid::new_v4(),
+        )
+        .await
+        .and_then(|m| {
+            igny8_workers::images::check::check(&m.bytes, m.declared.as_deref()).map(|c| (m, c))
+        });
+    let latency_ms = started.elapsed().as_millis() as u64;
+    let mut out = ImageTest {
+        ok: false,
+        provider: provider.into(),
+        model,
+        latency_ms,
+        width: None,
+        height: None,
+        mime_type: None,
+        bytes: None,
+        cost_usd: None,
+        error: None,
+    };
+    match made {
+        Ok((m, c)) => {
+            out.ok = true;
+            out.width = Some(c.width);
+            out.height = Some(c.height);
+            out.mime_type = Some(c.mime_type.into());
+            out.bytes = Some(m.bytes.len() as u64);
+            out.cost_usd = Some(m.cost_usd_micros as f64 / 1_000_000.0);
+        }
+        Err(e) => out.error = Some(e),
+    }
+    Ok(ApiOk(out))
+}
+
+/// One image from OpenAI's `/images/generations` with the saved settings
+/// (one try, 512×512; the seeds' "Generate Image (Test)"): whether a real
+/// image came back, its size and type, the model and latency, or the error.
+/// No credits are charged.
+#[utoipa::path(post, path = "/api/v1/system/settings/integrations/openai/test_image/", tag = "system", security(("bearer" = [])),
+    responses((status = 200, description = "ok with the image's size, or the provider's error", body = ImageTest),
+              (status = 403, description = "Not owner/admin", body = crate::http::schema::ErrorEnvelope),
+              (status = 422, description = "NOT_CONFIGURED", body = crate::http::schema::ErrorEnvelope)))]
+pub async fn test_openai_image(
+    State(s): State<AppState>,
+    p: Principal,
+) -> ApiResult<ApiOk<ImageTest>> {
+    test_image(&s, &p, "openai").await
+}
+
+/// One image from Runware with the saved settings (one try, 512×512):
+/// whether a real image came back, its cost, or Runware's task error.
+#[utoipa::path(post, path = "/api/v1/system/settings/integrations/runware/test_runware/", tag = "system", security(("bearer" = [])),
+    responses((status = 200, description = "ok with the image's size and cost, or the provider's error", body = ImageTest),
+              (status = 403, description = "Not owner/admin", body = crate::http::schema::ErrorEnvelope),
+              (status = 422, description = "NOT_CONFIGURED", body = crate::http::schema::ErrorEnvelope)))]
+pub async fn test_runware(State(s): State<AppState>, p: Principal) -> ApiResult<ApiOk<ImageTest>> {
+    test_image(&s, &p, "runware").await
 }

@@ -69,6 +69,16 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
         "/api/v1/system/settings/integrations/{provider}/test_openai/",
         axum::routing::post(integrations::test_provider),
     );
+    let r = both_slashes(
+        r,
+        "/api/v1/system/settings/integrations/openai/test_image/",
+        axum::routing::post(integrations::test_openai_image),
+    );
+    let r = both_slashes(
+        r,
+        "/api/v1/system/settings/integrations/runware/test_runware/",
+        axum::routing::post(integrations::test_runware),
+    );
     both_slashes(
         r,
         "/api/v1/system/settings/integrations/{provider}/",

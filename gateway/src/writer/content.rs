@@ -58,8 +58,9 @@ fn content_ordering_schema() -> utoipa::openapi::Object {
     crate::http::schema::ordering_enum(rm::CONTENT_ORDERINGS)
 }
 
-/// Who made a version: a user, or an AI job with its provider, model,
-/// prompt, tokens, cost and the credits it was charged.
+/// Who made a version: a user, an AI job with its provider, model,
+/// prompt, tokens, cost and the credits it was charged, or an image job
+/// that placed the article's images.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuthorView {
     /// `ai` or `user`.
@@ -81,10 +82,12 @@ pub struct AuthorView {
     /// Credits charged for the version.
     #[schema(value_type = Option<f64>)]
     pub credits: Option<crate::http::CreditAmount>,
+    /// `images`: the images the version placed.
+    pub image_ids: Option<Vec<Uuid>>,
 }
 
 fn author_kind_schema() -> utoipa::openapi::Object {
-    crate::http::schema::string_enum(&["ai", "user"])
+    crate::http::schema::string_enum(&["ai", "user", "images"])
 }
 
 impl From<VersionAuthor> for AuthorView {
@@ -113,6 +116,22 @@ impl From<VersionAuthor> for AuthorView {
                 tokens: Some(tokens),
                 cost_usd: Some(cost_usd_micros as f64 / 1_000_000.0),
                 credits: Some(crate::http::CreditAmount(credits_milli)),
+                image_ids: None,
+            },
+            VersionAuthor::Images { job_id, image_ids } => AuthorView {
+                kind: "images",
+                user_id: None,
+                reverted_from: None,
+                job_id: Some(job_id),
+                provider: None,
+                model: None,
+                prompt_type: None,
+                prompt_version: None,
+                strategy_id: None,
+                tokens: None,
+                cost_usd: None,
+                credits: None,
+                image_ids: Some(image_ids),
             },
             VersionAuthor::User {
                 user_id,
@@ -130,6 +149,7 @@ impl From<VersionAuthor> for AuthorView {
                 tokens: None,
                 cost_usd: None,
                 credits: None,
+                image_ids: None,
             },
         }
     }
@@ -173,6 +193,8 @@ pub struct ContentView {
     pub primary_keyword: String,
     pub secondary_keywords: Vec<String>,
     pub internal_links: Vec<LinkView>,
+    /// The featured image (placed by an image job).
+    pub featured_image_id: Option<Uuid>,
     /// Who made the current version.
     pub author: AuthorView,
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -206,6 +228,7 @@ impl From<ContentRow> for ContentView {
             primary_keyword: r.primary_keyword,
             secondary_keywords: parse(&r.secondary_keywords).unwrap_or_default(),
             internal_links: links(parse(&r.internal_links).unwrap_or_default()),
+            featured_image_id: crate::http::schema::opt_id(&r.featured_image_id),
             author: author.into(),
             created_at: r.created_at,
             updated_at: r.updated_at,

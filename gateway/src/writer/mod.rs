@@ -4,9 +4,11 @@
 //! Route → `igny8_commands::writer` (tasks, content, generation) →
 //! `igny8_domain::writer` (`Task`, `Content`, `PrimaryKeyword` decide) →
 //! events → `igny8_projections::writer` (`rm_tasks`, `rm_content`) → the
-//! lists here; versions are read from the content's events.
+//! lists here; versions are read from the content's events. Images
+//! (`images`): prompts, image jobs, files.
 
 pub mod content;
+pub mod images;
 pub mod settings;
 pub mod tasks;
 
@@ -25,5 +27,7 @@ macro_rules! writer {
 pub(crate) use writer;
 
 pub fn routes(r: Router<AppState>) -> Router<AppState> {
-    settings::routes(content::routes(tasks::routes(r)))
+    // Image routes first: their literal segments (`extract_image_prompts`,
+    // `auto_generate_images`) sit beside the `{id}` routes of content and tasks.
+    settings::routes(content::routes(tasks::routes(images::routes(r))))
 }

@@ -468,6 +468,7 @@ async fn worker_killed_mid_job_leaves_it_to_another_worker() {
             base_url: format!("{}/v1", server.uri()),
             embedding_model: "text-embedding-3-small".into(),
             chat_model: "gpt-4o-mini".into(),
+            image_model: "gpt-image-1".into(),
             api_key: KeyChange::Set {
                 sealed: igny8_commands::tenancy::seal_api_key(&secrets, iid, "sk-x"),
                 hint: "sk-x".into(),

@@ -53,8 +53,24 @@ pub fn test_settings() -> Settings {
         ai_max_attempts: 3,
         ai_max_retry_wait_ms: 5000,
         ai_embed_batch: 8,
+        // Media on local disk in a folder of its own (never the working directory).
+        data_dir: std::env::temp_dir().join(unique("igny8-test-data")),
+        // Provider stubs answer on loopback.
+        allow_private_fetch: true,
         ..Settings::default()
     }
+}
+
+/// The S3-protocol server the scale-out tests store media in (moto's
+/// server, started by scripts/test.sh): `s3://bucket?endpoint=…`.
+pub fn s3_url() -> String {
+    std::env::var("IGNY8_TEST_S3_URL").unwrap_or_else(|_| {
+        panic!(
+            "IGNY8_TEST_S3_URL is not set: the scale-out tests store images in a real S3-protocol server. \
+             Run scripts/test.sh (it starts moto's server), or set IGNY8_TEST_S3_URL=s3://bucket?endpoint=http://127.0.0.1:PORT \
+             with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )
+    })
 }
 
 /// What the test app's job workers run with (the app's sealing keys).
@@ -67,6 +83,8 @@ pub fn job_env(state: &AppState) -> igny8_workers::jobs::JobEnv {
     .with_writer(std::sync::Arc::new(igny8_projections::writer::Lookup(
         state.db.clone(),
     )))
+    .with_media(state.media.clone().expect("media storage opens"))
+    .allow_private_fetch(state.settings.allow_private_fetch)
 }
 
 /// A signed-up owner: tokens and ids.
@@ -137,6 +155,7 @@ impl TestApp {
             nats_url: Some(url),
             nats_stream: names.stream.clone(),
             nats_prefix: names.prefix.clone(),
+            media_url: Some(s3_url()),
             ..test_settings()
         };
         let state = AppState::new(db.clone(), Some(client.clone()), settings).unwrap();
@@ -182,6 +201,31 @@ impl TestApp {
 
     pub async fn both() -> Vec<TestApp> {
         vec![TestApp::embedded().await, TestApp::postgres_nats().await]
+    }
+
+    /// An answer that need not be JSON (a file): status, headers, bytes.
+    pub async fn bytes(
+        &self,
+        token: Option<&str>,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let mut req = Request::builder().method("GET").uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = self
+            .router
+            .clone()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let (status, headers) = (res.status(), res.headers().clone());
+        let bytes = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+        (status, headers, bytes)
     }
 
     pub async fn raw(&self, req: Request<Body>) -> Resp {

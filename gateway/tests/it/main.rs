@@ -8,6 +8,7 @@ mod contract;
 mod faults;
 mod harness;
 mod http_api;
+mod images;
 mod jobs;
 mod layout;
 mod matrix;
