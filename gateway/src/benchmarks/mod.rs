@@ -5,6 +5,7 @@
 //! its own JetStream stream, removed afterwards unless `--keep`.
 
 pub mod clustering;
+pub mod images;
 pub mod keywords;
 pub mod writer;
 
@@ -48,7 +49,7 @@ pub struct BenchArgs {
     /// Keywords in the read table for the page query measurement.
     #[arg(long, default_value_t = 1_000_000)]
     pub page_rows: i64,
-    /// Parts to run: append, lag, rebuild, keywords, writer (not in the default set).
+    /// Parts to run: append, lag, rebuild, keywords, writer, images (the last two not in the default set).
     #[arg(
         long,
         default_value = "append,lag,rebuild,keywords",
@@ -191,6 +192,11 @@ pub async fn run(s: &Settings, a: BenchArgs) -> anyhow::Result<()> {
     }
     if want("keywords") {
         let section = self::keywords::run(&db, a.import_rows, a.page_rows).await?;
+        println!("{section}");
+        report.push_str(&section);
+    }
+    if want("images") {
+        let section = self::images::run(&db, &client, &names).await?;
         println!("{section}");
         report.push_str(&section);
     }

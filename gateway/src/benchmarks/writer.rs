@@ -31,9 +31,9 @@ use tower::ServiceExt;
 const STUB_DELAY_MS: u64 = 500;
 const CONCURRENCY: usize = 16;
 
-struct Stack {
-    state: AppState,
-    router: axum::Router,
+pub(super) struct Stack {
+    pub(super) state: AppState,
+    pub(super) router: axum::Router,
     stop: watch::Sender<bool>,
     tasks: JoinSet<anyhow::Result<()>>,
 }
@@ -43,6 +43,16 @@ impl Stack {
         db: Db,
         nats: Option<async_nats::Client>,
         names: Option<&StreamNames>,
+    ) -> anyhow::Result<Self> {
+        Self::start_with(db, nats, names, |_| {})
+    }
+
+    /// With settings changed by `tweak`.
+    pub(super) fn start_with(
+        db: Db,
+        nats: Option<async_nats::Client>,
+        names: Option<&StreamNames>,
+        tweak: impl FnOnce(&mut Settings),
     ) -> anyhow::Result<Self> {
         let mut s = Settings {
             jwt_keys: Some(igny8_commands::secrets::Keyring::generate("bench-jwt").to_spec()),
@@ -58,6 +68,7 @@ impl Stack {
             s.nats_stream = n.stream.clone();
             s.nats_prefix = n.prefix.clone();
         }
+        tweak(&mut s);
         let state = AppState::new(db.clone(), nats.clone(), s.clone())?;
         let (stop, rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -110,7 +121,7 @@ impl Stack {
         ))
     }
 
-    async fn ok(
+    pub(super) async fn ok(
         &self,
         token: Option<&str>,
         method: &str,
@@ -124,14 +135,17 @@ impl Stack {
         Ok(v["data"].clone())
     }
 
-    async fn stop(mut self) {
+    pub(super) async fn stop(mut self) {
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
     }
 }
 
 /// An account with enough credits, a site and a sector: (token, account id, sector id).
-async fn account(stack: &Stack, credits: i64) -> anyhow::Result<(String, String, String)> {
+pub(super) async fn account(
+    stack: &Stack,
+    credits: i64,
+) -> anyhow::Result<(String, String, String)> {
     let email = format!("{}@example.com", uuid::Uuid::new_v4());
     let d = stack
         .ok(
@@ -180,7 +194,7 @@ async fn account(stack: &Stack, credits: i64) -> anyhow::Result<(String, String,
     ))
 }
 
-async fn tasks(
+pub(super) async fn tasks(
     stack: &Stack,
     token: &str,
     sector: &str,
@@ -201,7 +215,11 @@ async fn tasks(
 }
 
 /// POST the content jobs (100 tasks each): their ids.
-async fn generate(stack: &Stack, token: &str, tasks: &[String]) -> anyhow::Result<Vec<String>> {
+pub(super) async fn generate(
+    stack: &Stack,
+    token: &str,
+    tasks: &[String],
+) -> anyhow::Result<Vec<String>> {
     let mut jobs = vec![];
     for chunk in tasks.chunks(100) {
         let d = stack
@@ -217,7 +235,7 @@ async fn generate(stack: &Stack, token: &str, tasks: &[String]) -> anyhow::Resul
     Ok(jobs)
 }
 
-async fn wait_jobs(
+pub(super) async fn wait_jobs(
     stack: &Stack,
     token: &str,
     jobs: &[String],

@@ -30,6 +30,7 @@ pub const ERROR_CODES: &[&str] = &[
     "INSUFFICIENT_CREDITS",
     // 403
     "FORBIDDEN",
+    "INVALID_SIGNATURE",
     // 404
     "NOT_FOUND",
     "UNKNOWN_COMMAND",
@@ -108,6 +109,16 @@ pub const ERROR_CODES: &[&str] = &[
     "LIMIT_REACHED",
     "NOT_CONFIGURED",
     "TOO_MANY_TASKS",
+    "TOO_MANY_CONTENTS",
+    "TOO_MANY_PROMPTS",
+    "NO_PROMPTS",
+    "INVALID_PROVIDER",
+    "INVALID_SIZE",
+    "INVALID_QUALITY",
+    "INVALID_PROMPT",
+    "INVALID_ALT_TEXT",
+    "INVALID_CAPTION",
+    "INVALID_PLACEMENT",
     // 404 (the writer)
     "VERSION_NOT_FOUND",
     // 429
@@ -116,6 +127,7 @@ pub const ERROR_CODES: &[&str] = &[
     "PROJECTION_BEHIND",
     "NOT_READY",
     "DATABASE_UNAVAILABLE",
+    "MEDIA_UNAVAILABLE",
     // 4xx the framework produced without a code of ours
     "HTTP_ERROR",
     // 500

@@ -585,6 +585,26 @@ pub async fn get_image(
     Ok(ApiOk(view(&s, row)))
 }
 
+/// An image file's bytes (a schema for documents).
+pub struct ImageBytes;
+
+impl utoipa::PartialSchema for ImageBytes {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Binary,
+            )))
+            .into()
+    }
+}
+
+impl ToSchema for ImageBytes {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ImageBytes".into()
+    }
+}
+
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FileParams {
@@ -644,7 +664,8 @@ fn signed_account(s: &AppState, id: Uuid, q: &FileParams) -> ApiResult<Option<Uu
 /// answer (no credentials; 15 minutes).
 #[utoipa::path(get, path = "/api/v1/writer/images/{id}/file", tag = "writer", params(("id" = Uuid, Path), FileParams, ("If-None-Match" = Option<String>, Header, description = "The ETag of a copy the client has")),
     security(("bearer" = []), ()),
-    responses((status = 200, description = "The image", content_type = "image/png", body = Vec<u8>,
+    responses((status = 200, description = "The image (its `mime_type`: PNG, JPEG or WebP)", content(
+                   (ImageBytes = "image/png"), (ImageBytes = "image/jpeg"), (ImageBytes = "image/webp")),
                    headers(("ETag" = String, description = "The SHA-256 in quotes"), ("Cache-Control" = String, description = "private, max-age=86400, immutable"))),
               (status = 304, description = "Not modified"),
               (status = 401, description = "No credentials and no signed URL", body = crate::http::schema::ErrorEnvelope),
