@@ -100,15 +100,23 @@ fn dedup(ids: &[Uuid]) -> Vec<Uuid> {
         .collect()
 }
 
-fn job_of(done: Vec<CommandOutcome>, j: &Job) -> Result<ImageJob, CommandError> {
+/// The job a retried request (same `Idempotency-Key`) started the first time.
+async fn replayed_job(
+    bus: &CommandBus,
+    ctx: &CommandContext,
+) -> Result<Option<ImageJob>, CommandError> {
+    let Some(done) = replayed(bus, ctx).await? else {
+        return Ok(None);
+    };
     let job = first(done, "job")?;
-    Ok(ImageJob {
+    let (j, _) = bus.load::<Job>(&job.aggregate_id).await?;
+    Ok(Some(ImageJob {
         job_id: Uuid::parse_str(&job.aggregate_id).unwrap_or_default(),
         items: j.items.len(),
         reserved: j.reserved,
         position: job.position,
         replayed: true,
-    })
+    }))
 }
 
 /// Create a batch job of `kind` over the items of `prices` with their
@@ -183,10 +191,8 @@ pub async fn extract_image_prompts(
     in_article: u32,
 ) -> Result<ImageJob, CommandError> {
     let account = caller.account()?;
-    if let Some(done) = replayed(bus, ctx).await? {
-        let id = first(done.clone(), "job")?.aggregate_id;
-        let (j, _) = bus.load::<Job>(&id).await?;
-        return job_of(done, &j);
+    if let Some(job) = replayed_job(bus, ctx).await? {
+        return Ok(job);
     }
     if content_ids.is_empty() {
         return Err(CommandError::invalid(
@@ -256,10 +262,8 @@ pub async fn generate_images(
     request: ImageRequest,
 ) -> Result<ImageJob, CommandError> {
     let account = caller.account()?;
-    if let Some(done) = replayed(bus, ctx).await? {
-        let id = first(done.clone(), "job")?.aggregate_id;
-        let (j, _) = bus.load::<Job>(&id).await?;
-        return job_of(done, &j);
+    if let Some(job) = replayed_job(bus, ctx).await? {
+        return Ok(job);
     }
     if prompt_ids.is_empty() {
         return Err(CommandError::invalid(

@@ -415,6 +415,35 @@ async fn article_to_prompts_to_images_to_a_version_with_figures() {
             r.body
         );
         assert_eq!(now(&app).await, h, "{m}: a refused request writes nothing");
+
+        // A retried image job (same Idempotency-Key) answers the first job.
+        let auth = format!("Bearer {}", o.token);
+        let hdr = [
+            ("authorization", auth.as_str()),
+            ("idempotency-key", "images-once"),
+        ];
+        let body = json!({"image_prompt_ids": [bp[1]["id"]], "size": "512x512"});
+        let r1 = app
+            .call(
+                "POST",
+                "/api/v1/writer/images/generate/",
+                Some(body.clone()),
+                &hdr,
+            )
+            .await;
+        assert_eq!(r1.status, StatusCode::ACCEPTED, "{m}: {}", r1.body);
+        let r2 = app
+            .call("POST", "/api/v1/writer/images/generate/", Some(body), &hdr)
+            .await;
+        assert_eq!(r2.status, StatusCode::ACCEPTED, "{m}: {}", r2.body);
+        assert_eq!(r1.data()["job_id"], r2.data()["job_id"], "{m}");
+        assert_eq!(r2.headers["idempotent-replayed"], "true", "{m}");
+        let job = r1.data()["job_id"].as_str().unwrap().to_string();
+        assert_eq!(
+            wait_done(&app, &o.token, &job).await.data()["state"],
+            "SUCCESS",
+            "{m}"
+        );
         app.stop().await;
     }
 }
