@@ -591,6 +591,26 @@ fn samples() -> Vec<Sample> {
         ),
         sample(
             "image_prompt",
+            ImagePromptEvent::ImagePromptCreated {
+                origin: PromptOrigin {
+                    account_id: id,
+                    site_id: id,
+                    sector_id: id,
+                    content_id: id,
+                    task_id: id,
+                },
+                slot: 0,
+                text: PromptText {
+                    prompt: s("A trail at dawn"),
+                    alt_text: s(""),
+                    caption: s(""),
+                    placement: None,
+                },
+                user_id: Some(id),
+            },
+        ),
+        sample(
+            "image_prompt",
             ImagePromptEvent::ImagePromptEdited {
                 change: PromptChange {
                     prompt: Some(s("A runner on a muddy trail")),

@@ -776,6 +776,59 @@ pub async fn place_images(
     Ok(Some(first(out, "content")?))
 }
 
+/// A person writes a prompt for a slot of a content: `slot` given (409
+/// SLOT_TAKEN when the slot has a prompt), or the first free in-article
+/// slot (422 VALIDATION_ERROR when all six are taken). The prompt's id.
+pub async fn create_prompt(
+    bus: &CommandBus,
+    caller: &Caller,
+    ctx: &CommandContext,
+    content_id: Uuid,
+    slot: Option<u32>,
+    text: PromptText,
+) -> Result<(Uuid, CommandOutcome), CommandError> {
+    let content = super::content_scope(bus, caller, content_id).await?;
+    caller.require_write()?;
+    let taken: BTreeSet<u32> = content_prompts(bus, content_id)
+        .await?
+        .into_iter()
+        .map(|(_, p)| p.slot)
+        .collect();
+    let slot = match slot {
+        Some(s) => s,
+        None => (1..=MAX_IN_ARTICLE_IMAGES)
+            .find(|s| !taken.contains(s))
+            .ok_or_else(|| {
+                CommandError::invalid(
+                    "VALIDATION_ERROR",
+                    "the article has six in-article prompts already",
+                )
+            })?,
+    };
+    let id = prompt_id(content_id, slot);
+    let origin = PromptOrigin {
+        account_id: content.account_id.unwrap_or_default(),
+        site_id: content.site_id.unwrap_or_default(),
+        sector_id: content.sector_id.unwrap_or_default(),
+        content_id,
+        task_id: content.task_id.unwrap_or_default(),
+    };
+    let user_id = caller.user_id;
+    let out = bus
+        .execute::<ImagePrompt>(
+            &id.to_string(),
+            ImagePromptCommand::Create {
+                origin,
+                slot,
+                text,
+                user_id,
+            },
+            ctx,
+        )
+        .await?;
+    Ok((id, out))
+}
+
 /// A person rewrites a prompt (409 GENERATION_RUNNING while an image job has it).
 pub async fn edit_prompt(
     bus: &CommandBus,

@@ -193,6 +193,13 @@ pub enum ImagePromptCommand {
         job_id: Uuid,
         credits_milli: i64,
     },
+    /// A person writes a prompt for a free slot.
+    Create {
+        origin: PromptOrigin,
+        slot: u32,
+        text: PromptText,
+        user_id: Option<Uuid>,
+    },
     Edit {
         change: PromptChange,
     },
@@ -226,6 +233,12 @@ pub enum ImagePromptEvent {
         job_id: Uuid,
         credits_milli: i64,
     },
+    ImagePromptCreated {
+        origin: PromptOrigin,
+        slot: u32,
+        text: PromptText,
+        user_id: Option<Uuid>,
+    },
     ImagePromptEdited {
         change: PromptChange,
     },
@@ -251,6 +264,7 @@ impl DomainEvent for ImagePromptEvent {
     fn event_type(&self) -> &'static str {
         match self {
             ImagePromptEvent::ImagePromptExtracted { .. } => "ImagePromptExtracted",
+            ImagePromptEvent::ImagePromptCreated { .. } => "ImagePromptCreated",
             ImagePromptEvent::ImagePromptEdited { .. } => "ImagePromptEdited",
             ImagePromptEvent::ImagePromptDeleted { .. } => "ImagePromptDeleted",
             ImagePromptEvent::ImageGenerationStarted { .. } => "ImageGenerationStarted",
@@ -267,6 +281,8 @@ pub enum ImageError {
     NotFound,
     #[error("an image job works on this prompt")]
     Running,
+    #[error("the article has a prompt in this slot already")]
+    SlotTaken,
     #[error("job {0} has already stored its image")]
     AlreadyGenerated(Uuid),
     #[error("job {0} no longer makes this image")]
@@ -280,6 +296,7 @@ impl DomainError for ImageError {
         match self {
             ImageError::NotFound => "NOT_FOUND",
             ImageError::Running => "GENERATION_RUNNING",
+            ImageError::SlotTaken => "SLOT_TAKEN",
             ImageError::AlreadyGenerated(_) => "ALREADY_GENERATED",
             ImageError::Superseded(_) => "JOB_SUPERSEDED",
             ImageError::Invalid(code, _) => code,
@@ -288,9 +305,10 @@ impl DomainError for ImageError {
     fn kind(&self) -> ErrorKind {
         match self {
             ImageError::NotFound => ErrorKind::NotFound,
-            ImageError::Running | ImageError::AlreadyGenerated(_) | ImageError::Superseded(_) => {
-                ErrorKind::Conflict
-            }
+            ImageError::Running
+            | ImageError::SlotTaken
+            | ImageError::AlreadyGenerated(_)
+            | ImageError::Superseded(_) => ErrorKind::Conflict,
             ImageError::Invalid(..) => ErrorKind::Validation,
         }
     }
@@ -328,6 +346,35 @@ impl Aggregate for ImagePrompt {
                     text,
                     job_id,
                     credits_milli,
+                }])
+            }
+            ImagePromptCommand::Create {
+                origin,
+                slot,
+                text,
+                user_id,
+            } => {
+                if self.live() {
+                    return Err(ImageError::SlotTaken);
+                }
+                if slot > MAX_IN_ARTICLE_IMAGES {
+                    return Err(ImageError::Invalid(
+                        "VALIDATION_ERROR",
+                        "slot must be 0 to 6",
+                    ));
+                }
+                if (slot == 0) != text.placement.is_none() {
+                    return Err(ImageError::Invalid(
+                        "INVALID_PLACEMENT",
+                        "an in-article image needs the heading it follows; the featured image (slot 0) has none",
+                    ));
+                }
+                text.check()?;
+                Ok(vec![E::ImagePromptCreated {
+                    origin,
+                    slot,
+                    text,
+                    user_id,
                 }])
             }
             ImagePromptCommand::Edit { change } => {
@@ -437,6 +484,18 @@ impl Aggregate for ImagePrompt {
                 self.text = Some(text.clone());
                 self.image = None;
                 self.extracted_by.insert(*job_id);
+            }
+            E::ImagePromptCreated {
+                origin, slot, text, ..
+            } => {
+                self.created = true;
+                self.deleted = false;
+                self.account_id = Some(origin.account_id);
+                self.site_id = Some(origin.site_id);
+                self.content_id = Some(origin.content_id);
+                self.slot = *slot;
+                self.text = Some(text.clone());
+                self.image = None;
             }
             E::ImagePromptEdited { change } => {
                 if let Some(t) = &mut self.text {

@@ -285,8 +285,11 @@ pub fn keywords_or_null() -> utoipa::openapi::schema::Array {
 }
 
 /// An image prompt: 1 to 4,000 characters, not only white space, no control characters.
+pub fn image_prompt() -> Object {
+    string(name_pattern(), Some(1), 4000, false)
+}
 pub fn image_prompt_or_null() -> Object {
-    or_null(string(name_pattern(), Some(1), 4000, false))
+    or_null(image_prompt())
 }
 /// Alt text: at most 300 characters, no control characters.
 pub fn alt_text_or_null() -> Object {

@@ -55,6 +55,7 @@ pub const ERROR_CODES: &[&str] = &[
     "IDEA_ARCHIVED",
     "TASK_DELETED",
     "IN_USE",
+    "SLOT_TAKEN",
     // 408, 413, 415
     "REQUEST_TIMEOUT",
     "PAYLOAD_TOO_LARGE",

@@ -38,7 +38,11 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
         "/api/v1/writer/content/extract_image_prompts/",
         post(extract_image_prompts),
     );
-    let r = both_slashes(r, "/api/v1/writer/image-prompts/", get(list_image_prompts));
+    let r = both_slashes(
+        r,
+        "/api/v1/writer/image-prompts/",
+        get(list_image_prompts).post(create_image_prompt),
+    );
     let r = both_slashes(
         r,
         "/api/v1/writer/image-prompts/{id}/",
@@ -256,6 +260,50 @@ pub async fn get_image_prompt(
 ) -> ApiResult<ApiOk<ImagePromptView>> {
     read_your_writes(&s, rm::NAME, r.min_position).await?;
     Ok(ApiOk(prompt_row(&s, &p, id).await?.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePromptBody {
+    pub content_id: Uuid,
+    /// 0: the featured image; 1 to 6: in-article (default: the first free in-article slot).
+    #[schema(minimum = 0, maximum = 6)]
+    pub slot: Option<u32>,
+    #[schema(schema_with = crate::http::constraints::image_prompt)]
+    pub prompt: String,
+    #[schema(schema_with = crate::http::constraints::alt_text_or_null)]
+    pub alt_text: Option<String>,
+    #[schema(schema_with = crate::http::constraints::caption_or_null)]
+    pub caption: Option<String>,
+    /// The heading the image follows: required for in-article slots, `null` for the featured image.
+    #[schema(schema_with = crate::http::constraints::placement_or_null)]
+    pub placement: Option<String>,
+}
+
+/// A person writes a prompt for a free slot of an article (no credits).
+#[utoipa::path(post, path = "/api/v1/writer/image-prompts/", tag = "writer", request_body = CreatePromptBody, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key answers the first prompt")),
+    responses((status = 201, description = "Created", body = Saved<PromptSaved>), (status = 403, description = "Read-only role", body = crate::http::schema::ErrorEnvelope),
+              (status = 404, description = "Unknown or invisible content", body = crate::http::schema::ErrorEnvelope),
+              (status = 409, description = "SLOT_TAKEN: the slot has a prompt (PATCH it instead)", body = crate::http::schema::ErrorEnvelope),
+              (status = 422, description = "VALIDATION_ERROR (no free slot), INVALID_PROMPT, INVALID_ALT_TEXT, INVALID_CAPTION, INVALID_PLACEMENT", body = crate::http::schema::ErrorEnvelope)))]
+pub async fn create_image_prompt(
+    State(s): State<AppState>,
+    Command {
+        principal: p,
+        ctx,
+        body: b,
+        ..
+    }: Command<CreatePromptBody>,
+) -> ApiResult<Response> {
+    let text = igny8_domain::writer::PromptText {
+        prompt: b.prompt.trim().to_string(),
+        alt_text: b.alt_text.unwrap_or_default().trim().to_string(),
+        caption: b.caption.unwrap_or_default().trim().to_string(),
+        placement: b.placement.map(|x| x.trim().to_string()),
+    };
+    let (id, out) = cmd::create_prompt(&s.bus, &p, &ctx, b.content_id, b.slot, text).await?;
+    Ok(resource(PromptSaved { id }, &out, true))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -416,6 +416,59 @@ async fn article_to_prompts_to_images_to_a_version_with_figures() {
         );
         assert_eq!(now(&app).await, h, "{m}: a refused request writes nothing");
 
+        // A prompt written by hand: the first free in-article slot; a taken slot is refused.
+        let r = app.req(&o.token, "POST", "/api/v1/writer/image-prompts/", Some(json!({
+            "content_id": contents[1], "prompt": "Laces tied twice", "placement": "Common mistakes"}))).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{m}: {}", r.body);
+        let manual = r.data()["id"].as_str().unwrap().to_string();
+        let p = get_now(
+            &app,
+            &o.token,
+            &format!("/api/v1/writer/image-prompts/{manual}/"),
+        )
+        .await;
+        assert_eq!(
+            (p.data()["slot"].as_i64(), p.data()["status"].as_str()),
+            (Some(3), Some("new")),
+            "{m}: {}",
+            p.body
+        );
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/writer/image-prompts/",
+                Some(json!({
+            "content_id": contents[1], "slot": 0, "prompt": "Another hero"})),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::CONFLICT, "SLOT_TAKEN"),
+            "{m}: {}",
+            r.body
+        );
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/writer/image-prompts/",
+                Some(json!({
+            "content_id": contents[1], "slot": 4, "prompt": "No heading"})),
+            )
+            .await;
+        assert_eq!(r.code(), "INVALID_PLACEMENT", "{m}: {}", r.body);
+        let r = app
+            .req(
+                &x.token,
+                "POST",
+                "/api/v1/writer/image-prompts/",
+                Some(json!({
+            "content_id": contents[1], "prompt": "Theirs", "placement": "Common mistakes"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{m}");
+
         // A retried image job (same Idempotency-Key) answers the first job.
         let auth = format!("Bearer {}", o.token);
         let hdr = [
@@ -514,10 +567,13 @@ impl Respond for Runware {
         if prompt.contains("truncated") {
             image.truncate(image.len() / 2);
         }
-        ResponseTemplate::new(200).set_body_json(
-            json!({"data": [{"taskType": "imageInference", "taskUUID": uuid,
-            "imageUUID": uuid::Uuid::new_v4(), "imageBase64Data": b64(&image), "cost": 0.0038}]}),
-        )
+        // A prompt that asks for it is answered late (3 s: longer than the
+        // test's provider timeout, so each try of it times out).
+        let delay = if prompt.contains("slow") { 3000 } else { 0 };
+        ResponseTemplate::new(200)
+            .set_delay(std::time::Duration::from_millis(delay))
+            .set_body_json(json!({"data": [{"taskType": "imageInference", "taskUUID": uuid,
+                "imageUUID": uuid::Uuid::new_v4(), "imageBase64Data": b64(&image), "cost": 0.0038}]}))
     }
 }
 
@@ -795,6 +851,67 @@ async fn runware_and_openai_through_stubs_with_their_faults() {
     assert!(reason(&b[1]).contains("redirect"), "{result}");
     assert!(reason(&b[2]).contains("larger"), "{result}");
     assert!(reason(&b[3]).contains("403"), "{result}");
+
+    // Cancel while Runware is still answering: every credit returns, the
+    // prompt is free again, and the late answer stores nothing.
+    let slow = rewrite(&app, &o, &contents[1], &["slow sunrise"]).await;
+    let before = balance(&app, &o).await;
+    let r = app
+        .req(
+            &o.token,
+            "POST",
+            "/api/v1/writer/images/generate/",
+            Some(json!({"image_prompt_ids": slow, "provider": "runware"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let job_id = r.data()["job_id"].as_str().unwrap().to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let r = app
+        .req(
+            &o.token,
+            "POST",
+            &format!("/api/v1/jobs/{job_id}/cancel/"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        wait_done(&app, &o.token, &job_id).await.data()["state"],
+        "CANCELLED"
+    );
+    assert_eq!(
+        balance(&app, &o).await,
+        before,
+        "nothing charged, nothing held"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    let p = get_now(
+        &app,
+        &o.token,
+        &format!("/api/v1/writer/image-prompts/{}/", slow[0]),
+    )
+    .await;
+    assert_ne!(p.data()["status"], "generating", "{}", p.body);
+    let stored: i64 = igny8_commands::on_db!(&app.state.db, p => sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE event_type = 'ImageStored' AND aggregate_id = $1 AND CAST(payload AS TEXT) LIKE $2")
+        .bind(&slow[0]).bind(format!("%{job_id}%")).fetch_one(p).await.unwrap());
+    assert_eq!(stored, 0, "the late answer stored nothing");
+    assert_eq!(balance(&app, &o).await, before);
+    let r = app
+        .req(
+            &o.token,
+            "PATCH",
+            &format!("/api/v1/writer/image-prompts/{}/", slow[0]),
+            Some(json!({"prompt": "a calm sunrise"})),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "the prompt is free again: {}",
+        r.body
+    );
     app.stop().await;
 }
 

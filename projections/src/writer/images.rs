@@ -13,7 +13,8 @@ use igny8_commands::db::{Db, DbTx};
 use igny8_commands::{DecodeError, StoredEvent};
 use igny8_domain::Aggregate;
 use igny8_domain::tenancy::{Tenant, TenantEvent};
-use igny8_domain::writer::{ImagePrompt, ImagePromptEvent};
+use igny8_domain::writer::{ImagePrompt, ImagePromptEvent, PromptOrigin, PromptText};
+use uuid::Uuid;
 
 pub struct ImagesProjection;
 
@@ -121,53 +122,16 @@ async fn prompt_event(
         sets
     };
     match e {
+        ImagePromptEvent::ImagePromptCreated {
+            origin, slot, text, ..
+        } => written(tx, t, images, ev, origin, *slot, text, None).await,
         ImagePromptEvent::ImagePromptExtracted {
-            origin: o,
+            origin,
             slot,
             text,
             job_id,
             ..
-        } => {
-            // A new extraction rewrites the slot: its earlier images are not current.
-            exec(
-                tx,
-                &format!("DELETE FROM {t} WHERE prompt_id = $1"),
-                &[id.into()],
-            )
-            .await?;
-            exec(
-                tx,
-                &format!("UPDATE {images} SET is_current = $2 WHERE prompt_id = $1"),
-                &[id.into(), false.into()],
-            )
-            .await?;
-            insert(
-                tx,
-                t,
-                "prompt_id",
-                &[
-                    ("prompt_id", id.into()),
-                    ("account_id", o.account_id.to_string().into()),
-                    ("site_id", o.site_id.to_string().into()),
-                    ("sector_id", o.sector_id.to_string().into()),
-                    ("content_id", o.content_id.to_string().into()),
-                    ("task_id", o.task_id.to_string().into()),
-                    ("slot", i64::from(*slot).into()),
-                    ("prompt", text.prompt.clone().into()),
-                    ("alt_text", text.alt_text.clone().into()),
-                    ("caption", text.caption.clone().into()),
-                    ("placement", text.placement.clone().into()),
-                    ("status", "new".into()),
-                    ("job_id", job_id.to_string().into()),
-                    ("image_id", Val::Text(None)),
-                    ("error", Val::Text(None)),
-                    ("requests", 0i64.into()),
-                    ("created_at", at.into()),
-                    ("updated_at", at.into()),
-                ],
-            )
-            .await
-        }
+        } => written(tx, t, images, ev, origin, *slot, text, Some(*job_id)).await,
         ImagePromptEvent::ImagePromptEdited { change: c } => {
             let mut sets: Vec<(&'static str, Val)> = vec![];
             if let Some(v) = &c.prompt {
@@ -265,6 +229,62 @@ async fn prompt_event(
             update(tx, t, "prompt_id", id, &set(sets)).await
         }
     }
+}
+
+/// A prompt written into its slot (extracted by a job, or by a person):
+/// the slot's row is replaced and its earlier images are no longer current.
+#[allow(clippy::too_many_arguments)]
+async fn written(
+    tx: &mut DbTx,
+    t: &str,
+    images: &str,
+    ev: &StoredEvent,
+    o: &PromptOrigin,
+    slot: u32,
+    text: &PromptText,
+    job_id: Option<Uuid>,
+) -> anyhow::Result<()> {
+    let id = ev.aggregate_id.as_str();
+    let at = ev.recorded_at;
+    // A new extraction rewrites the slot: its earlier images are not current.
+    exec(
+        tx,
+        &format!("DELETE FROM {t} WHERE prompt_id = $1"),
+        &[id.into()],
+    )
+    .await?;
+    exec(
+        tx,
+        &format!("UPDATE {images} SET is_current = $2 WHERE prompt_id = $1"),
+        &[id.into(), false.into()],
+    )
+    .await?;
+    insert(
+        tx,
+        t,
+        "prompt_id",
+        &[
+            ("prompt_id", id.into()),
+            ("account_id", o.account_id.to_string().into()),
+            ("site_id", o.site_id.to_string().into()),
+            ("sector_id", o.sector_id.to_string().into()),
+            ("content_id", o.content_id.to_string().into()),
+            ("task_id", o.task_id.to_string().into()),
+            ("slot", i64::from(slot).into()),
+            ("prompt", text.prompt.clone().into()),
+            ("alt_text", text.alt_text.clone().into()),
+            ("caption", text.caption.clone().into()),
+            ("placement", text.placement.clone().into()),
+            ("status", "new".into()),
+            ("job_id", job_id.map(|j| j.to_string()).into()),
+            ("image_id", Val::Text(None)),
+            ("error", Val::Text(None)),
+            ("requests", 0i64.into()),
+            ("created_at", at.into()),
+            ("updated_at", at.into()),
+        ],
+    )
+    .await
 }
 
 // --- queries -----------------------------------------------------------------
