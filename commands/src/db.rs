@@ -78,6 +78,11 @@ const PG_MIGRATIONS: MigrationList = &[
         "feed horizon of our appenders",
         include_str!("../../schema/postgres/0004_feed_horizon_of_our_appenders.sql"),
     ),
+    (
+        5,
+        "idempotent secrets",
+        include_str!("../../schema/postgres/0005_idempotent_secrets.sql"),
+    ),
 ];
 const SQLITE_MIGRATIONS: MigrationList = &[
     (
@@ -94,6 +99,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         3,
         "projection errors and layout versions",
         include_str!("../../schema/sqlite/0003_projection_errors_and_versions.sql"),
+    ),
+    (
+        4,
+        "idempotent secrets",
+        include_str!("../../schema/sqlite/0004_idempotent_secrets.sql"),
     ),
 ];
 

@@ -208,19 +208,42 @@ pub struct KeyCreated {
     pub key: ApiKey,
     pub role: Role,
     pub prefix: String,
-    /// `igny8_<id>_<secret>`.
-    pub secret: String,
+    /// `igny8_<id>_<secret>`; `None` on a replay after the idempotency
+    /// window (the secret is shown once, and kept sealed only that long).
+    pub secret: Option<String>,
     pub outcome: CommandOutcome,
 }
 
 pub async fn create_api_key(
     bus: &CommandBus,
+    keyring: &crate::secrets::Keyring,
     caller: &Caller,
     ctx: &CommandContext,
     input: NewKey,
 ) -> Result<KeyCreated, CommandError> {
     caller.require_manage()?;
     let account = caller.account()?;
+    if let Some(done) = crate::uow::replayed(bus, ctx).await? {
+        let outcome = done
+            .into_iter()
+            .next()
+            .ok_or_else(|| CommandError::Internal("a replay without its outcome".into()))?;
+        let key_id = Uuid::parse_str(&outcome.aggregate_id).unwrap_or_default();
+        let (key, _) = bus.load::<ApiKey>(&key_id.to_string()).await?;
+        let secret = match &ctx.idempotency {
+            Some(k) => super::secrets_once::read(bus, keyring, k, key_id).await?,
+            None => None,
+        };
+        return Ok(KeyCreated {
+            id: key_id,
+            account_id: account,
+            role: key.role.unwrap_or(Role::Viewer),
+            prefix: format!("{API_KEY_PREFIX}{}", &key_id.simple().to_string()[..8]),
+            key,
+            secret,
+            outcome,
+        });
+    }
     let role = grantable_role(&input.role)?;
     if role.account_wide() && !input.site_ids.is_empty() {
         // An admin key manages users and keys: a site list would not hold it.
@@ -249,6 +272,11 @@ pub async fn create_api_key(
             ctx,
         )
         .await?;
+    if let Some(k) = &ctx.idempotency {
+        // Best effort: a crash before this write makes a replay answer the
+        // key without its secret (revoke it and create another).
+        super::secrets_once::keep(bus, keyring, k, key_id, &full).await?;
+    }
     let (key, _) = bus.load::<ApiKey>(&key_id.to_string()).await?;
     Ok(KeyCreated {
         id: key_id,
@@ -256,7 +284,7 @@ pub async fn create_api_key(
         key,
         role,
         prefix,
-        secret: full,
+        secret: Some(full),
         outcome,
     })
 }

@@ -10,6 +10,7 @@
 pub mod members;
 pub mod passwords;
 pub mod providers;
+pub mod secrets_once;
 pub mod sessions;
 pub mod sites;
 

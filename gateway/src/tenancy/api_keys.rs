@@ -3,11 +3,8 @@
 //! the secret, revocable; last use recorded (at most once a minute).
 
 use crate::auth::Principal;
-use crate::auth::RequestCaller;
 use crate::http::command::Saved;
-use crate::http::{
-    ApiJson, ApiOk, ApiPath, ApiResult, Command, Empty, Page, PageParams, Paging, resource,
-};
+use crate::http::{ApiOk, ApiPath, ApiResult, Command, Empty, Page, PageParams, Paging, resource};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::Response;
@@ -58,7 +55,9 @@ pub struct NewApiKey {
     /// The first characters of the key, shown in lists to recognise it.
     pub prefix: String,
     /// `igny8_<id>_<secret>`: send it as `Authorization: Bearer` or `X-API-Key`.
-    pub key: String,
+    /// `null` only on a retry (same Idempotency-Key) more than 24 hours later:
+    /// the secret is kept sealed for that window only.
+    pub key: Option<String>,
 }
 
 /// `{"id": ..., "revoked": true}`.
@@ -70,20 +69,24 @@ pub struct RevokedKey {
 
 /// Create a key. The answer's `key` is the only time the secret is shown.
 #[utoipa::path(post, path = "/api/v1/auth/api-keys/", tag = "api-keys", request_body = CreateKeyBody, security(("bearer" = [])),
-    responses((status = 201, description = "Created; `key` is shown once", body = Saved<NewApiKey>), (status = 403, description = "Not owner/admin", body = crate::http::schema::ErrorEnvelope),
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body answers the first key, with its secret for 24 hours")),
+    responses((status = 201, description = "Created; `key` is shown once (and again to a retry with the same Idempotency-Key within 24 hours)", body = Saved<NewApiKey>), (status = 403, description = "Not owner/admin", body = crate::http::schema::ErrorEnvelope),
               (status = 422, description = "INVALID_ROLE, UNKNOWN_SITE, INVALID_NAME", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn create(
     State(s): State<AppState>,
-    p: Principal,
-    body: ApiJson<CreateKeyBody>,
+    Command {
+        principal: p,
+        ctx,
+        body: b,
+        ..
+    }: Command<CreateKeyBody>,
 ) -> ApiResult<Response> {
-    let b = body.value;
     let input = members::NewKey {
         name: b.name,
         role: b.role,
         site_ids: b.site_ids,
     };
-    let done = members::create_api_key(&s.bus, &p, &p.context(), input).await?;
+    let done = members::create_api_key(&s.bus, &s.keys.secrets, &p, &ctx, input).await?;
     Ok(resource(
         NewApiKey {
             id: done.id,

@@ -5,7 +5,7 @@
 use crate::harness::{TestApp, test_settings};
 use axum::http::StatusCode;
 use igny8_commands::secrets::Keyring;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn signup_login_refresh_rotation_and_logout() {
@@ -862,6 +862,65 @@ async fn retries_replays_and_atomic_updates() {
             Some("true"),
             "{m}"
         );
+        // An API key created twice with one Idempotency-Key: one key, and the
+        // retry shows the same secret (kept sealed for the window), which works.
+        let hk = [
+            ("authorization", auth.as_str()),
+            ("idempotency-key", "key-1"),
+        ];
+        let body = json!({"name": "automation", "role": "editor"});
+        let a = app
+            .call("POST", "/api/v1/auth/api-keys/", Some(body.clone()), &hk)
+            .await;
+        let b = app
+            .call("POST", "/api/v1/auth/api-keys/", Some(body), &hk)
+            .await;
+        assert_eq!(
+            (a.status, b.status),
+            (StatusCode::CREATED, StatusCode::CREATED),
+            "{m}: {}",
+            b.body
+        );
+        assert_eq!(a.data()["id"], b.data()["id"], "{m}");
+        assert_eq!(a.data()["prefix"], b.data()["prefix"], "{m}");
+        let secret = a.data()["key"].as_str().unwrap().to_string();
+        assert_eq!(
+            b.data()["key"].as_str(),
+            Some(secret.as_str()),
+            "{m}: {}",
+            b.body
+        );
+        assert_eq!(b.headers["idempotent-replayed"], "true", "{m}");
+        let keys = app.req(&secret, "GET", "/api/v1/auth/me/", None).await;
+        assert_eq!(
+            keys.status,
+            StatusCode::OK,
+            "{m}: the replayed secret is the key's"
+        );
+        let stored: String = igny8_commands::on_db!(app.state.bus.db(), p => sqlx::query_scalar(
+            "SELECT sealed FROM idempotent_secrets WHERE idem_key = 'key-1'").fetch_one(p).await.unwrap());
+        assert!(
+            !stored.contains(&secret[secret.len() - 16..]),
+            "{m}: sealed, not in clear"
+        );
+        // After the window the row is gone and a replay shows no secret.
+        igny8_commands::on_db!(app.state.bus.db(), p => sqlx::query(
+            "UPDATE idempotent_secrets SET expires_at = 0 WHERE idem_key = 'key-1'").execute(p).await.map(|_| ()).unwrap());
+        let c = app
+            .call(
+                "POST",
+                "/api/v1/auth/api-keys/",
+                Some(json!({"name": "automation", "role": "editor"})),
+                &hk,
+            )
+            .await;
+        assert_eq!(
+            (c.status, &c.data()["key"]),
+            (StatusCode::CREATED, &Value::Null),
+            "{m}: {}",
+            c.body
+        );
+        assert_eq!(c.data()["id"], a.data()["id"], "{m}");
         // Creating a site twice with one key: one site, the same answer.
         let a = app
             .call(
