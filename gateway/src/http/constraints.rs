@@ -217,10 +217,15 @@ pub fn template() -> Object {
     )
 }
 
-/// HTML sent by a person: 1 to 1,000,000 characters, not only white space
-/// (sanitised before it is stored).
+/// HTML sent by a person: 1 to 1,000,000 characters, not only white space,
+/// no NUL (no text field takes U+0000; sanitised before it is stored).
 pub fn html() -> Object {
-    string(r"^[\s\S]*\S[\s\S]*$".into(), Some(1), 1_000_000, false)
+    string(
+        r"^[^\u0000]*[^\s\u0000][^\u0000]*$".into(),
+        Some(1),
+        1_000_000,
+        false,
+    )
 }
 
 /// A meta title: at most 60 characters, no control characters.

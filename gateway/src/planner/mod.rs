@@ -488,12 +488,14 @@ pub struct BulkDeleted {
 
 /// Add one keyword (409 ALREADY_EXISTS when the sector has it, after normalisation).
 #[utoipa::path(post, path = "/api/v1/planner/keywords/", tag = "planner", request_body = CreateKeywordBody, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body answers the first keyword (not ALREADY_EXISTS)")),
     responses((status = 201, description = "Created", body = Saved<KeywordView>), (status = 409, description = "ALREADY_EXISTS", body = crate::http::schema::ErrorEnvelope),
               (status = 422, description = "INVALID_KEYWORD, INVALID_VOLUME, INVALID_DIFFICULTY, INVALID_INTENT, INVALID_CPC", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn create(
     State(s): State<AppState>,
     Command {
         principal: p,
+        ctx,
         body: b,
         ..
     }: Command<CreateKeywordBody>,
@@ -506,7 +508,7 @@ pub async fn create(
         intent: b.intent,
         cpc: b.cpc,
     };
-    let done = cmd::create_keyword(planner!(s), &p, &p.context(), input).await?;
+    let done = cmd::create_keyword(planner!(s), &p, &ctx, input).await?;
     let k = done.keyword;
     let data = KeywordView {
         id: k.id,

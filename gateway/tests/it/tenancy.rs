@@ -964,6 +964,28 @@ async fn retries_replays_and_atomic_updates() {
             b.body
         );
 
+        // A keyword created twice with one key: the same keyword, not ALREADY_EXISTS.
+        let sector = a.data()["id"].as_str().unwrap().to_string();
+        let hw = [
+            ("authorization", auth.as_str()),
+            ("idempotency-key", "kw-1"),
+        ];
+        let body = json!({"sector_id": sector, "keyword": "once only"});
+        let a = app
+            .call("POST", "/api/v1/planner/keywords/", Some(body.clone()), &hw)
+            .await;
+        let b = app
+            .call("POST", "/api/v1/planner/keywords/", Some(body), &hw)
+            .await;
+        assert_eq!(
+            (a.status, b.status),
+            (StatusCode::CREATED, StatusCode::CREATED),
+            "{m}: {}",
+            b.body
+        );
+        assert_eq!(a.data()["id"], b.data()["id"], "{m}");
+        assert_eq!(b.headers["idempotent-replayed"], "true", "{m}");
+
         // PATCH of name and role is one command: a bad role changes nothing.
         let r = app.req(&o.token, "POST", "/api/v1/auth/users/", Some(json!({"email": format!("ed-{}@example.com", &o.account_id[..8]), "password": "password1", "role": "editor"}))).await;
         let uid = r.data()["id"].as_str().unwrap().to_string();
