@@ -18,7 +18,7 @@ use utoipa_swagger_ui::SwaggerUi;
         crate::tenancy::auth::logout, crate::tenancy::auth::me, crate::tenancy::auth::change_password,
         crate::tenancy::users::list, crate::tenancy::users::create, crate::tenancy::users::get_one,
         crate::tenancy::users::update, crate::tenancy::users::remove, crate::tenancy::users::set_sites,
-        crate::tenancy::sites::list, crate::tenancy::sites::create, crate::tenancy::sites::get_one,
+        crate::tenancy::sites::list, crate::tenancy::sites::industries, crate::tenancy::sites::create, crate::tenancy::sites::get_one,
         crate::tenancy::sites::update, crate::tenancy::sites::remove, crate::tenancy::sites::list_sectors,
         crate::tenancy::sites::create_sector, crate::tenancy::sites::update_sector, crate::tenancy::sites::remove_sector,
         crate::tenancy::api_keys::list, crate::tenancy::api_keys::create, crate::tenancy::api_keys::revoke,

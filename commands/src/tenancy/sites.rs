@@ -17,6 +17,11 @@ pub struct NewSite {
     pub slug: Option<String>,
     pub industry: Option<String>,
     pub domain: Option<String>,
+    /// An industry template (`igny8_domain::tenancy::INDUSTRIES`): its
+    /// name becomes the site's industry unless `industry` is given.
+    pub industry_id: Option<String>,
+    /// Create the template's suggested sectors with the site (one commit).
+    pub with_suggested_sectors: bool,
 }
 
 /// Changes to a site: `None` keeps a field, `Some(None)` clears it.
@@ -186,22 +191,67 @@ pub async fn create_site(
 ) -> Result<SiteSaved, CommandError> {
     caller.require_manage()?;
     let account = caller.account()?;
+    let template = match input.industry_id.as_deref() {
+        None => None,
+        Some(id) => Some(igny8_domain::tenancy::industry(id).ok_or_else(|| {
+            CommandError::invalid(
+                "UNKNOWN_INDUSTRY",
+                "industry_id is not one of GET /api/v1/auth/industries/",
+            )
+        })?),
+    };
     let minted = Uuid::now_v7();
-    let out = tenant(
-        bus,
-        account,
-        TenantCommand::CreateSite {
-            site_id: minted,
-            name: input.name,
-            slug: slug(input.slug)?,
-            industry: input.industry,
-            domain: input.domain,
-        },
-        ctx,
-    )
+    let create = TenantCommand::CreateSite {
+        site_id: minted,
+        name: input.name,
+        slug: slug(input.slug)?,
+        industry: input
+            .industry
+            .or_else(|| template.map(|t| t.name.to_string())),
+        domain: input.domain,
+    };
+    let sectors: Vec<&str> = match template {
+        Some(t) if input.with_suggested_sectors => t.sectors.to_vec(),
+        _ => vec![],
+    };
+    if sectors.is_empty() {
+        let out = tenant(bus, account, create, ctx).await?;
+        let site_id = created_id(&out, "site_id", minted);
+        return site_saved(bus, account, site_id, out).await;
+    }
+    // The site and its suggested sectors in one commit.
+    if let Some(done) = crate::uow::replayed(bus, ctx).await? {
+        let out = done
+            .into_iter()
+            .next()
+            .ok_or_else(|| CommandError::Internal("a replay without its outcome".into()))?;
+        let site_id = created_id(&out, "site_id", minted);
+        return site_saved(bus, account, site_id, out).await;
+    }
+    let aid = account.to_string();
+    let outcomes = crate::uow::retry(|| async {
+        let mut uow = bus.unit(ctx);
+        uow.execute::<Tenant>(&aid, create.clone()).await?;
+        for name in &sectors {
+            uow.execute::<Tenant>(
+                &aid,
+                TenantCommand::CreateSector {
+                    site_id: minted,
+                    sector_id: Uuid::now_v7(),
+                    name: name.to_string(),
+                    slug: None,
+                },
+            )
+            .await?;
+        }
+        uow.commit().await
+    })
     .await?;
-    let site_id = created_id(&out, "site_id", minted);
-    site_saved(bus, account, site_id, out).await
+    let out = outcomes
+        .into_iter()
+        .next()
+        .ok_or_else(|| CommandError::Internal("a commit without events".into()))?;
+    site_saved(bus, account, minted, out).await
 }
 
 pub async fn update_site(

@@ -13,6 +13,7 @@
 //! hashed (Argon2id) and sealed (AES-GCM) by the application layer.
 
 mod api_key;
+mod industries;
 mod integration;
 mod login;
 mod session;
@@ -20,6 +21,7 @@ mod tenant;
 mod user;
 
 pub use api_key::{ApiKey, ApiKeyCommand, ApiKeyEvent, USE_RECORD_EVERY_SECS};
+pub use industries::{INDUSTRIES, Industry, industry};
 pub use integration::{Integration, IntegrationCommand, IntegrationEvent, KeyChange, PROVIDERS};
 pub use login::{Login, LoginCommand, LoginEvent};
 pub use session::{REUSE_DETECTED, Session, SessionCommand, SessionEvent};

@@ -70,6 +70,7 @@ pub const ERROR_CODES: &[&str] = &[
     "INVALID_STATUS",
     "INVALID_ROLE",
     "UNKNOWN_SITE",
+    "UNKNOWN_INDUSTRY",
     "SITE_LIMIT",
     "SECTOR_LIMIT",
     "UNKNOWN_PLAN",

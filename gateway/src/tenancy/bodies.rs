@@ -20,6 +20,22 @@ pub struct CreateSiteBody {
     /// The site's URL (http or https).
     #[schema(schema_with = crate::http::constraints::url_opt)]
     pub domain: Option<String>,
+    /// An industry template (GET /api/v1/auth/industries/): its name becomes
+    /// the site's `industry` unless that is given.
+    #[schema(schema_with = industry_id_schema)]
+    pub industry_id: Option<String>,
+    /// With `industry_id`: create the template's suggested sectors with the
+    /// site, in the same commit (ignored without `industry_id`).
+    #[serde(default)]
+    pub with_suggested_sectors: bool,
+}
+
+fn industry_id_schema() -> utoipa::openapi::Object {
+    let slugs: Vec<&str> = igny8_domain::tenancy::INDUSTRIES
+        .iter()
+        .map(|i| i.slug)
+        .collect();
+    crate::http::schema::string_enum(&slugs)
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -77,6 +93,8 @@ impl From<CreateSiteBody> for sites::NewSite {
             slug: b.slug,
             industry: b.industry,
             domain: b.domain,
+            industry_id: b.industry_id,
+            with_suggested_sectors: b.with_suggested_sectors,
         }
     }
 }

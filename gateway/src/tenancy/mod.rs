@@ -22,6 +22,7 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
     let r = both_slashes(r, "/api/v1/auth/refresh/", post(auth::refresh));
     let r = both_slashes(r, "/api/v1/auth/logout/", post(auth::logout));
     let r = both_slashes(r, "/api/v1/auth/me/", get(auth::me));
+    let r = both_slashes(r, "/api/v1/auth/industries/", get(sites::industries));
     let r = both_slashes(r, "/api/v1/auth/password/", post(auth::change_password));
     let r = both_slashes(
         r,

@@ -132,6 +132,37 @@ pub async fn create(
     Ok(saved_site(done, true))
 }
 
+/// An industry template and the sectors it suggests.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IndustryView {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
+    /// Suggested sectors (1 to 5): `POST /auth/sites/` with `industry_id`
+    /// and `with_suggested_sectors: true` creates them with the site.
+    pub sectors: Vec<&'static str>,
+}
+
+/// The industry templates (the seeds' global industries and their
+/// suggested sectors). No credentials needed.
+#[utoipa::path(get, path = "/api/v1/auth/industries/", tag = "sites",
+    responses((status = 200, description = "Every industry template", body = Vec<IndustryView>),
+              (status = 429, description = "RATE_LIMITED", body = crate::http::schema::ErrorEnvelope),
+              (status = 503, description = "NOT_READY", body = crate::http::schema::ErrorEnvelope)))]
+pub async fn industries() -> ApiOk<Vec<IndustryView>> {
+    ApiOk(
+        igny8_domain::tenancy::INDUSTRIES
+            .iter()
+            .map(|i| IndustryView {
+                id: i.slug,
+                name: i.name,
+                description: i.description,
+                sectors: i.sectors.to_vec(),
+            })
+            .collect(),
+    )
+}
+
 /// One site with its sectors.
 #[utoipa::path(get, path = "/api/v1/auth/sites/{id}/", tag = "sites", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, description = "The site", body = SiteView), (status = 404, description = "Unknown or not visible", body = crate::http::schema::ErrorEnvelope)))]

@@ -1197,3 +1197,53 @@ async fn auditors_page_through_the_account_history() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn industries_suggest_the_sectors_a_new_site_can_take() {
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let r = app.get("/api/v1/auth/industries/").await;
+        assert_eq!(r.status, StatusCode::OK, "{m}: no credentials needed");
+        let travel = r
+            .data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == "travel")
+            .unwrap()
+            .clone();
+        let suggested: Vec<&str> = travel["sectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        let o = app.signup("Industries").await;
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/auth/sites/",
+                Some(json!({"name": "Trips", "industry_id": "spaceflight"})),
+            )
+            .await;
+        assert_eq!(r.code(), "UNKNOWN_INDUSTRY", "{m}: {}", r.body);
+        let r = app
+            .req(&o.token, "POST", "/api/v1/auth/sites/",
+                Some(json!({"name": "Trips", "industry_id": "travel", "with_suggested_sectors": true})))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{m}: {}", r.body);
+        assert_eq!(r.data()["industry"], "Travel & Tourism", "{m}: {}", r.body);
+        let names: Vec<&str> = r.data()["sectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names.len(), suggested.len(), "{m}: {}", r.body);
+        for s in &suggested {
+            assert!(names.contains(s), "{m}: {s} in {names:?}");
+        }
+        app.stop().await;
+    }
+}
