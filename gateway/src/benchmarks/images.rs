@@ -10,6 +10,7 @@
 //!   read model, media storage) beside reading the same file straight from
 //!   disk, both at 16 at a time, in the same run.
 
+use super::pct;
 use super::writer::{Stack, account, generate, tasks, wait_jobs};
 use anyhow::{Context, bail};
 use axum::body::Body;
@@ -75,11 +76,6 @@ fn noise_png(side: u32) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     let _ = img.write_to(&mut out, image::ImageFormat::Png);
     out.into_inner()
-}
-
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
 
 pub async fn run(

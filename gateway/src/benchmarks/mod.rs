@@ -72,7 +72,8 @@ fn ctx(id: Uuid) -> CommandContext {
     }
 }
 
-fn pct(sorted: &[Duration], p: f64) -> f64 {
+/// The `p` percentile of sorted latencies, in milliseconds (nearest rank).
+pub(super) fn pct(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }

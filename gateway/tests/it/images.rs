@@ -234,15 +234,12 @@ async fn article_to_prompts_to_images_to_a_version_with_figures() {
         assert_eq!(d["provider"], "offline");
         assert_eq!(d["credits"], 1.0);
         let sha = d["sha256"].as_str().unwrap().to_string();
-        assert!(
-            html.contains(&format!(
-                "/api/v1/writer/images/{}/file",
-                list[1]["id"].as_str().unwrap()
-            )) || html.contains(&format!(
-                "/api/v1/writer/images/{}/file",
-                list[2]["id"].as_str().unwrap()
-            ))
-        );
+        // Each in-article image is a figure of the version; the featured one is not.
+        for img in list {
+            let src = format!("/api/v1/writer/images/{}/file", img["id"].as_str().unwrap());
+            let featured_one = img["id"] == featured.as_str();
+            assert_eq!(html.contains(&src), !featured_one, "{m}: {src} in {html}");
+        }
 
         // The bytes: a real PNG, ETag = sha256, cached privately; 304 on a match.
         let file = d["file_url"].as_str().unwrap().to_string();
@@ -786,6 +783,8 @@ async fn runware_and_openai_through_stubs_with_their_faults() {
         .collect();
     let rows: Vec<String> = igny8_commands::on_db!(&app.state.db, p => sqlx::query_scalar::<_, String>(
         "SELECT CAST(payload AS TEXT) FROM events WHERE event_type = 'ImageRequested'").fetch_all(p).await.unwrap());
+    // The first call was test_runware's (no job, no event); the job made five.
+    assert_eq!(sent.len(), 5, "{sent:?}");
     for t in sent.iter().skip(1) {
         assert!(
             rows.iter().any(|r| r.contains(t.as_str())),

@@ -209,13 +209,7 @@ pub async fn run(
     input: &Value,
 ) -> Result<JobOutput, JobFailure> {
     let job_id = run.job_id;
-    let tasks: Vec<Uuid> = input["task_ids"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|t| t.as_str().and_then(|s| Uuid::parse_str(s).ok()))
-        .collect();
+    let tasks = super::input_ids(input, "task_ids");
     let site = input["site_id"]
         .as_str()
         .and_then(|s| Uuid::parse_str(s).ok())

@@ -181,7 +181,7 @@ pub async fn run(
     input: &Value,
 ) -> Result<JobOutput, JobFailure> {
     let job_id = run.job_id;
-    let prompts = super::prompts::ids(input, "prompt_ids");
+    let prompts = super::input_ids(input, "prompt_ids");
     let quality = input["quality"]
         .as_str()
         .and_then(ImageQuality::parse)

@@ -287,6 +287,17 @@ pub async fn run_job(env: &JobEnv, job_id: Uuid, worker: &str) -> Result<(), Com
     }
 }
 
+/// The ids listed under `key` in a job's input (the items it works on).
+pub(crate) fn input_ids(input: &serde_json::Value, key: &str) -> Vec<Uuid> {
+    input[key]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| t.as_str().and_then(|s| Uuid::parse_str(s).ok()))
+        .collect()
+}
+
 /// The job's input, from its first event.
 async fn first_input(bus: &CommandBus, job_id: Uuid) -> Result<serde_json::Value, CommandError> {
     let events = bus

@@ -29,16 +29,6 @@ enum Outcome {
     Skipped,
 }
 
-pub(crate) fn ids(input: &Value, key: &str) -> Vec<Uuid> {
-    input[key]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|t| t.as_str().and_then(|s| Uuid::parse_str(s).ok()))
-        .collect()
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn one(
     env: &JobEnv,
@@ -117,7 +107,7 @@ pub async fn run(
     input: &Value,
 ) -> Result<JobOutput, JobFailure> {
     let job_id = run.job_id;
-    let contents = ids(input, "content_ids");
+    let contents = super::input_ids(input, "content_ids");
     let n = input["in_article_images"].as_u64().unwrap_or(2) as usize;
     let total = contents.len();
     run.progress(Phase::Prep, 10, &format!("{total} articles"), 0, 0)
