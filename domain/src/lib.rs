@@ -14,6 +14,7 @@ pub mod billing;
 pub mod catalogue;
 pub mod jobs;
 pub mod planner;
+pub mod publishing;
 pub mod tenancy;
 pub mod writer;
 

@@ -11,6 +11,10 @@ use igny8_domain::planner::{
     ClusterSummary, ContentType, IdeaChange, IdeaData, IdeaEvent, IdeaStatus, Intent,
     KeywordChange, KeywordData, OutlineSection, SectorKeywordsEvent,
 };
+use igny8_domain::publishing::{
+    ConnectionTest, ExternalChange, PublicationEvent, PublicationOrigin, WpIntegrationEvent,
+    WpMedia, WpPost,
+};
 use igny8_domain::tenancy::{
     ApiKeyEvent, IntegrationEvent, LoginEvent, Role, SessionEvent, TenantEvent, UserEvent,
 };
@@ -735,7 +739,133 @@ fn samples() -> Vec<Sample> {
             "writer_settings",
             WriterSettingsEvent::StrategyDeleted { strategy_id: id },
         ),
+        sample(
+            "wp_integration",
+            WpIntegrationEvent::WordPressConnected {
+                account_id: id,
+                site_id: id,
+                url: s("https://blog.example.com"),
+                username: s("editor"),
+                credential: s("v1.s1.a.b"),
+                webhook_secret: s("v1.s1.c.d"),
+                max_concurrent: 2,
+            },
+        ),
+        sample(
+            "wp_integration",
+            WpIntegrationEvent::WordPressConnectionChanged {
+                url: s("https://blog.example.com"),
+                username: s("editor"),
+                credential: Some(s("v1.s1.e.f")),
+                max_concurrent: 2,
+            },
+        ),
+        sample(
+            "wp_integration",
+            WpIntegrationEvent::WordPressConnectionChanged {
+                url: s("https://blog.example.com"),
+                username: s("editor"),
+                credential: None,
+                max_concurrent: 3,
+            },
+        ),
+        sample(
+            "wp_integration",
+            WpIntegrationEvent::WordPressConnectionTested {
+                test: ConnectionTest {
+                    ok: true,
+                    ..ConnectionTest::default()
+                },
+            },
+        ),
+        sample(
+            "wp_integration",
+            WpIntegrationEvent::WordPressDisconnected {},
+        ),
+        sample(
+            "publication",
+            PublicationEvent::PublishStarted {
+                origin: PublicationOrigin {
+                    account_id: id,
+                    site_id: id,
+                    integration_id: id,
+                    content_id: id,
+                },
+                publish_id: id,
+                forced: false,
+            },
+        ),
+        sample(
+            "publication",
+            PublicationEvent::PostCreateRequested { publish_id: id },
+        ),
+        sample(
+            "publication",
+            PublicationEvent::MediaUploadRequested {
+                publish_id: id,
+                sha256: s("ab"),
+            },
+        ),
+        sample(
+            "publication",
+            PublicationEvent::MediaUploaded {
+                publish_id: id,
+                sha256: s("ab"),
+                media: WpMedia {
+                    media_id: 7,
+                    url: s("https://blog.example.com/a.png"),
+                },
+                adopted: true,
+            },
+        ),
+        sample(
+            "publication",
+            PublicationEvent::PostPublished {
+                publish_id: id,
+                post: wp_post(),
+                action: s("created"),
+                warnings: vec![s("SLUG_CHANGED")],
+            },
+        ),
+        sample(
+            "publication",
+            PublicationEvent::PostUnpublished {
+                publish_id: id,
+                post: wp_post(),
+            },
+        ),
+        sample(
+            "publication",
+            PublicationEvent::PublishFailed {
+                publish_id: id,
+                error: s("rest_cannot_create"),
+            },
+        ),
+        sample(
+            "publication",
+            PublicationEvent::ExternalChangeDetected {
+                change: ExternalChange {
+                    kind: s("edited"),
+                    source: s("sync"),
+                    status: None,
+                    modified_gmt: None,
+                    content_sha256: None,
+                },
+            },
+        ),
     ]
+}
+
+fn wp_post() -> WpPost {
+    WpPost {
+        post_id: 42,
+        link: "https://blog.example.com/p/".into(),
+        status: "publish".into(),
+        slug: "p".into(),
+        modified_gmt: "2026-12-03T10:00:00".into(),
+        content_sha256: "9f".into(),
+        version: 1,
+    }
 }
 
 fn schema_for(aggregate: &str, event_type: &str) -> Value {
