@@ -83,6 +83,11 @@ const PG_MIGRATIONS: MigrationList = &[
         "idempotent secrets",
         include_str!("../../schema/postgres/0005_idempotent_secrets.sql"),
     ),
+    (
+        6,
+        "wordpress request log",
+        include_str!("../../schema/postgres/0006_wp_requests.sql"),
+    ),
 ];
 const SQLITE_MIGRATIONS: MigrationList = &[
     (
@@ -104,6 +109,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         4,
         "idempotent secrets",
         include_str!("../../schema/sqlite/0004_idempotent_secrets.sql"),
+    ),
+    (
+        5,
+        "wordpress request log",
+        include_str!("../../schema/sqlite/0005_wp_requests.sql"),
     ),
 ];
 

@@ -22,6 +22,7 @@ pub mod feed;
 pub mod health;
 pub mod jobs;
 pub mod planner;
+pub mod publishing;
 pub mod secrets;
 pub mod store;
 pub mod stream;

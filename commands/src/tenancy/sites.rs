@@ -106,11 +106,12 @@ pub async fn get_site(
     site_id: Uuid,
 ) -> Result<(Uuid, Site, Tenant), CommandError> {
     let (account, t) = visible_site(bus, caller, site_id).await?;
-    let site = t
+    let mut site = t
         .sites
         .get(&site_id)
         .cloned()
         .ok_or_else(|| CommandError::not_found("site"))?;
+    crate::publishing::integrations::overlay(bus, site_id, &mut site).await?;
     Ok((account, site, t))
 }
 
@@ -149,11 +150,12 @@ async fn site_saved(
     outcome: CommandOutcome,
 ) -> Result<SiteSaved, CommandError> {
     let (tenant, _) = bus.load::<Tenant>(&account.to_string()).await?;
-    let site = tenant
+    let mut site = tenant
         .sites
         .get(&site_id)
         .cloned()
         .ok_or_else(|| CommandError::not_found("site"))?;
+    crate::publishing::integrations::overlay(bus, site_id, &mut site).await?;
     Ok(SiteSaved {
         account_id: account,
         site_id,
@@ -264,27 +266,61 @@ pub async fn update_site(
 ) -> Result<SiteSaved, CommandError> {
     let (account, _) = visible_site(bus, caller, site_id).await?;
     caller.require_manage()?;
-    let wp_credential = input.wp_app_password.map(|pw| {
-        pw.filter(|v| !v.is_empty())
-            .map(|v| keyring.seal(v.as_bytes(), site_id.as_bytes()))
-    });
+    // The WordPress fields are the site's connection's (publishing): one
+    // commit changes both, so neither is half-written.
+    if let Some(done) = crate::uow::replayed(bus, ctx).await? {
+        let out = done
+            .into_iter()
+            .next()
+            .ok_or_else(|| CommandError::Internal("a replay without its outcome".into()))?;
+        return site_saved(bus, account, site_id, out).await;
+    }
+    let wp_id = igny8_domain::publishing::integration_id(site_id).to_string();
     let changes = SiteChanges {
         name: input.name,
         slug: slug(input.slug)?,
         industry: input.industry,
         domain: input.domain,
         status: input.status,
-        wp_url: input.wp_url,
-        wp_username: input.wp_username,
-        wp_credential,
+        wp_url: None,
+        wp_username: None,
+        wp_credential: None,
     };
-    let out = tenant(
-        bus,
-        account,
-        TenantCommand::UpdateSite { site_id, changes },
-        ctx,
-    )
+    let (aid, input_wp) = (
+        account.to_string(),
+        (input.wp_url, input.wp_username, input.wp_app_password),
+    );
+    let outcomes = crate::uow::retry(|| async {
+        let mut uow = bus.unit(ctx);
+        let current: igny8_domain::publishing::WpIntegration = uow.state(&wp_id).await?;
+        let wp = crate::publishing::integrations::site_fields_command(
+            &current,
+            account,
+            site_id,
+            keyring,
+            input_wp.0.clone(),
+            input_wp.1.clone(),
+            input_wp.2.clone(),
+        )?;
+        uow.execute::<Tenant>(
+            &aid,
+            TenantCommand::UpdateSite {
+                site_id,
+                changes: changes.clone(),
+            },
+        )
+        .await?;
+        if let Some(cmd) = wp {
+            uow.execute::<igny8_domain::publishing::WpIntegration>(&wp_id, cmd)
+                .await?;
+        }
+        uow.commit().await
+    })
     .await?;
+    let out = outcomes
+        .into_iter()
+        .next()
+        .ok_or_else(|| CommandError::Internal("a commit without events".into()))?;
     site_saved(bus, account, site_id, out).await
 }
 
