@@ -17,6 +17,7 @@ pub mod checkpoint;
 pub mod jobs;
 pub mod planner;
 pub mod projection;
+pub mod publishing;
 pub mod rebuild;
 pub mod runner;
 pub mod sql;
@@ -43,6 +44,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(planner::ideas::IdeasProjection),
         Arc::new(writer::WriterProjection),
         Arc::new(writer::images::ImagesProjection),
+        Arc::new(publishing::PublishingProjection),
     ]
 }
 

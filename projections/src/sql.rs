@@ -16,6 +16,8 @@ pub enum Val {
     Int(Option<i64>),
     Bool(bool),
     At(DateTime<Utc>),
+    /// A timestamp that may be missing (NULL).
+    MaybeAt(Option<DateTime<Utc>>),
 }
 
 impl From<String> for Val {
@@ -58,6 +60,7 @@ macro_rules! bind_vals {
                 Val::Int(i) => q.bind(*i),
                 Val::Bool(b) => q.bind(*b),
                 Val::At(a) => q.bind(*a),
+                Val::MaybeAt(a) => q.bind(*a),
             };
         }
         q

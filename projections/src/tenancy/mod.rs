@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use igny8_commands::db::DbTx;
 use igny8_commands::{DecodeError, StoredEvent, on_tx};
 use igny8_domain::Aggregate;
+use igny8_domain::publishing::{WpIntegration, WpIntegrationEvent};
 use igny8_domain::tenancy::{ApiKey, ApiKeyEvent, Tenant, TenantEvent, User, UserEvent};
 use uuid::Uuid;
 
@@ -41,12 +42,15 @@ const TABLES: &[Table] = &[
         name: "rm_sites",
         postgres: "CREATE TABLE IF NOT EXISTS {t} (site_id text COLLATE \"C\" PRIMARY KEY,
             account_id text COLLATE \"C\" NOT NULL, name text NOT NULL, slug text NOT NULL, industry text,
-            domain text, status text NOT NULL, wp_url text, wp_username text,
+            domain text, status text NOT NULL, wp_url text, wp_username text, wp_integration_id text,
             created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL)",
         sqlite: "CREATE TABLE IF NOT EXISTS {t} (site_id TEXT PRIMARY KEY, account_id TEXT NOT NULL,
             name TEXT NOT NULL, slug TEXT NOT NULL, industry TEXT, domain TEXT, status TEXT NOT NULL,
-            wp_url TEXT, wp_username TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
-        indexes: &[Index { name: "rm_sites_account_idx", columns: "account_id, slug" }],
+            wp_url TEXT, wp_username TEXT, wp_integration_id TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
+        indexes: &[
+            Index { name: "rm_sites_account_idx", columns: "account_id, slug" },
+            Index { name: "rm_sites_wp_idx", columns: "wp_integration_id" },
+        ],
     },
     Table {
         name: "rm_sectors",
@@ -76,6 +80,8 @@ enum Input {
     Tenant(TenantEvent),
     User(UserEvent),
     ApiKey(ApiKeyEvent),
+    /// A site's WordPress fields are its connection's.
+    WordPress(WpIntegrationEvent),
 }
 
 fn decode(ev: &StoredEvent) -> Result<Option<Input>, DecodeError> {
@@ -83,6 +89,7 @@ fn decode(ev: &StoredEvent) -> Result<Option<Input>, DecodeError> {
         Tenant::TYPE => Input::Tenant(ev.decode()?),
         User::TYPE => Input::User(ev.decode()?),
         ApiKey::TYPE => Input::ApiKey(ev.decode()?),
+        WpIntegration::TYPE => Input::WordPress(ev.decode()?),
         _ => return Ok(None),
     }))
 }
@@ -111,7 +118,8 @@ impl Projection for TenancyProjection {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: a site's wp_url and wp_username come from its WordPress connection.
+        2
     }
 
     async fn apply_all(
@@ -126,10 +134,55 @@ impl Projection for TenancyProjection {
                 Input::Tenant(e) => tenant(tx, sfx, ev, e).await?,
                 Input::User(e) => user(tx, sfx, ev, e).await?,
                 Input::ApiKey(e) => api_key(tx, sfx, ev, e).await?,
+                Input::WordPress(e) => wordpress(tx, sfx, ev, e).await?,
             }
         }
         Ok(applied)
     }
+}
+
+async fn wordpress(
+    tx: &mut DbTx,
+    sfx: &str,
+    ev: &StoredEvent,
+    e: &WpIntegrationEvent,
+) -> anyhow::Result<()> {
+    let id = ev.aggregate_id.as_str();
+    match e {
+        WpIntegrationEvent::WordPressConnected {
+            site_id,
+            url,
+            username,
+            ..
+        } => exec!(
+            tx,
+            format!(
+                "UPDATE rm_sites{sfx} SET wp_url = $2, wp_username = $3, wp_integration_id = $4 WHERE site_id = $1"
+            ),
+            site_id.to_string(),
+            url,
+            username,
+            id
+        ),
+        WpIntegrationEvent::WordPressConnectionChanged { url, username, .. } => exec!(
+            tx,
+            format!(
+                "UPDATE rm_sites{sfx} SET wp_url = $2, wp_username = $3 WHERE wp_integration_id = $1"
+            ),
+            id,
+            url,
+            username
+        ),
+        WpIntegrationEvent::WordPressDisconnected {} => exec!(
+            tx,
+            format!(
+                "UPDATE rm_sites{sfx} SET wp_url = NULL, wp_username = NULL, wp_integration_id = NULL WHERE wp_integration_id = $1"
+            ),
+            id
+        ),
+        WpIntegrationEvent::WordPressConnectionTested { .. } => {}
+    }
+    Ok(())
 }
 
 async fn tenant(tx: &mut DbTx, sfx: &str, ev: &StoredEvent, e: &TenantEvent) -> anyhow::Result<()> {
@@ -188,14 +241,12 @@ async fn tenant(tx: &mut DbTx, sfx: &str, ev: &StoredEvent, e: &TenantEvent) -> 
             industry,
             domain,
             status,
-            wp_url,
-            wp_username,
             ..
         } => exec!(
             tx,
             format!(
                 "UPDATE rm_sites{sfx} SET name = $2, slug = $3, industry = $4, domain = $5, status = $6, \
-                 wp_url = $7, wp_username = $8, updated_at = $9 WHERE site_id = $1"
+                 updated_at = $7 WHERE site_id = $1"
             ),
             site_id.to_string(),
             name,
@@ -203,8 +254,6 @@ async fn tenant(tx: &mut DbTx, sfx: &str, ev: &StoredEvent, e: &TenantEvent) -> 
             industry,
             domain,
             status,
-            wp_url,
-            wp_username,
             at
         ),
         TenantEvent::SiteDeleted { site_id, .. } => {
