@@ -7,5 +7,6 @@ pub mod ai;
 pub mod images;
 pub mod jobs;
 pub mod planner;
+pub mod publishing;
 pub mod relay;
 pub mod writer;

@@ -49,7 +49,7 @@ pub fn is_internal(ip: IpAddr) -> bool {
 }
 
 /// Resolves names, keeping only public addresses.
-struct PublicOnly;
+pub(crate) struct PublicOnly;
 
 impl Resolve for PublicOnly {
     fn resolve(&self, name: Name) -> Resolving {
@@ -66,7 +66,7 @@ impl Resolve for PublicOnly {
     }
 }
 
-fn literal_is_internal(url: &reqwest::Url) -> bool {
+pub(crate) fn literal_is_internal(url: &reqwest::Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(v)) => is_internal(IpAddr::V4(v)),
         Some(url::Host::Ipv6(v)) => is_internal(IpAddr::V6(v)),

@@ -44,6 +44,8 @@ pub struct JobEnv {
     pub media: Option<crate::images::MediaStore>,
     /// Fetches URLs providers hand back (internal addresses refused).
     pub fetch: crate::images::Fetcher,
+    /// Talks to WordPress sites (internal addresses refused).
+    pub wp: crate::publishing::WpClient,
 }
 
 impl JobEnv {
@@ -57,6 +59,7 @@ impl JobEnv {
                 ai.max_concurrent_per_account,
             )),
             fetch: crate::images::Fetcher::new(false, ai.timeout),
+            wp: crate::publishing::WpClient::new(crate::publishing::WpOptions::default()),
             ai,
             writer: None,
             media: None,
@@ -73,6 +76,17 @@ impl JobEnv {
     /// choice, never an account's).
     pub fn allow_private_fetch(mut self, allow: bool) -> Self {
         self.fetch = crate::images::Fetcher::new(allow, self.ai.timeout);
+        let opts = crate::publishing::WpOptions {
+            allow_private: allow,
+            ..self.wp.opts.clone()
+        };
+        self.wp = crate::publishing::WpClient::new(opts);
+        self
+    }
+
+    /// With these WordPress request settings.
+    pub fn with_wordpress(mut self, opts: crate::publishing::WpOptions) -> Self {
+        self.wp = crate::publishing::WpClient::new(opts);
         self
     }
 
@@ -259,6 +273,9 @@ pub async fn run_job(env: &JobEnv, job_id: Uuid, worker: &str) -> Result<(), Com
         "auto_generate_content" => content::run(env, &run, &job, &input).await,
         "extract_image_prompts" => prompts::run(env, &run, &job, &input).await,
         "generate_images" => images::run(env, &run, &job, &input).await,
+        "publish_wordpress" => crate::publishing::publish::run(env, &run, &job, &input).await,
+        "unpublish_wordpress" => crate::publishing::sync::run_unpublish(env, &run, &input).await,
+        "sync_wordpress" => crate::publishing::sync::run_sync(env, &run, &input).await,
         other => Err(JobFailure::Failed(format!("unknown job kind {other:?}"))),
     };
     let ending = match outcome {
