@@ -20,6 +20,7 @@ pub fn router(state: AppState) -> Router {
     let api = planner::routes(api);
     let api = jobs::routes(api);
     let api = writer::routes(api);
+    let api = crate::publishing::routes(api);
     let api = system::routes(api);
     Router::new()
         .merge(api)

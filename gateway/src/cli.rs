@@ -147,6 +147,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 return Ok(());
             };
             let state = AppState::new(p.svc.db.clone(), p.svc.nats.clone(), s.clone())?;
+            runtime::migrate_wordpress_fields(&state).await;
             if let Some(client) = &p.svc.nats {
                 runtime::spawn_relay(
                     &mut p.tasks,
@@ -191,6 +192,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             // The gateway's own components: none but HTTP (ready on `/ready`).
             p.health.ready("gateway", "active");
             let state = AppState::new(p.svc.db.clone(), p.svc.nats.clone(), s.clone())?;
+            runtime::migrate_wordpress_fields(&state).await;
             p.run(Some(state)).await
         }
         Command::Relay => {

@@ -191,6 +191,20 @@ pub struct Settings {
         global = true
     )]
     pub allow_private_fetch: bool,
+    /// The address WordPress reaches this API at (e.g.
+    /// `https://api.example.com`): the companion plugin's webhooks go to
+    /// `<public url>/api/v1/integration/webhooks/wordpress/{id}/`. Unset:
+    /// connection tests do not set the plugin's webhooks up.
+    #[arg(long, env = "IGNY8_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Longest one request to a WordPress site may take (milliseconds).
+    #[arg(
+        long,
+        env = "IGNY8_WP_TIMEOUT_MS",
+        default_value_t = 30_000,
+        global = true
+    )]
+    pub wp_timeout_ms: u64,
     #[arg(long, env = "IGNY8_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: String,
 }
@@ -219,6 +233,16 @@ impl Settings {
             embed_batch: self.ai_embed_batch.clamp(1, 2048),
             max_concurrent: self.ai_max_concurrent.clamp(1, 1024),
             max_concurrent_per_account: self.ai_max_concurrent_per_account.clamp(1, 1024),
+        }
+    }
+
+    /// How requests to WordPress sites behave (private addresses as for
+    /// provider URLs: an operator's choice).
+    pub fn wp_options(&self) -> igny8_workers::publishing::WpOptions {
+        igny8_workers::publishing::WpOptions {
+            timeout: std::time::Duration::from_millis(self.wp_timeout_ms.max(1)),
+            allow_private: self.allow_private_fetch,
+            ..Default::default()
         }
     }
 
@@ -259,6 +283,8 @@ impl Default for Settings {
             job_ack_wait_secs: 30,
             media_url: None,
             allow_private_fetch: false,
+            public_url: None,
+            wp_timeout_ms: 30_000,
         }
     }
 }

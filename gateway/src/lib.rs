@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod openapi;
 pub mod planner;
 pub mod probe;
+pub mod publishing;
 pub mod runtime;
 pub mod state;
 pub mod system;

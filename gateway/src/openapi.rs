@@ -49,6 +49,10 @@ use utoipa_swagger_ui::SwaggerUi;
         crate::writer::images::get_image_prompt, crate::writer::images::edit_image_prompt, crate::writer::images::delete_image_prompt,
         crate::writer::images::generate_images, crate::writer::images::auto_generate_images,
         crate::writer::images::list_images, crate::writer::images::get_image, crate::writer::images::image_file,
+        crate::publishing::list, crate::publishing::create, crate::publishing::get_one, crate::publishing::update,
+        crate::publishing::remove, crate::publishing::test_connection, crate::publishing::publish, crate::publishing::unpublish,
+        crate::publishing::sync, crate::publishing::sync_logs, crate::publishing::list_publications, crate::publishing::get_publication,
+        crate::publishing::wordpress_webhook,
         crate::jobs::task_progress, crate::jobs::list, crate::jobs::cancel, crate::jobs::events,
     ),
     components(schemas(crate::http::schema::ErrorEnvelope, crate::http::schema::ErrorCode, crate::tenancy::integrations::ProviderName, crate::planner::CsvFile, crate::http::command::CommandResult, crate::auth::tokens::TokenPair,
@@ -64,11 +68,13 @@ use utoipa_swagger_ui::SwaggerUi;
         crate::writer::content::EditContentBody, crate::writer::content::RevertBody, crate::writer::content::StatusBody,
         crate::writer::images::ExtractPromptsBody, crate::writer::images::CreatePromptBody, crate::writer::images::EditPromptBody,
         crate::writer::images::GenerateImagesBody, crate::writer::images::TaskImagesBody,
+        crate::publishing::CreateIntegrationBody, crate::publishing::UpdateIntegrationBody, crate::publishing::PublishBody, crate::publishing::UnpublishBody,
         crate::writer::settings::PromptBody, crate::writer::settings::ProfileBody, crate::writer::settings::StrategyBody)),
     modifiers(&Bearer),
     tags((name = "auth", description = "Sign-up, login, tokens"), (name = "users", description = "Users and roles"),
          (name = "sites", description = "Sites and sectors"), (name = "api-keys", description = "API keys for automation"),
          (name = "billing", description = "Credits, ledger, plans"), (name = "commands", description = "Generic command endpoint"), (name = "planner", description = "Keywords, clusters and content ideas"), (name = "writer", description = "Tasks, AI articles and their versions, image prompts and images"), (name = "jobs", description = "Long operations: progress, cancel, events"),
+         (name = "integration", description = "WordPress connections, publishing, sync, the request log and webhooks"),
          (name = "system", description = "Health and operations"))
 )]
 pub struct ApiDoc;

@@ -193,6 +193,22 @@ pub fn spawn_projections(
     }
 }
 
+/// Move WordPress fields that sites stored before connections existed
+/// into connections (idempotent; a failure is logged and tried again at
+/// the next start).
+pub async fn migrate_wordpress_fields(state: &AppState) {
+    match igny8_commands::publishing::integrations::migrate_site_fields(
+        &state.bus,
+        &state.keys.secrets,
+    )
+    .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(sites = n, "site WordPress fields moved into connections"),
+        Err(e) => tracing::warn!(error = %e, "site WordPress fields not migrated yet"),
+    }
+}
+
 /// Job workers: JetStream work-queue consumers with NATS, else the
 /// embedded loop over unfinished jobs.
 pub fn spawn_job_workers(
@@ -213,7 +229,8 @@ pub fn spawn_job_workers(
         .with_writer(std::sync::Arc::new(igny8_projections::writer::Lookup(
             bus.db().clone(),
         )))
-        .allow_private_fetch(s.allow_private_fetch);
+        .allow_private_fetch(s.allow_private_fetch)
+        .with_wordpress(s.wp_options());
     match igny8_workers::images::MediaStore::open(s.media_url.as_deref(), &s.data_dir) {
         Ok(m) => env = env.with_media(m),
         Err(e) => tracing::error!(error = %e, "media storage cannot be opened; image jobs fail"),

@@ -19,6 +19,8 @@ pub struct AppState {
     /// Media storage of images (`None`: it could not be opened; file
     /// routes answer 503).
     pub media: Option<igny8_workers::images::MediaStore>,
+    /// Connection tests talk to WordPress from here.
+    pub wp: igny8_workers::publishing::WpClient,
 }
 
 impl AppState {
@@ -52,6 +54,7 @@ impl AppState {
             }
         };
         Self {
+            wp: igny8_workers::publishing::WpClient::new(settings.wp_options()),
             media,
             bus,
             db,
