@@ -102,12 +102,26 @@ ensure_s3() {
   export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"
 }
 
+# The publisher's tests run against a real WordPress (Debian's 6.1 package
+# under PHP's built-in server, its own MariaDB on a unix socket): installed
+# and started by scripts/wordpress.sh, which writes the sites' URLs and
+# Application Passwords to an env file read here.
+ensure_wordpress() {
+  local run="${IGNY8_WP_RUN:-${TMPDIR:-/tmp}/igny8-wordpress}"
+  IGNY8_WP_RUN="$run" scripts/wordpress.sh start >&2 \
+    || die "the publishing tests need a real WordPress and scripts/wordpress.sh could not start it (see its messages above)"
+  [ -f "$run/env" ] || die "scripts/wordpress.sh did not write $run/env"
+  # shellcheck disable=SC1091
+  . "$run/env"
+}
+
 ensure_postgres
 ensure_test_database
 ensure_nats
 ensure_fault_tools
 ensure_s3
-say "PostgreSQL, NATS and S3 ($IGNY8_TEST_S3_URL) are up; running cargo test"
+ensure_wordpress
+say "PostgreSQL, NATS, S3 ($IGNY8_TEST_S3_URL) and WordPress ($IGNY8_TEST_WP_URL) are up; running cargo test"
 cargo test --workspace --locked "$@"
 
 # The API contract against the embedded server built by the tests above: an
