@@ -22,6 +22,8 @@ pub struct TestApp {
     pub mode: &'static str,
     pub router: Router,
     pub state: AppState,
+    /// The PostgreSQL schema of a scale-out app (for processes started beside it).
+    pub schema: Option<String>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
     stream: Option<(async_nats::jetstream::Context, String)>,
@@ -85,6 +87,7 @@ pub fn job_env(state: &AppState) -> igny8_workers::jobs::JobEnv {
     )))
     .with_media(state.media.clone().expect("media storage opens"))
     .allow_private_fetch(state.settings.allow_private_fetch)
+    .with_wordpress(state.settings.wp_options())
 }
 
 /// A signed-up owner: tokens and ids.
@@ -132,6 +135,7 @@ impl TestApp {
             mode: "embedded",
             router: router(state.clone()),
             state,
+            schema: None,
             stop,
             tasks,
             stream: None,
@@ -140,7 +144,17 @@ impl TestApp {
 
     /// PostgreSQL + relay + JetStream consumers, as the scale-out mode.
     pub async fn postgres_nats() -> Self {
-        let (db, _) = pg_db().await;
+        Self::postgres_nats_opts(true).await
+    }
+
+    /// The scale-out mode with no job workers in this process (a test
+    /// starts `igny8 workers` processes instead).
+    pub async fn postgres_nats_without_workers() -> Self {
+        Self::postgres_nats_opts(false).await
+    }
+
+    async fn postgres_nats_opts(workers: bool) -> Self {
+        let (db, schema) = pg_db().await;
         let url = nats_url();
         let client = async_nats::connect(&url)
             .await
@@ -180,19 +194,22 @@ impl TestApp {
                 None,
             )));
         }
-        tasks.push(tokio::spawn(igny8_workers::jobs::run_nats(
-            job_env(&state),
-            js.clone(),
-            names.clone(),
-            "test-worker".into(),
-            std::time::Duration::from_secs(3),
-            igny8_commands::Health::new(),
-            rx.clone(),
-        )));
+        if workers {
+            tasks.push(tokio::spawn(igny8_workers::jobs::run_nats(
+                job_env(&state),
+                js.clone(),
+                names.clone(),
+                "test-worker".into(),
+                std::time::Duration::from_secs(3),
+                igny8_commands::Health::new(),
+                rx.clone(),
+            )));
+        }
         TestApp {
             mode: "postgres+nats",
             router: router(state.clone()),
             state,
+            schema: Some(schema),
             stop,
             tasks,
             stream: Some((js, names.stream)),
@@ -360,6 +377,13 @@ impl TestApp {
                 Some(serde_json::json!({"name": "Blog"})),
             )
             .await;
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "{}: a site: {}",
+            self.mode,
+            r.body
+        );
         let site = r.data()["id"].as_str().unwrap().to_string();
         let r = self
             .req(

@@ -13,6 +13,7 @@ mod jobs;
 mod layout;
 mod matrix;
 mod planner;
+mod publishing;
 mod tenancy;
 mod writer;
 mod writer_ai;
