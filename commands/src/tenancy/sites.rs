@@ -317,10 +317,21 @@ pub async fn update_site(
         uow.commit().await
     })
     .await?;
-    let out = outcomes
-        .into_iter()
-        .next()
-        .ok_or_else(|| CommandError::Internal("a commit without events".into()))?;
+    let out = match outcomes.into_iter().next() {
+        Some(out) => out,
+        // Nothing changed (an empty PATCH): the site as it is.
+        None => {
+            let (_, version) = bus.load::<Tenant>(&aid).await?;
+            CommandOutcome {
+                aggregate_type: <Tenant as igny8_domain::Aggregate>::TYPE.to_string(),
+                aggregate_id: aid,
+                version: version as i64,
+                position: None,
+                events: vec![],
+                replayed: false,
+            }
+        }
+    };
     site_saved(bus, account, site_id, out).await
 }
 
