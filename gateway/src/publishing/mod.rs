@@ -144,6 +144,26 @@ fn term_list_opt() -> utoipa::openapi::schema::Array {
 
 // --- views ---------------------------------------------------------------------
 
+/// The codes a connection test or a publish job names besides WordPress's
+/// own (`incorrect_password`, `rest_not_logged_in`, …): in
+/// `ConnectionTestView.error_code` and at the start of a failed job's
+/// message, never as an HTTP `error_code` (docs/api.md lists them).
+pub const CONNECTION_CODES: &[&str] = &[
+    "NO_REST_API",
+    "NO_APP_PASSWORD",
+    "WRONG_USER",
+    "CANNOT_PUBLISH",
+    "CANNOT_UPLOAD",
+    "DNS_ERROR",
+    "CONNECT_ERROR",
+    "TLS_ERROR",
+    "TIMEOUT",
+    "REFUSED_ADDRESS",
+    "WP_REDIRECT",
+    "OUTCOME_UNKNOWN",
+    "UNEXPECTED_ANSWER",
+];
+
 /// What a connection test found.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConnectionTestView {

@@ -224,6 +224,18 @@ fn codes_in_source() -> BTreeSet<String> {
             }
         }
     }
+    // What a WordPress connection test or publish job names (not HTTP
+    // error codes), each explained in docs/api.md.
+    let api_md =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/api.md"))
+            .unwrap();
+    for c in igny8_gateway::publishing::CONNECTION_CODES {
+        assert!(
+            api_md.contains(&format!("`{c}`")),
+            "{c} is not explained in docs/api.md"
+        );
+        out.remove(*c);
+    }
     for not_codes in [
         "DATABASE_URL",
         "NATS_URL",
