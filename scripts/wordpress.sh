@@ -60,14 +60,16 @@ extract_wordpress() {
 }
 
 stop() {
-  for f in "$RUN"/php-*.pid "$RUN"/mysqld.pid; do
+  for f in "$RUN"/php-*.pid; do
     [ -f "$f" ] || continue
-    kill "$(cat "$f")" 2>/dev/null || true
+    kill -- "-$(cat "$f")" 2>/dev/null || kill "$(cat "$f")" 2>/dev/null || true
     rm -f "$f"
   done
   # mysqld writes its own pid file under the data dir.
   if [ -f "$RUN/mysql.pid" ]; then kill "$(cat "$RUN/mysql.pid")" 2>/dev/null || true; fi
   for _ in $(seq 1 50); do [ -S "$RUN/mysqld.sock" ] || break; sleep 0.1; done
+  # PHP's server workers close their sockets a moment after the parent goes.
+  for _ in $(seq 1 50); do port_open "$PORT" || port_open "$PLUGIN_PORT" || break; sleep 0.1; done
 }
 
 start_mariadb() {
@@ -131,7 +133,8 @@ install_site() { # port title plugin?(0|1) -> prints "password author_password"
 }
 
 start_php() { # port
-  PHP_CLI_SERVER_WORKERS="${IGNY8_WP_WORKERS:-4}" nohup php -d upload_max_filesize=32M -d post_max_size=40M \
+  # In a session of its own: stop() ends the server and its workers as a group.
+  PHP_CLI_SERVER_WORKERS="${IGNY8_WP_WORKERS:-4}" nohup setsid php -d upload_max_filesize=32M -d post_max_size=40M \
     -d memory_limit=256M -S "127.0.0.1:$1" -t "$RUN/docroot" "$RUN/docroot/router.php" >"$RUN/php-$1.log" 2>&1 &
   echo $! >"$RUN/php-$1.pid"
   for _ in $(seq 1 100); do port_open "$1" && return 0; sleep 0.1; done
