@@ -7,6 +7,7 @@
 pub mod clustering;
 pub mod images;
 pub mod keywords;
+pub mod wordpress;
 pub mod writer;
 
 use crate::config::Settings;
@@ -49,7 +50,7 @@ pub struct BenchArgs {
     /// Keywords in the read table for the page query measurement.
     #[arg(long, default_value_t = 1_000_000)]
     pub page_rows: i64,
-    /// Parts to run: append, lag, rebuild, keywords, writer, images (the last two not in the default set).
+    /// Parts to run: append, lag, rebuild, keywords, writer, images, wordpress (the last three not in the default set; wordpress needs IGNY8_TEST_WP_* from scripts/wordpress.sh).
     #[arg(
         long,
         default_value = "append,lag,rebuild,keywords",
@@ -198,6 +199,11 @@ pub async fn run(s: &Settings, a: BenchArgs) -> anyhow::Result<()> {
     }
     if want("images") {
         let section = self::images::run(&db, &client, &names).await?;
+        println!("{section}");
+        report.push_str(&section);
+    }
+    if want("wordpress") {
+        let section = self::wordpress::run(&db, &client, &names).await?;
         println!("{section}");
         report.push_str(&section);
     }
