@@ -207,7 +207,7 @@ impl From<ConnectionTest> for ConnectionTestView {
 
 /// A site's WordPress connection (never its Application Password).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct IntegrationView {
+pub struct WpIntegrationView {
     pub id: Uuid,
     pub site_id: Uuid,
     /// `wordpress`.
@@ -236,9 +236,9 @@ fn webhook_url(s: &AppState, id: Uuid) -> Option<String> {
     })
 }
 
-fn integration_view(s: &AppState, r: IntegrationRow) -> IntegrationView {
+fn integration_view(s: &AppState, r: IntegrationRow) -> WpIntegrationView {
     let iid = id(&r.integration_id);
-    IntegrationView {
+    WpIntegrationView {
         id: iid,
         site_id: id(&r.site_id),
         platform: "wordpress",
@@ -295,13 +295,13 @@ pub struct IntegrationParams {
 
 /// The WordPress connections of the caller's sites.
 #[utoipa::path(get, path = "/api/v1/integration/integrations/", tag = "integration", params(PageParams, IntegrationParams), security(("bearer" = [])),
-    responses((status = 200, description = "A page of connections", body = Page<IntegrationView>), (status = 400, description = "INVALID_QUERY", body = ErrorEnvelope)))]
+    responses((status = 200, description = "A page of connections", body = Page<WpIntegrationView>), (status = 400, description = "INVALID_QUERY", body = ErrorEnvelope)))]
 pub async fn list(
     State(s): State<AppState>,
     p: Principal,
     paging: Paging,
     ApiQuery(q): ApiQuery<IntegrationParams>,
-) -> ApiResult<ApiOk<Page<IntegrationView>>> {
+) -> ApiResult<ApiOk<Page<WpIntegrationView>>> {
     let account = p.account()?;
     if q.status
         .as_deref()
@@ -404,13 +404,13 @@ async fn row(s: &AppState, p: &Principal, iid: Uuid) -> ApiResult<IntegrationRow
 
 /// One connection.
 #[utoipa::path(get, path = "/api/v1/integration/integrations/{id}/", tag = "integration", params(("id" = Uuid, Path), crate::http::ReadParams), security(("bearer" = [])),
-    responses((status = 200, description = "The connection", body = IntegrationView), (status = 404, description = "Unknown or not visible", body = ErrorEnvelope)))]
+    responses((status = 200, description = "The connection", body = WpIntegrationView), (status = 404, description = "Unknown or not visible", body = ErrorEnvelope)))]
 pub async fn get_one(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(iid): ApiPath<Uuid>,
     ApiQuery(r): ApiQuery<crate::http::ReadParams>,
-) -> ApiResult<ApiOk<IntegrationView>> {
+) -> ApiResult<ApiOk<WpIntegrationView>> {
     read_your_writes(&s, rm::NAME, r.min_position).await?;
     Ok(ApiOk(integration_view(&s, row(&s, &p, iid).await?)))
 }
