@@ -59,30 +59,48 @@ extract_wordpress() {
   rm -rf "$tmp"
 }
 
+# True when the pid file names a live process whose command line mentions
+# $2 (a pid file that outlived its process may name somebody else's now).
+ours() { local p; p="$(cat "$1" 2>/dev/null)" && [ -n "$p" ] && tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$2"; }
+
 stop() {
   for f in "$RUN"/php-*.pid; do
     [ -f "$f" ] || continue
-    kill -- "-$(cat "$f")" 2>/dev/null || kill "$(cat "$f")" 2>/dev/null || true
+    if ours "$f" "$RUN/docroot"; then
+      kill -- "-$(cat "$f")" 2>/dev/null || kill "$(cat "$f")" 2>/dev/null || true
+    fi
     rm -f "$f"
   done
-  # mysqld writes its own pid file under the data dir.
-  if [ -f "$RUN/mysql.pid" ]; then kill "$(cat "$RUN/mysql.pid")" 2>/dev/null || true; fi
-  for _ in $(seq 1 50); do [ -S "$RUN/mysqld.sock" ] || break; sleep 0.1; done
+  # mysqld writes its own pid file.
+  if ours "$RUN/mysql.pid" "$RUN/mysql"; then
+    local mp; mp="$(cat "$RUN/mysql.pid")"
+    kill "$mp" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$mp" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$mp" 2>/dev/null || true
+  fi
   # PHP's server workers close their sockets a moment after the parent goes.
   for _ in $(seq 1 50); do port_open "$PORT" || port_open "$PLUGIN_PORT" || break; sleep 0.1; done
 }
 
 start_mariadb() {
-  rm -rf "$RUN/mysql" && mkdir -p "$RUN/mysql"
+  # A socket or pid file left by a server that died with an earlier session
+  # would pass the wait below at once and refuse the connection (errno 111).
+  rm -rf "$RUN/mysql" "$RUN/mysqld.sock" "$RUN/mysqld.sock.lock" "$RUN/mysql.pid" && mkdir -p "$RUN/mysql"
   local user=(); [ "$(id -u)" = 0 ] && user=(--user=root)
   mariadb-install-db --no-defaults "${user[@]}" --datadir="$RUN/mysql" --auth-root-authentication-method=normal \
     --skip-test-db >"$RUN/mariadb-install.log" 2>&1 || die "mariadb-install-db failed; see $RUN/mariadb-install.log"
   nohup mysqld --no-defaults "${user[@]}" --datadir="$RUN/mysql" --socket="$RUN/mysqld.sock" --skip-networking \
     --pid-file="$RUN/mysql.pid" --log-error="$RUN/mysqld.log" --innodb-buffer-pool-size=64M \
     --innodb-flush-log-at-trx-commit=2 >/dev/null 2>&1 &
-  for _ in $(seq 1 200); do [ -S "$RUN/mysqld.sock" ] && break; sleep 0.1; done
-  [ -S "$RUN/mysqld.sock" ] || die "MariaDB did not start; see $RUN/mysqld.log"
-  mariadb --no-defaults -S "$RUN/mysqld.sock" -uroot -e "CREATE DATABASE wordpress" || die "cannot create the wordpress database"
+  local pid=$!
+  # Ready means it answers a query, not that its socket file exists.
+  for _ in $(seq 1 300); do
+    mariadb --no-defaults -S "$RUN/mysqld.sock" -uroot -e "SELECT 1" >/dev/null 2>&1 && break
+    kill -0 "$pid" 2>/dev/null || { tail -20 "$RUN/mysqld.log" >&2; die "MariaDB exited at start; see $RUN/mysqld.log"; }
+    sleep 0.1
+  done
+  mariadb --no-defaults -S "$RUN/mysqld.sock" -uroot -e "CREATE DATABASE wordpress" \
+    || { tail -20 "$RUN/mysqld.log" >&2; die "cannot create the wordpress database (MariaDB did not answer on $RUN/mysqld.sock)"; }
 }
 
 write_docroot() {
