@@ -79,6 +79,8 @@ fn samples() -> Vec<Sample> {
             secondary_keywords: vec![s("best trail running shoes")],
             target_word_count: 1500,
             cluster_id,
+            author_profile_id: None,
+            strategy_id: None,
         },
         job_id,
     };

@@ -52,6 +52,13 @@ pub async fn create_idea(
             "the cluster belongs to another sector",
         ));
     }
+    crate::writer::settings::check_choices(
+        planner.bus,
+        caller,
+        input.idea.author_profile_id,
+        input.idea.strategy_id,
+    )
+    .await?;
     caller.require_write()?;
     let id = Uuid::now_v7();
     let outcome = planner
@@ -184,8 +191,8 @@ pub async fn queue_ideas(
             target_word_count: d.target_word_count,
             content_type: d.content_type,
             outline: d.outline,
-            author_profile_id: None,
-            strategy_id: None,
+            author_profile_id: d.author_profile_id,
+            strategy_id: d.strategy_id,
             allow_shared_primary,
         };
         let place = Place {
@@ -230,6 +237,10 @@ pub async fn queue_ideas(
 pub struct GenerateIdeas {
     pub cluster_ids: Vec<Uuid>,
     pub ideas_per_cluster: Option<u32>,
+    /// The account's strategy (its `ideas` prompt; carried by the ideas).
+    pub strategy_id: Option<Uuid>,
+    /// The account's author profile (language and tone; carried by the ideas).
+    pub author_profile_id: Option<Uuid>,
 }
 
 /// The job that generates ideas.
@@ -297,11 +308,19 @@ pub async fn auto_generate_ideas(
             "the clusters must belong to one site",
         ));
     }
+    crate::writer::settings::check_choices(
+        planner.bus,
+        caller,
+        input.author_profile_id,
+        input.strategy_id,
+    )
+    .await?;
     caller.require_write()?;
     let site = sites.into_iter().next().unwrap_or_default();
     let (acct, _) = planner.bus.load::<Account>(&account.to_string()).await?;
     let cost = ideas_cost_milli(acct.plan.as_deref(), ids.len() as u64 * u64::from(per));
-    let job_input = json!({"site_id": site, "clusters": clusters, "ideas_per_cluster": per});
+    let job_input = json!({"site_id": site, "clusters": clusters, "ideas_per_cluster": per,
+                           "strategy_id": input.strategy_id, "author_profile_id": input.author_profile_id});
     let (job_id, outs) = crate::jobs::create(
         planner.bus,
         account,

@@ -116,6 +116,12 @@ pub struct IdeaData {
     pub secondary_keywords: Vec<String>,
     pub target_word_count: u32,
     pub cluster_id: Option<Uuid>,
+    /// The author profile its task will write with (from the generation request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author_profile_id: Option<Uuid>,
+    /// The writing strategy its task will follow (from the generation request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy_id: Option<Uuid>,
 }
 
 /// A change of an idea (`None`: unchanged).
@@ -500,6 +506,8 @@ mod tests {
             secondary_keywords: vec!["best trail running shoes".into()],
             target_word_count: 1500,
             cluster_id: Some(Uuid::from_u128(9)),
+            author_profile_id: None,
+            strategy_id: None,
         }
     }
 

@@ -18,7 +18,7 @@ pub const MAX_TEMPLATE_CHARS: usize = 20_000;
 /// The prompt types and the placeholders each may use.
 pub const PROMPT_TYPES: &[(&str, &[&str])] = &[
     ("clustering", &["keywords", "language"]),
-    ("ideas", &["keywords", "count", "language"]),
+    ("ideas", &["keywords", "count", "language", "tone"]),
     (
         "content",
         &[

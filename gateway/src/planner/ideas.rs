@@ -87,6 +87,10 @@ pub struct IdeaView {
     pub task_id: Option<Uuid>,
     /// The job that generated it (`null`: written by a person).
     pub job_id: Option<Uuid>,
+    /// The author profile its task will write with (`null`: the account's default).
+    pub author_profile_id: Option<Uuid>,
+    /// The writing strategy its task will follow (`null`: none).
+    pub strategy_id: Option<Uuid>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
@@ -111,6 +115,8 @@ impl From<IdeaRow> for IdeaView {
             status: r.status,
             task_id: crate::http::schema::opt_id(&r.task_id),
             job_id: crate::http::schema::opt_id(&r.job_id),
+            author_profile_id: crate::http::schema::opt_id(&r.author_profile_id),
+            strategy_id: crate::http::schema::opt_id(&r.strategy_id),
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -227,6 +233,10 @@ pub struct CreateIdeaBody {
     /// 100 to 10,000 (default 1,500).
     #[schema(minimum = 100, maximum = 10000)]
     pub target_word_count: Option<u32>,
+    /// An author profile of the account for the idea's task.
+    pub author_profile_id: Option<Uuid>,
+    /// A writing strategy of the account for the idea's task.
+    pub strategy_id: Option<Uuid>,
 }
 
 /// `{"id"}` of an idea written.
@@ -264,6 +274,8 @@ pub async fn create_idea(
             secondary_keywords: b.secondary_keywords,
             target_word_count: b.target_word_count.unwrap_or(1500),
             cluster_id: b.cluster_id,
+            author_profile_id: b.author_profile_id,
+            strategy_id: b.strategy_id,
         },
     };
     let done = cmd::create_idea(planner!(s), &p, &ctx, input).await?;
@@ -427,6 +439,12 @@ pub struct GenerateIdeasBody {
     /// 1 to 10 (default 3).
     #[schema(minimum = 1, maximum = 10)]
     pub ideas_per_cluster: Option<u32>,
+    /// A writing strategy of the account: its `ideas` prompt override is
+    /// used, and the ideas (and the tasks queued from them) carry it.
+    pub strategy_id: Option<Uuid>,
+    /// An author profile of the account: the ideas' language and tone, and
+    /// the profile their tasks write with.
+    pub author_profile_id: Option<Uuid>,
 }
 
 /// Generate ideas for clusters: 202 with the job at once. Each idea's
@@ -436,7 +454,7 @@ pub struct GenerateIdeasBody {
 #[utoipa::path(post, path = "/api/v1/planner/clusters/auto_generate_ideas/", tag = "planner", request_body = GenerateIdeasBody, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key answers the first job")),
     responses((status = 202, description = "job_id, state PENDING", body = crate::http::accepted::JobAccepted), (status = 402, description = "INSUFFICIENT_CREDITS", body = crate::http::schema::ErrorEnvelope),
-              (status = 404, description = "Unknown or invisible cluster", body = crate::http::schema::ErrorEnvelope),
+              (status = 404, description = "Unknown or invisible cluster, author profile or strategy", body = crate::http::schema::ErrorEnvelope),
               (status = 422, description = "EMPTY_SELECTION, VALIDATION_ERROR (more than 50, ideas_per_cluster out of range, clusters of several sites)", body = crate::http::schema::ErrorEnvelope)))]
 pub async fn auto_generate_ideas(
     State(s): State<AppState>,
@@ -450,6 +468,8 @@ pub async fn auto_generate_ideas(
     let input = cmd::GenerateIdeas {
         cluster_ids: b.cluster_ids,
         ideas_per_cluster: b.ideas_per_cluster,
+        strategy_id: b.strategy_id,
+        author_profile_id: b.author_profile_id,
     };
     let job = cmd::auto_generate_ideas(planner!(s), &p, &ctx, input).await?;
     let (j, _) = igny8_commands::jobs::load_job(&s.bus, job.job_id).await?;

@@ -223,6 +223,7 @@ async fn world(app: &TestApp) -> World {
         )
         .await;
     let task = ok(r, "task").await["id"].as_str().unwrap().to_string();
+    let w = writer_world(app, t, &x1, &s1).await;
     let head = app.state.feed.head().await.unwrap();
     // Commands on one keyword find it in the read model: wait until it is there.
     let r = app
@@ -263,6 +264,7 @@ async fn world(app: &TestApp) -> World {
         ("TK1", task.clone()),
     ]
     .into_iter()
+    .chain(w.iter().map(|(k, v)| (*k, v.clone())))
     .collect();
     World {
         tokens,
@@ -280,8 +282,129 @@ async fn world(app: &TestApp) -> World {
             kws[1].clone(),
             idea,
             task,
-        ],
+        ]
+        .into_iter()
+        .chain(w.into_iter().map(|(_, v)| v))
+        .collect(),
     }
+}
+
+/// What the writer, images and publishing rows act on, all of account A's
+/// site S1: an article (CN1, offline, one version), a cluster (CL1), an
+/// idea and a task to delete (ID2, TK3), an author profile and a strategy
+/// (AP1, ST1) and a WordPress connection (WP1, to an address nothing
+/// answers: its jobs fail, which these rows do not look at).
+async fn writer_world(app: &TestApp, t: &str, x1: &str, s1: &str) -> Vec<(&'static str, String)> {
+    let id = |v: &Value| v["id"].as_str().unwrap().to_string();
+    let r = app
+        .req(t, "POST", "/api/v1/writer/tasks/",
+            Some(json!({"sector_id": x1, "title": "Matrix article", "primary_keyword": "matrix article", "target_word_count": 500})))
+        .await;
+    let tk2 = id(&ok(r, "task 2").await);
+    let r = app
+        .req(
+            t,
+            "POST",
+            "/api/v1/writer/tasks/auto_generate_content/",
+            Some(json!({"task_ids": [tk2]})),
+        )
+        .await;
+    let job = ok(r, "content job").await["job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        crate::jobs::wait_done(app, t, &job).await.data()["state"],
+        "SUCCESS"
+    );
+    let r = app
+        .req(
+            t,
+            "POST",
+            "/api/v1/planner/keywords/auto_cluster/",
+            Some(json!({"sector_id": x1, "num_clusters": 1})),
+        )
+        .await;
+    let job = ok(r, "cluster job").await["job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        crate::jobs::wait_done(app, t, &job).await.data()["state"],
+        "SUCCESS"
+    );
+    let cl1 = crate::jobs::clusters(app, t, x1).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let head = app.state.feed.head().await.unwrap();
+    let r = app
+        .req(
+            t,
+            "GET",
+            &format!("/api/v1/writer/tasks/{tk2}/?min_position={head}"),
+            None,
+        )
+        .await;
+    let cn1 = ok(r, "task 2 again").await["content_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app
+        .req(t, "POST", "/api/v1/planner/ideas/",
+            Some(json!({"sector_id": x1, "idea_title": "Doomed idea", "primary_keyword": "doomed idea"})))
+        .await;
+    let id2 = id(&ok(r, "idea 2").await);
+    let r = app
+        .req(
+            t,
+            "POST",
+            "/api/v1/writer/tasks/",
+            Some(
+                json!({"sector_id": x1, "title": "Doomed task", "primary_keyword": "doomed task"}),
+            ),
+        )
+        .await;
+    let tk3 = id(&ok(r, "task 3").await);
+    let r = app
+        .req(
+            t,
+            "POST",
+            "/api/v1/system/author-profiles/",
+            Some(json!({"name": "Matrix voice"})),
+        )
+        .await;
+    let ap1 = id(&ok(r, "profile").await);
+    let r = app
+        .req(
+            t,
+            "POST",
+            "/api/v1/system/strategies/",
+            Some(json!({"name": "Matrix plan"})),
+        )
+        .await;
+    let st1 = id(&ok(r, "strategy").await);
+    let r = app
+        .req(
+            t,
+            "POST",
+            "/api/v1/integration/integrations/",
+            Some(
+                json!({"site_id": s1, "wp_url": "http://127.0.0.1:9/", "wp_username": "admin",
+                        "wp_app_password": "abcd efgh ijkl mnop qrst uvwx"}),
+            ),
+        )
+        .await;
+    let wp1 = id(&ok(r, "integration").await);
+    vec![
+        ("CN1", cn1),
+        ("CL1", cl1),
+        ("ID2", id2),
+        ("TK3", tk3),
+        ("AP1", ap1),
+        ("ST1", st1),
+        ("WP1", wp1),
+    ]
 }
 
 /// (method, path, body, expected status per actor in ACTORS order; 0 = not called).
@@ -530,6 +653,205 @@ fn rows() -> Vec<Row> {
             "/api/v1/writer/content/{TK1}/",
             None,
             [404, 404, 404, 404, 404, 404],
+        ),
+        (
+            "GET",
+            "/api/v1/writer/content/{CN1}/?min_position={HEAD}",
+            None,
+            [404, 200, 404, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/writer/content/{CN1}/versions/",
+            None,
+            [404, 200, 404, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/writer/content/{CN1}/versions/1/",
+            None,
+            [404, 200, 404, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/writer/content/{CN1}/versions/1/diff/?against=1",
+            None,
+            [404, 200, 404, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/planner/clusters/{CL1}/",
+            None,
+            [404, 200, 404, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/integration/integrations/{WP1}/?min_position={HEAD}",
+            None,
+            [404, 200, 404, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/integration/integrations/{WP1}/sync_logs/",
+            None,
+            [404, 200, 404, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/writer/image-prompts/?min_position={HEAD}",
+            None,
+            [200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/writer/images/?min_position={HEAD}",
+            None,
+            [200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/integration/integrations/?min_position={HEAD}",
+            None,
+            [200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/integration/publications/?min_position={HEAD}",
+            None,
+            [200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/system/prompts/",
+            None,
+            [200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/system/author-profiles/",
+            None,
+            [200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/system/strategies/",
+            None,
+            [200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/system/author-profiles/{AP1}/",
+            None,
+            [404, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/system/strategies/{ST1}/",
+            None,
+            [404, 200, 200, 200, 200, 200],
+        ),
+        // Writer mutations on A's article and settings.
+        (
+            "PATCH",
+            "/api/v1/writer/content/{CN1}/",
+            Some(json!({"title": "Matrix article, edited"})),
+            [404, 403, 404, 200, 0, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/writer/content/{CN1}/status/",
+            Some(json!({"status": "review"})),
+            [404, 403, 404, 0, 0, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/writer/content/{CN1}/revert/",
+            Some(json!({"version": 1})),
+            [404, 403, 404, 0, 0, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/planner/clusters/auto_generate_ideas/",
+            Some(json!({"cluster_ids": ["{CL1}"], "ideas_per_cluster": 1})),
+            [404, 403, 404, 0, 0, 202],
+        ),
+        (
+            "DELETE",
+            "/api/v1/planner/ideas/{ID2}/",
+            None,
+            [404, 403, 404, 0, 0, 200],
+        ),
+        (
+            "DELETE",
+            "/api/v1/writer/tasks/{TK3}/",
+            None,
+            [404, 403, 404, 0, 0, 200],
+        ),
+        (
+            "PUT",
+            "/api/v1/system/prompts/ideas/",
+            Some(json!({"template": "Ideas for {keywords}"})),
+            [200, 403, 403, 403, 0, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/system/prompts/ideas/reset/",
+            None,
+            [200, 403, 403, 403, 0, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/system/author-profiles/",
+            Some(json!({"name": "Voice {UNIQ}"})),
+            [201, 403, 403, 403, 0, 201],
+        ),
+        (
+            "PATCH",
+            "/api/v1/system/author-profiles/{AP1}/",
+            Some(json!({"tone": "dry"})),
+            [404, 403, 403, 403, 0, 200],
+        ),
+        (
+            "PATCH",
+            "/api/v1/system/strategies/{ST1}/",
+            Some(json!({"description": "changed"})),
+            [404, 403, 403, 403, 0, 200],
+        ),
+        (
+            "DELETE",
+            "/api/v1/system/strategies/{ST1}/",
+            None,
+            [404, 403, 403, 403, 0, 200],
+        ),
+        (
+            "DELETE",
+            "/api/v1/system/author-profiles/{AP1}/",
+            None,
+            [404, 403, 403, 403, 0, 200],
+        ),
+        (
+            "PATCH",
+            "/api/v1/integration/integrations/{WP1}/",
+            Some(json!({"max_concurrent_requests": 1})),
+            [404, 403, 404, 403, 0, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/writer/content/{CN1}/regenerate/",
+            None,
+            [404, 403, 404, 0, 0, 202],
+        ),
+        (
+            "POST",
+            "/api/v1/integration/integrations/{WP1}/publish/",
+            Some(json!({"content_id": "{CN1}", "status": "draft"})),
+            [404, 403, 404, 0, 0, 202],
+        ),
+        (
+            "DELETE",
+            "/api/v1/integration/integrations/{WP1}/",
+            None,
+            [404, 403, 404, 403, 0, 200],
         ),
         // Mutations: the refused first; the last allowed actor's call succeeds.
         (

@@ -802,3 +802,102 @@ async fn bad_writer_requests() {
         app.stop().await;
     }
 }
+
+/// Internal links: an article whose text names another article's primary
+/// keyword links to it (at most three, never to itself); the earlier
+/// article, whose text names no other, links to nothing.
+#[tokio::test]
+async fn an_article_links_to_the_sites_other_articles_it_mentions() {
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let o = app.signup("Linker").await;
+        let (_, sector) = app.site_and_sector(&o).await;
+        let task = |title: &str, kw: &str, secondary: Vec<&str>| {
+            json!({"sector_id": sector, "title": title, "primary_keyword": kw,
+                   "secondary_keywords": secondary, "target_word_count": 600})
+        };
+        let mut contents = vec![];
+        // Four earlier articles; the last one mentions them all (and itself).
+        let earlier = [
+            "alpine hiking boots",
+            "trekking poles",
+            "rain shells",
+            "camp stoves",
+        ];
+        let mut specs: Vec<Value> = earlier
+            .iter()
+            .map(|kw| task(&format!("Guide to {kw}"), kw, vec![]))
+            .collect();
+        specs.push(task(
+            "Mountain trail maps",
+            "mountain trail maps",
+            earlier.to_vec(),
+        ));
+        for spec in specs {
+            let r = app
+                .req(&o.token, "POST", "/api/v1/writer/tasks/", Some(spec))
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{m}: {}", r.body);
+            let id = r.data()["id"].as_str().unwrap().to_string();
+            // One job per article, in order: each sees the ones before it.
+            let job = job_of(
+                &app,
+                &o,
+                "/api/v1/writer/tasks/auto_generate_content/",
+                json!({"task_ids": [id]}),
+            )
+            .await;
+            assert_eq!(
+                wait_done(&app, &o.token, &job).await.data()["state"],
+                "SUCCESS",
+                "{m}"
+            );
+            let t = get_now(&app, &o.token, &format!("/api/v1/writer/tasks/{id}/")).await;
+            contents.push(t.data()["content_id"].as_str().unwrap().to_string());
+        }
+        let first = get_now(
+            &app,
+            &o.token,
+            &format!("/api/v1/writer/content/{}/", contents[0]),
+        )
+        .await;
+        assert_eq!(
+            first.data()["internal_links"],
+            json!([]),
+            "{m}: {}",
+            first.body
+        );
+        let last = get_now(
+            &app,
+            &o.token,
+            &format!("/api/v1/writer/content/{}/", contents[4]),
+        )
+        .await;
+        let links = last.data()["internal_links"].as_array().unwrap().clone();
+        assert_eq!(links.len(), 3, "{m}: at most three: {}", last.body);
+        let html = last.data()["html_content"].as_str().unwrap().to_lowercase();
+        for l in &links {
+            let target = l["content_id"].as_str().unwrap();
+            let i = contents
+                .iter()
+                .position(|c| c == target)
+                .expect("a link to one of the site's articles");
+            assert!(i < 4, "{m}: never to itself");
+            assert_eq!(l["keyword"], earlier[i], "{m}");
+            assert!(
+                html.contains(earlier[i]),
+                "{m}: the text names {}",
+                earlier[i]
+            );
+        }
+        // The version records them too.
+        let v = get_now(
+            &app,
+            &o.token,
+            &format!("/api/v1/writer/content/{}/versions/1/", contents[4]),
+        )
+        .await;
+        assert_eq!(v.data()["internal_links"], json!(links), "{m}: {}", v.body);
+        app.stop().await;
+    }
+}

@@ -790,12 +790,49 @@ async fn ideas_through_an_openai_compatible_api_keep_to_the_cluster_and_free_key
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{m}: {}", r.body);
+        // A profile and a strategy: the ideas prompt is the strategy's, in
+        // the profile's language and tone, and the ideas carry both.
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/system/author-profiles/",
+                Some(json!({"name": "Warm", "tone": "warm", "language": "de"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{m}: {}", r.body);
+        let profile = r.data()["id"].as_str().unwrap().to_string();
+        let r = app
+            .req(&o.token, "POST", "/api/v1/system/strategies/",
+                Some(json!({"name": "Ideas", "prompt_overrides": {"ideas": "STRATEGY IDEAS in {language} ({tone}): {keywords}"}})))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{m}: {}", r.body);
+        let strategy = r.data()["id"].as_str().unwrap().to_string();
+        for unknown in [
+            json!({"strategy_id": uuid::Uuid::new_v4()}),
+            json!({"author_profile_id": uuid::Uuid::new_v4()}),
+        ] {
+            let mut b = json!({"cluster_ids": [cluster]});
+            b.as_object_mut()
+                .unwrap()
+                .extend(unknown.as_object().unwrap().clone());
+            let r = app
+                .req(
+                    &o.token,
+                    "POST",
+                    "/api/v1/planner/clusters/auto_generate_ideas/",
+                    Some(b),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{m}: {}", r.body);
+        }
         let r = app
             .req(
                 &o.token,
                 "POST",
                 "/api/v1/planner/clusters/auto_generate_ideas/",
-                Some(json!({"cluster_ids": [cluster], "ideas_per_cluster": 3})),
+                Some(json!({"cluster_ids": [cluster], "ideas_per_cluster": 3,
+                            "strategy_id": strategy, "author_profile_id": profile})),
             )
             .await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{m}: {}", r.body);
@@ -818,6 +855,10 @@ async fn ideas_through_an_openai_compatible_api_keep_to_the_cluster_and_free_key
             !prompt.contains(&top),
             "{m}: the taken keyword is not offered: {prompt}"
         );
+        assert!(
+            prompt.starts_with("STRATEGY IDEAS in de (warm): "),
+            "{m}: the strategy's ideas prompt with the profile's language and tone: {prompt}"
+        );
         let h = app.state.feed.head().await.unwrap();
         let r = app
             .req(
@@ -833,11 +874,55 @@ async fn ideas_through_an_openai_compatible_api_keep_to_the_cluster_and_free_key
             .iter()
             .map(|k| k["keyword"].as_str().unwrap().to_string())
             .collect();
+        let mut ideas = vec![];
         for i in r.data()["results"].as_array().unwrap() {
             let k = i["primary_keyword"].as_str().unwrap().to_string();
             assert!(words.contains(&k) && k != top, "{m}: {k}");
             assert_eq!(i["content_type"], "guide");
+            assert_eq!(
+                (i["strategy_id"].as_str(), i["author_profile_id"].as_str()),
+                (Some(strategy.as_str()), Some(profile.as_str())),
+                "{m}: {i}"
+            );
+            ideas.push(i["id"].as_str().unwrap().to_string());
         }
+        // Their tasks write with the same profile and strategy.
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/planner/ideas/bulk_queue_to_writer/",
+                Some(json!({"idea_ids": ideas})),
+            )
+            .await;
+        assert_eq!(
+            r.data()["queued"].as_array().map(Vec::len),
+            Some(3),
+            "{m}: {}",
+            r.body
+        );
+        let task = r.data()["queued"][0]["task_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let h = app.state.feed.head().await.unwrap();
+        let t = app
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/writer/tasks/{task}/?min_position={h}"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (
+                t.data()["strategy_id"].as_str(),
+                t.data()["author_profile_id"].as_str()
+            ),
+            (Some(strategy.as_str()), Some(profile.as_str())),
+            "{m}: {}",
+            t.body
+        );
         app.stop().await;
     }
 }

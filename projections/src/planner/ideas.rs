@@ -23,11 +23,13 @@ const TABLES: &[Table] = &[Table {
         cluster_id text, title text NOT NULL, description text NOT NULL, outline text NOT NULL,
         content_type text NOT NULL, primary_keyword text NOT NULL, secondary_keywords text NOT NULL,
         target_word_count bigint NOT NULL, status text NOT NULL, task_id text, job_id text,
+        author_profile_id text, strategy_id text,
         created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL)",
     sqlite: "CREATE TABLE IF NOT EXISTS {t} (idea_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, site_id TEXT NOT NULL,
         sector_id TEXT NOT NULL, cluster_id TEXT, title TEXT NOT NULL, description TEXT NOT NULL, outline TEXT NOT NULL,
         content_type TEXT NOT NULL, primary_keyword TEXT NOT NULL, secondary_keywords TEXT NOT NULL,
         target_word_count INTEGER NOT NULL, status TEXT NOT NULL, task_id TEXT, job_id TEXT,
+        author_profile_id TEXT, strategy_id TEXT,
         created_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
     indexes: &[
         Index { name: "rm_ideas_account_idx", columns: "account_id, created_at" },
@@ -58,7 +60,8 @@ impl Projection for IdeasProjection {
         TABLES
     }
     fn version(&self) -> u32 {
-        1
+        // 2: the author profile and strategy an idea's task will use.
+        2
     }
     async fn apply_all(
         &self,
@@ -120,6 +123,14 @@ async fn apply(tx: &mut DbTx, t: &str, ev: &StoredEvent, e: &IdeaEvent) -> anyho
                     ),
                     ("status", "new".into()),
                     ("job_id", job_id.map(|j| j.to_string()).into()),
+                    (
+                        "author_profile_id",
+                        idea.author_profile_id.map(|j| j.to_string()).into(),
+                    ),
+                    (
+                        "strategy_id",
+                        idea.strategy_id.map(|j| j.to_string()).into(),
+                    ),
                     ("created_at", at.into()),
                     ("updated_at", at.into()),
                 ],
@@ -199,12 +210,14 @@ pub struct IdeaRow {
     pub status: String,
     pub task_id: Option<String>,
     pub job_id: Option<String>,
+    pub author_profile_id: Option<String>,
+    pub strategy_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 const COLUMNS: &str = "idea_id, account_id, site_id, sector_id, cluster_id, title, description, outline, \
-    content_type, primary_keyword, secondary_keywords, target_word_count, status, task_id, job_id, created_at, updated_at";
+    content_type, primary_keyword, secondary_keywords, target_word_count, status, task_id, job_id, author_profile_id, strategy_id, created_at, updated_at";
 
 pub const IDEA_ORDERINGS: &[&str] = &[
     "created_at",

@@ -55,7 +55,12 @@ pub async fn run(
         .bus
         .load::<WriterSettings>(&job.account_id.unwrap_or_default().to_string())
         .await?;
-    let (template, prompt_version, _) = settings.template("ideas", None);
+    let choice = |k: &str| input[k].as_str().and_then(|s| Uuid::parse_str(s).ok());
+    let (strategy_id, author_profile_id) = (choice("strategy_id"), choice("author_profile_id"));
+    let (template, prompt_version, _) = settings.template("ideas", strategy_id);
+    let profile = settings.profile_for(author_profile_id, strategy_id);
+    let language = profile.map_or("en".to_string(), |p| p.language.clone());
+    let tone = profile.map_or(String::new(), |p| p.tone.clone());
     let (mut tokens, mut cost) = (0u64, 0i64);
     let mut saved = vec![];
     let n = clusters.len().max(1);
@@ -105,7 +110,8 @@ pub async fn run(
                         .join(", "),
                 ),
                 ("count", per.to_string()),
-                ("language", "en".to_string()),
+                ("language", language.clone()),
+                ("tone", tone.clone()),
             ],
         );
         let (ideas, t, usd) = provider
@@ -116,6 +122,8 @@ pub async fn run(
         cost += usd;
         for (i, mut idea) in ideas.into_iter().enumerate() {
             idea.cluster_id = Some(cluster);
+            idea.author_profile_id = author_profile_id;
+            idea.strategy_id = strategy_id;
             let id = Uuid::new_v5(&run.job_id, format!("{cluster}:{i}").as_bytes());
             saved.push((id, sector, idea));
         }

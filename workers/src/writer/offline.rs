@@ -190,6 +190,8 @@ pub fn ideas(seed: &IdeaSeed, n: usize) -> Vec<IdeaData> {
             secondary_keywords: secondary,
             target_word_count: target_for(t),
             cluster_id: None,
+            author_profile_id: None,
+            strategy_id: None,
         });
     }
     out
@@ -301,15 +303,21 @@ pub fn article(brief: &Brief) -> Draft {
     };
     let target = brief.target_words as usize;
     let mut i = 0;
+    // Secondary keywords take turns in the sentences that name one, so
+    // each appears (a count of sentences alone would skip some).
+    let mut turn = 0;
     let mut total = count(&blocks);
     // Up to the target, never past it: an article of a 1,500-word target
     // stays within 1,500 words (and its price within 3 credits).
     while !fill.is_empty() {
         let (at, point) = &fill[i % fill.len()];
-        let other = &others[i % others.len()];
+        let other = &others[turn % others.len()];
         let s = sentence(i, &topic, point, other);
         if total + words(&s) > target {
             break;
+        }
+        if SENTENCES[i % SENTENCES.len()].contains("{other}") {
+            turn += 1;
         }
         total += words(&s);
         if let Block::Para(p) = &mut blocks[*at] {
