@@ -70,6 +70,37 @@ async fn cluster_to_ideas_to_tasks_to_content_to_review_and_revert() {
         let o = app.signup("Writer").await;
         let (sector, cl) = clustered(&app, &o).await;
         assert_eq!(credits(&app, &o).await, (240.0, 0.0), "{m}");
+        // Out of range: refused before anything is reserved.
+        for (body, code) in [
+            (
+                json!({"cluster_ids": [cl[0]], "ideas_per_cluster": 0}),
+                "VALIDATION_ERROR",
+            ),
+            (
+                json!({"cluster_ids": [cl[0]], "ideas_per_cluster": 11}),
+                "VALIDATION_ERROR",
+            ),
+            (
+                json!({"cluster_ids": (0..51).map(|_| uuid::Uuid::new_v4()).collect::<Vec<_>>()}),
+                "VALIDATION_ERROR",
+            ),
+        ] {
+            let r = app
+                .req(
+                    &o.token,
+                    "POST",
+                    "/api/v1/planner/clusters/auto_generate_ideas/",
+                    Some(body.clone()),
+                )
+                .await;
+            assert_eq!(
+                (r.status, r.code()),
+                (StatusCode::UNPROCESSABLE_ENTITY, code),
+                "{m}: {body}: {}",
+                r.body
+            );
+        }
+        assert_eq!(credits(&app, &o).await, (240.0, 0.0), "{m}");
 
         // Ideas: 2 clusters × 2 ideas, reserved then charged per idea.
         let job = job_of(

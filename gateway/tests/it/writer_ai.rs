@@ -43,6 +43,14 @@ impl Respond for Writer {
             .and_then(|v| v.to_str().ok())
             == Some(&format!("Bearer {KEY}"));
         let schema = &body["response_format"]["json_schema"];
+        // The settings' test call: a tiny plain completion.
+        if authed
+            && body["model"] == MODEL
+            && body["max_tokens"] == 5
+            && body.get("response_format").is_none()
+        {
+            return chat("pong", "stop");
+        }
         if schema["name"] == "content_ideas" && body["model"] == MODEL {
             return ideas_answer(&body);
         }
@@ -78,6 +86,13 @@ impl Respond for Writer {
         }
         if user.contains("broken topic") {
             return chat("this is not JSON", "stop");
+        }
+        if user.contains("down topic") {
+            return ResponseTemplate::new(503)
+                .set_body_json(json!({"error": {"message": "The server is overloaded"}}));
+        }
+        if user.contains("schema topic") {
+            return chat("{\"title\": 5, \"sections\": \"none\"}", "stop");
         }
         // A top-up ("More of the article"): one new section of the words asked for.
         if user.contains("More of the article") {
@@ -197,6 +212,8 @@ async fn articles_through_an_openai_compatible_api_with_its_faults() {
             ("truncated topic", 800),
             ("filtered topic", 800),
             ("broken topic", 800),
+            ("down topic", 800),
+            ("schema topic", 800),
             ("short topic", 1000),
         ] {
             let r = app.req(&o.token, "POST", "/api/v1/writer/tasks/", Some(json!({
@@ -217,19 +234,21 @@ async fn articles_through_an_openai_compatible_api_with_its_faults() {
             .await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{m}: {}", r.body);
         // Reserved: 3000 → 3450 words → 7 credits; 800 → 920 → 2 credits each.
-        assert_eq!(r.data()["credits_reserved"], 18, "{m}: {}", r.body);
+        assert_eq!(r.data()["credits_reserved"], 22, "{m}: {}", r.body);
         let job = r.data()["job_id"].as_str().unwrap().to_string();
         let done = wait_done(&app, &o.token, &job).await;
         assert_eq!(done.data()["state"], "SUCCESS", "{m}: {}", done.body);
         let result = &done.data()["result"]["result"];
         assert_eq!(result["articles"], 3, "{m}: {result}");
         let failed = result["failed"].as_array().unwrap();
-        assert_eq!(failed.len(), 3, "{m}: {result}");
+        assert_eq!(failed.len(), 5, "{m}: {result}");
         let h = app.state.feed.head().await.unwrap();
         for (kw, cause) in [
             ("truncated topic", "finish_reason: length"),
             ("filtered topic", "content filter"),
             ("broken topic", "not JSON"),
+            ("down topic", "503"),
+            ("schema topic", "is not"),
         ] {
             let t = app
                 .req(
@@ -383,12 +402,40 @@ async fn articles_through_an_openai_compatible_api_with_its_faults() {
             .await;
         assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
         assert_eq!(
-            r.data()["ok"],
-            false,
-            "{m}: the stub refuses a request without a schema: {}",
+            (r.data()["ok"].as_bool(), r.data()["model"].as_str()),
+            (Some(true), Some(MODEL)),
+            "{m}: {}",
             r.body
         );
-        assert_eq!(r.data()["status"], 400, "{m}");
+        assert!(r.data()["latency_ms"].is_u64(), "{m}: {}", r.body);
+        // A key the provider refuses: ok false with the provider's status.
+        let r = app
+            .req(
+                &o.token,
+                "PUT",
+                "/api/v1/system/settings/integrations/openai/",
+                Some(json!({"api_key": "sk-wrong-key-0000000000"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/system/settings/integrations/openai/test_openai/",
+                None,
+            )
+            .await;
+        assert_eq!(
+            (
+                r.status,
+                r.data()["ok"].as_bool(),
+                r.data()["status"].as_u64()
+            ),
+            (StatusCode::OK, Some(false), Some(400)),
+            "{m}: {}",
+            r.body
+        );
         app.stop().await;
     }
 }
