@@ -591,3 +591,27 @@ async fn take_jobs(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Limits;
+    use std::time::Duration;
+    use uuid::Uuid;
+
+    /// One account's batch holds at most its share of the provider slots:
+    /// another account still gets a slot at once, and the batch's next
+    /// call waits until one of its own ends.
+    #[tokio::test]
+    async fn one_accounts_batch_does_not_starve_another() {
+        let limits = Limits::new(4, 2);
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let held = vec![limits.acquire(a).await, limits.acquire(a).await];
+        let third = tokio::time::timeout(Duration::from_millis(100), limits.acquire(a)).await;
+        assert!(third.is_err(), "a third call of the same account waits");
+        let other = tokio::time::timeout(Duration::from_millis(100), limits.acquire(b)).await;
+        assert!(other.is_ok(), "another account is served at once");
+        drop(held);
+        let again = tokio::time::timeout(Duration::from_millis(100), limits.acquire(a)).await;
+        assert!(again.is_ok(), "a slot of its own came free");
+    }
+}
