@@ -505,6 +505,18 @@ async fn credit_load(
     r
 }
 
+/// The process's `/metrics` holds this exact line.
+async fn assert_metric(cluster: &Cluster, name: &str, line: &str) {
+    let r = call(&cluster.get(name).ready_addr, "GET", "/metrics", &[], None)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: /metrics does not answer: {e}"));
+    assert!(
+        r.body.lines().any(|l| l == line),
+        "{name}: /metrics lacks `{line}`:\n{}",
+        r.body
+    );
+}
+
 #[tokio::test]
 async fn scale_out_rides_out_postgres_and_nats_restarts_under_load() {
     let root = std::env::temp_dir().join(unique("igny8-faults"));
@@ -628,16 +640,52 @@ async fn scale_out_rides_out_postgres_and_nats_restarts_under_load() {
 
     // PostgreSQL SIGKILLed and restarted twice: every process says it is
     // not ready while it is away, none exits, all are ready after.
+    // In the first round a second workers process starts while PostgreSQL
+    // is away: it waits for it (never exits) and is not ready until then.
+    // The metrics say what /ready says.
     for round in 1..=2 {
         pg.kill();
         cluster
             .wait_ready(&all, 503, &format!("PostgreSQL down (round {round})"))
             .await;
+        assert_metric(
+            &cluster,
+            "workers",
+            "igny8_dependency_up{dependency=\"database\"} 0",
+        )
+        .await;
+        assert_metric(&cluster, "workers", "igny8_ready{process=\"workers\"} 0").await;
+        if round == 1 {
+            cluster.spawn("late-workers", &["workers"], false);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            cluster.assert_all_running();
+            cluster
+                .wait_ready(
+                    &["late-workers"],
+                    503,
+                    "a process started while PostgreSQL is down",
+                )
+                .await;
+        }
         tokio::time::sleep(Duration::from_secs(1)).await;
         pg.start().await;
         cluster
             .wait_ready(&all, 200, &format!("PostgreSQL back (round {round})"))
             .await;
+        cluster
+            .wait_ready(
+                &["late-workers"],
+                200,
+                "the late process once PostgreSQL is back",
+            )
+            .await;
+        assert_metric(&cluster, "workers", "igny8_ready{process=\"workers\"} 1").await;
+        assert_metric(
+            &cluster,
+            "late-workers",
+            "igny8_dependency_up{dependency=\"database\"} 1",
+        )
+        .await;
         cluster.assert_all_running();
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
