@@ -845,6 +845,15 @@ fn samples() -> Vec<Sample> {
         ),
         sample(
             "publication",
+            PublicationEvent::PublishOutcomeUnknown {
+                publish_id: id,
+                request: format!("media:{}", "ab".repeat(32)),
+                error: s("no answer within 30s"),
+                at: chrono::Utc::now(),
+            },
+        ),
+        sample(
+            "publication",
             PublicationEvent::ExternalChangeDetected {
                 change: ExternalChange {
                     kind: s("edited"),

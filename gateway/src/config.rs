@@ -205,6 +205,12 @@ pub struct Settings {
         global = true
     )]
     pub wp_timeout_ms: u64,
+    /// After a create or upload WordPress did not answer (a timeout, a cut
+    /// connection, a 5xx), the publisher waits this long before each of
+    /// its two looks for what it may have made, and only then sends the
+    /// request again (milliseconds; 0: the request timeout).
+    #[arg(long, env = "IGNY8_WP_SETTLE_MS", default_value_t = 0, global = true)]
+    pub wp_settle_ms: u64,
     #[arg(long, env = "IGNY8_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: String,
 }
@@ -242,6 +248,11 @@ impl Settings {
         igny8_workers::publishing::WpOptions {
             timeout: std::time::Duration::from_millis(self.wp_timeout_ms.max(1)),
             allow_private: self.allow_private_fetch,
+            settle: std::time::Duration::from_millis(if self.wp_settle_ms == 0 {
+                self.wp_timeout_ms.max(1)
+            } else {
+                self.wp_settle_ms
+            }),
             ..Default::default()
         }
     }
@@ -285,6 +296,7 @@ impl Default for Settings {
             allow_private_fetch: false,
             public_url: None,
             wp_timeout_ms: 30_000,
+            wp_settle_ms: 0,
         }
     }
 }

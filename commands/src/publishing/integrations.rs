@@ -105,6 +105,7 @@ pub async fn connect(
                 credential: keyring.seal(pw.as_bytes(), &credential_aad(input.site_id)),
                 webhook_secret: keyring.seal(random_secret().as_bytes(), &secret_aad(id)),
                 max_concurrent: input.max_concurrent,
+                password_optional: false,
             },
             ctx,
         )
@@ -305,6 +306,7 @@ pub(crate) fn site_fields_command(
         credential,
         webhook_secret: keyring.seal(random_secret().as_bytes(), &secret_aad(id)),
         max_concurrent: None,
+        password_optional: false,
     }))
 }
 
@@ -347,6 +349,7 @@ pub async fn migrate_site_fields(
                 credential: site.wp_credential.clone().unwrap_or_default(),
                 webhook_secret: keyring.seal(random_secret().as_bytes(), &secret_aad(id)),
                 max_concurrent: None,
+                password_optional: true,
             };
             match bus
                 .execute::<WpIntegration>(&id.to_string(), cmd, &ctx)

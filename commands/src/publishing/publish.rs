@@ -175,6 +175,13 @@ pub async fn publish(
     }
     let c = content_scope(bus, caller, r.content_id).await?;
     caller.require_write()?;
+    if i.credential.is_empty() {
+        return Err(CommandError::refused(
+            igny8_domain::ErrorKind::Conflict,
+            "NO_APP_PASSWORD",
+            "this connection has no Application Password (it was moved from the site's old fields without one): set wp_app_password first",
+        ));
+    }
     if c.site_id != i.site_id {
         return Err(CommandError::invalid(
             "VALIDATION_ERROR",
@@ -455,6 +462,31 @@ pub async fn fail(
         PublicationCommand::Fail {
             publish_id,
             error: error.into(),
+        },
+    )
+    .await
+    .map(|_| ())
+}
+
+/// A request of the publish went unanswered (`request`: `post` or
+/// `media:<sha256>`): its outcome is unknown until WordPress is asked.
+pub async fn record_unknown(
+    bus: &CommandBus,
+    ctx: &CommandContext,
+    publication: Uuid,
+    publish_id: Uuid,
+    request: &str,
+    error: &str,
+) -> Result<(), CommandError> {
+    step(
+        bus,
+        ctx,
+        publication,
+        PublicationCommand::RecordUnknown {
+            publish_id,
+            request: request.into(),
+            error: error.into(),
+            at: chrono::Utc::now(),
         },
     )
     .await

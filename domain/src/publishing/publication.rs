@@ -14,6 +14,7 @@
 
 use super::PublishingError;
 use crate::{Aggregate, DomainEvent};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -87,6 +88,11 @@ pub struct Publication {
     /// What changed in WordPress since our last write (`None`: nothing we know of).
     pub external: Option<ExternalChange>,
     pub publishes: u32,
+    /// When a request of the publish under way last went unanswered (a
+    /// timeout, a cut connection, a 5xx to a create): until WordPress is
+    /// asked, its outcome is unknown — never taken for a failure.
+    #[serde(default)]
+    pub unknown_since: Option<DateTime<Utc>>,
 }
 
 impl Publication {
@@ -140,6 +146,14 @@ pub enum PublicationCommand {
         publish_id: Uuid,
         error: String,
     },
+    /// A request of this publish went unanswered: it may have been done.
+    RecordUnknown {
+        publish_id: Uuid,
+        /// `post`, or `media:<sha256>`.
+        request: String,
+        error: String,
+        at: DateTime<Utc>,
+    },
     RecordExternal(ExternalChange),
 }
 
@@ -180,6 +194,12 @@ pub enum PublicationEvent {
         publish_id: Uuid,
         error: String,
     },
+    PublishOutcomeUnknown {
+        publish_id: Uuid,
+        request: String,
+        error: String,
+        at: DateTime<Utc>,
+    },
     ExternalChangeDetected {
         change: ExternalChange,
     },
@@ -196,6 +216,7 @@ impl DomainEvent for PublicationEvent {
             E::PostPublished { .. } => "PostPublished",
             E::PostUnpublished { .. } => "PostUnpublished",
             E::PublishFailed { .. } => "PublishFailed",
+            E::PublishOutcomeUnknown { .. } => "PublishOutcomeUnknown",
             E::ExternalChangeDetected { .. } => "ExternalChangeDetected",
         }
     }
@@ -288,6 +309,20 @@ impl Aggregate for Publication {
                 }
                 Ok(vec![E::PublishFailed { publish_id, error }])
             }
+            C::RecordUnknown {
+                publish_id,
+                request,
+                error,
+                at,
+            } => {
+                self.holds(publish_id)?;
+                Ok(vec![E::PublishOutcomeUnknown {
+                    publish_id,
+                    request,
+                    error,
+                    at,
+                }])
+            }
             C::RecordExternal(change) => {
                 let Some(post) = &self.post else {
                     return Err(PublishingError::NotPublished);
@@ -327,7 +362,9 @@ impl Aggregate for Publication {
                 self.create_requested = None;
                 self.publishing = None;
                 self.external = None;
+                self.unknown_since = None;
             }
+            E::PublishOutcomeUnknown { at, .. } => self.unknown_since = Some(*at),
             E::PostUnpublished { post, .. } => {
                 self.post = Some(post.clone());
                 self.publishing = None;

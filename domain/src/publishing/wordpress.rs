@@ -137,6 +137,10 @@ pub enum WpIntegrationCommand {
         credential: String,
         webhook_secret: String,
         max_concurrent: Option<u32>,
+        /// A site's old WordPress fields moved here may lack a password:
+        /// the connection then exists without one (publishing refuses with
+        /// NO_APP_PASSWORD until it is set).
+        password_optional: bool,
     },
     Change {
         url: Option<String>,
@@ -206,11 +210,12 @@ impl Aggregate for WpIntegration {
                 credential,
                 webhook_secret,
                 max_concurrent,
+                password_optional,
             } => {
                 if self.live() {
                     return Err(PublishingError::Exists);
                 }
-                if credential.is_empty() {
+                if credential.is_empty() && !password_optional {
                     return Err(PublishingError::Invalid(
                         "INVALID_WP_APP_PASSWORD",
                         "wp_app_password is required",
@@ -338,6 +343,7 @@ mod tests {
             credential: "sealed".into(),
             webhook_secret: "sealed-secret".into(),
             max_concurrent: None,
+            password_optional: false,
         }
     }
 

@@ -536,7 +536,7 @@ pub struct PublishBody {
     responses((status = 202, description = "job_id, state PENDING", body = crate::http::accepted::JobAccepted),
               (status = 403, description = "Read-only role", body = ErrorEnvelope),
               (status = 404, description = "Unknown or invisible connection or content", body = ErrorEnvelope),
-              (status = 409, description = "PUBLISH_RUNNING, EXTERNAL_EDIT (publish with force: true)", body = ErrorEnvelope),
+              (status = 409, description = "PUBLISH_RUNNING, EXTERNAL_EDIT (publish with force: true), NO_APP_PASSWORD", body = ErrorEnvelope),
               (status = 422, description = "INVALID_STATUS, INVALID_DATE, INVALID_TERMS, VALIDATION_ERROR (content of another site)", body = ErrorEnvelope)))]
 pub async fn publish(
     State(s): State<AppState>,

@@ -59,6 +59,8 @@ pub fn test_settings() -> Settings {
         data_dir: std::env::temp_dir().join(unique("igny8-test-data")),
         // Provider stubs answer on loopback.
         allow_private_fetch: true,
+        // A publish asks WordPress about an unanswered create soon.
+        wp_settle_ms: 300,
         ..Settings::default()
     }
 }
@@ -144,16 +146,16 @@ impl TestApp {
 
     /// PostgreSQL + relay + JetStream consumers, as the scale-out mode.
     pub async fn postgres_nats() -> Self {
-        Self::postgres_nats_opts(true).await
+        Self::postgres_nats_opts(true, |s| s).await
     }
 
     /// The scale-out mode with no job workers in this process (a test
     /// starts `igny8 workers` processes instead).
     pub async fn postgres_nats_without_workers() -> Self {
-        Self::postgres_nats_opts(false).await
+        Self::postgres_nats_opts(false, |s| s).await
     }
 
-    async fn postgres_nats_opts(workers: bool) -> Self {
+    async fn postgres_nats_opts(workers: bool, tweak: fn(Settings) -> Settings) -> Self {
         let (db, schema) = pg_db().await;
         let url = nats_url();
         let client = async_nats::connect(&url)
@@ -164,14 +166,14 @@ impl TestApp {
             stream: prefix.to_uppercase(),
             prefix: prefix.clone(),
         };
-        let settings = Settings {
+        let settings = tweak(Settings {
             database_url: Some("postgres://test".into()),
             nats_url: Some(url),
             nats_stream: names.stream.clone(),
             nats_prefix: names.prefix.clone(),
             media_url: Some(s3_url()),
             ..test_settings()
-        };
+        });
         let state = AppState::new(db.clone(), Some(client.clone()), settings).unwrap();
         let js = async_nats::jetstream::new(client);
         let (stop, rx) = watch::channel(false);
@@ -218,6 +220,14 @@ impl TestApp {
 
     pub async fn both() -> Vec<TestApp> {
         vec![TestApp::embedded().await, TestApp::postgres_nats().await]
+    }
+
+    /// Both run modes with settings changed by `tweak`.
+    pub async fn both_with(tweak: fn(Settings) -> Settings) -> Vec<TestApp> {
+        vec![
+            TestApp::embedded_with(tweak(test_settings())).await,
+            TestApp::postgres_nats_opts(true, tweak).await,
+        ]
     }
 
     /// An answer that need not be JSON (a file): status, headers, bytes.

@@ -799,6 +799,13 @@ async fn scheduling_taken_slugs_bad_requests_and_connection_errors() {
             "DNS_ERROR",
         ),
         (not_wp, wp.user.clone(), wp.pass.clone(), "NO_REST_API"),
+        // https to a server that speaks plain HTTP: the handshake fails.
+        (
+            wp.url.replace("http://", "https://"),
+            wp.user.clone(),
+            wp.pass.clone(),
+            "TLS_ERROR",
+        ),
     ] {
         let r = app
             .req(
@@ -1141,42 +1148,99 @@ async fn the_companion_plugin_sends_signed_webhooks() {
     app.stop().await;
 }
 
-/// A TCP proxy in front of WordPress that forwards each request and, for
-/// the first `cut` creates of a post, reads WordPress's answer and closes
-/// the connection without passing it on (or holds it until `hold` ends).
+/// What the proxy does to the first `times` requests whose request line
+/// starts with `matches` (e.g. `POST /wp-json/wp/v2/posts`).
+#[derive(Clone)]
+struct Fault {
+    matches: &'static str,
+    times: usize,
+    kind: FaultKind,
+}
+
+#[derive(Clone)]
+enum FaultKind {
+    /// Forwarded; WordPress's answer is read and lost (the connection held
+    /// this long, then closed).
+    Cut(Option<Duration>),
+    /// Held this long before it is forwarded (WordPress slow to start it).
+    Delay(Duration),
+    /// Answered here with this status and headers; never forwarded.
+    Answer(u16, &'static [(&'static str, &'static str)]),
+}
+
+impl Fault {
+    fn new(matches: &'static str, times: usize, kind: FaultKind) -> Fault {
+        Fault {
+            matches,
+            times,
+            kind,
+        }
+    }
+}
+
+/// A TCP proxy in front of WordPress that forwards each request (one per
+/// connection), applies its faults, and counts: post creates received, and
+/// the most requests it had in flight at once.
 struct Proxy {
     url: String,
     creates: Arc<AtomicUsize>,
+    max_in_flight: Arc<AtomicUsize>,
 }
 
+struct Shared {
+    up: String,
+    faults: Vec<(Fault, AtomicUsize)>,
+    creates: Arc<AtomicUsize>,
+    in_flight: AtomicUsize,
+    max_in_flight: Arc<AtomicUsize>,
+}
+
+/// The first `cut` creates of a post lose their answer (held until `hold` ends).
 async fn proxy(upstream: &str, cut: usize, hold: Option<Duration>) -> Proxy {
+    faulty(
+        upstream,
+        vec![Fault::new(
+            "POST /wp-json/wp/v2/posts",
+            cut,
+            FaultKind::Cut(hold),
+        )],
+    )
+    .await
+}
+
+async fn faulty(upstream: &str, faults: Vec<Fault>) -> Proxy {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", l.local_addr().unwrap());
-    let up = upstream.trim_start_matches("http://").to_string();
-    let creates = Arc::new(AtomicUsize::new(0));
-    let c = creates.clone();
+    let shared = Arc::new(Shared {
+        up: upstream.trim_start_matches("http://").to_string(),
+        faults: faults
+            .into_iter()
+            .map(|f| (f, AtomicUsize::new(0)))
+            .collect(),
+        creates: Arc::default(),
+        in_flight: AtomicUsize::new(0),
+        max_in_flight: Arc::default(),
+    });
+    let (creates, max_in_flight) = (shared.creates.clone(), shared.max_in_flight.clone());
     tokio::spawn(async move {
         loop {
             let Ok((client, _)) = l.accept().await else {
                 return;
             };
-            let (up, c) = (up.clone(), c.clone());
+            let shared = shared.clone();
             tokio::spawn(async move {
-                let _ = relay(client, &up, &c, cut, hold).await;
+                let _ = relay(client, &shared).await;
             });
         }
     });
-    Proxy { url, creates }
+    Proxy {
+        url,
+        creates,
+        max_in_flight,
+    }
 }
 
-/// One request per connection (we ask both sides to close).
-async fn relay(
-    mut client: TcpStream,
-    up: &str,
-    creates: &AtomicUsize,
-    cut: usize,
-    hold: Option<Duration>,
-) -> std::io::Result<()> {
+async fn relay(mut client: TcpStream, sh: &Shared) -> std::io::Result<()> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16384];
     let head_end = loop {
@@ -1206,8 +1270,40 @@ async fn relay(
         buf.extend_from_slice(&chunk[..n]);
     }
     let first = head.lines().next().unwrap_or("").to_string();
-    let is_create = first.starts_with("POST /wp-json/wp/v2/posts ")
-        || first.starts_with("POST /wp-json/wp/v2/posts?");
+    if first.starts_with("POST /wp-json/wp/v2/posts ")
+        || first.starts_with("POST /wp-json/wp/v2/posts?")
+    {
+        sh.creates.fetch_add(1, Ordering::SeqCst);
+    }
+    // The first fault that matches and has times left.
+    let fault = sh
+        .faults
+        .iter()
+        .find(|(f, used)| {
+            (first.starts_with(&format!("{} ", f.matches))
+                || first.starts_with(&format!("{}?", f.matches)))
+                && used.fetch_add(1, Ordering::SeqCst) < f.times
+        })
+        .map(|(f, _)| f.kind.clone());
+    if let Some(FaultKind::Answer(status, headers)) = &fault {
+        let body = format!(
+            "{{\"code\":\"proxy_{status}\",\"message\":\"injected by the test proxy\",\"data\":{{\"status\":{status}}}}}"
+        );
+        let mut out = format!(
+            "HTTP/1.1 {status} Injected\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+            body.len()
+        );
+        for (k, v) in headers.iter() {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+        out.push_str("\r\n");
+        out.push_str(&body);
+        client.write_all(out.as_bytes()).await?;
+        return client.shutdown().await;
+    }
+    if let Some(FaultKind::Delay(d)) = &fault {
+        tokio::time::sleep(*d).await;
+    }
     let mut out: Vec<u8> = head
         .lines()
         .filter(|l| !l.to_ascii_lowercase().starts_with("connection:") && !l.is_empty())
@@ -1215,12 +1311,20 @@ async fn relay(
         .collect();
     out.extend_from_slice(b"Connection: close\r\n\r\n");
     out.extend_from_slice(&buf[head_end..]);
-    let mut server = TcpStream::connect(up).await?;
-    server.write_all(&out).await?;
-    let mut answer = Vec::new();
-    server.read_to_end(&mut answer).await?;
-    if is_create && creates.fetch_add(1, Ordering::SeqCst) < cut {
-        // WordPress made the post; the caller never hears of it.
+    let now = sh.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    sh.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let answer = async {
+        let mut server = TcpStream::connect(&sh.up).await?;
+        server.write_all(&out).await?;
+        let mut answer = Vec::new();
+        server.read_to_end(&mut answer).await?;
+        Ok::<_, std::io::Error>(answer)
+    }
+    .await;
+    sh.in_flight.fetch_sub(1, Ordering::SeqCst);
+    let answer = answer?;
+    if let Some(FaultKind::Cut(hold)) = fault {
+        // WordPress did it; the caller never hears of it.
         if let Some(h) = hold {
             tokio::time::sleep(h).await;
         }
@@ -1326,6 +1430,7 @@ async fn workers_killed_mid_publish_leave_one_post() {
             .env("IGNY8_ALLOW_PRIVATE_FETCH", "true")
             .env("IGNY8_JOB_ACK_WAIT_SECS", "2")
             .env("IGNY8_WP_TIMEOUT_MS", "60000")
+            .env("IGNY8_WP_SETTLE_MS", "300")
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -1391,5 +1496,477 @@ async fn workers_killed_mid_publish_leave_one_post() {
     assert_eq!(p["post_id"].as_u64(), posts[0]["id"].as_u64(), "{p}");
     // Publishing is not priced: no credit moved.
     assert_eq!(d["result"]["credits_charged"], 0, "{d}");
+    app.stop().await;
+}
+
+/// The events of a publication, by type.
+async fn publication_events(app: &TestApp, publication: &str) -> Vec<String> {
+    app.state
+        .feed
+        .aggregate_events("publication", publication, 1, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect()
+}
+
+/// WordPress slow to start a create: the request reaches it only after our
+/// timeout. The outcome is unknown (recorded, never a failure) and the
+/// publisher asks WordPress a settle time later — finding the post the
+/// late request made instead of creating a second one (an immediate search
+/// followed by a second create would have made two).
+#[tokio::test]
+async fn a_create_wordpress_starts_late_is_found_and_never_made_twice() {
+    let wp = Wp::plain();
+    for app in TestApp::both_with(|s| igny8_gateway::config::Settings {
+        wp_timeout_ms: 1500,
+        wp_settle_ms: 1000,
+        ..s
+    })
+    .await
+    {
+        let m = app.mode;
+        let tok = token();
+        let o = app.signup("Late").await;
+        let (site, contents) = illustrated(&app, &o, &[format!("hammocks {tok}")], false).await;
+        let content = &contents[0];
+        // The create is held 1.8 s before WordPress sees it; we give up at 1.5 s.
+        let px = faulty(
+            &wp.url,
+            vec![Fault::new(
+                "POST /wp-json/wp/v2/posts",
+                1,
+                FaultKind::Delay(Duration::from_millis(1800)),
+            )],
+        )
+        .await;
+        let id = connect(
+            &app,
+            &o,
+            &site,
+            &Wp::new(px.url.clone(), wp.user.clone(), wp.pass.clone()),
+            &wp.user,
+            &wp.pass,
+        )
+        .await;
+        let done = publish(
+            &app,
+            &o,
+            &id,
+            json!({"content_id": content, "status": "publish"}),
+        )
+        .await;
+        assert_eq!(done["state"], "SUCCESS", "{m}: {done}");
+        assert_eq!(done["result"]["result"]["action"], "adopted", "{m}: {done}");
+        assert_eq!(
+            px.creates.load(Ordering::SeqCst),
+            1,
+            "{m}: one create was sent"
+        );
+        let posts = wp.posts_with(&tok).await;
+        assert_eq!(posts.len(), 1, "{m}: one post: {posts:?}");
+        let p = publication(&app, &o, content).await;
+        assert_eq!(p["state"], "published", "{m}: {p}");
+        let events = publication_events(&app, p["id"].as_str().unwrap()).await;
+        assert!(
+            events.contains(&"PublishOutcomeUnknown".to_string())
+                && !events.contains(&"PublishFailed".to_string()),
+            "{m}: unknown, never failed: {events:?}"
+        );
+        let r = get_now(
+            &app,
+            &o.token,
+            &format!("/api/v1/integration/integrations/{id}/sync_logs/?outcome=unknown"),
+        )
+        .await;
+        assert_eq!(
+            r.data()["results"][0]["wp_code"],
+            "TIMEOUT",
+            "{m}: {}",
+            r.body
+        );
+        app.stop().await;
+    }
+}
+
+/// Politeness and exactly-once under WordPress's other answers, through a
+/// fault-injecting proxy: a 429 with `Retry-After` is waited out, a 503 to a
+/// safe request is retried, a 503 to the create is an unknown outcome (asked
+/// about, then sent again: one post), an upload whose answer is lost is
+/// found in the media library (one attachment), and with one request
+/// allowed per site, three publishes at once never have two in flight.
+#[tokio::test]
+async fn rate_limits_errors_lost_uploads_and_the_per_site_limit() {
+    let wp = Wp::plain();
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let tok = token();
+        let o = app.signup("Polite").await;
+        let kws: Vec<String> = (0..3).map(|i| format!("lanterns {i} {tok}")).collect();
+        let (site, contents) = illustrated(&app, &o, &kws, true).await;
+        let px = faulty(
+            &wp.url,
+            vec![
+                Fault::new(
+                    "POST /wp-json/wp/v2/tags",
+                    1,
+                    FaultKind::Answer(429, &[("Retry-After", "1")]),
+                ),
+                Fault::new(
+                    "POST /wp-json/wp/v2/categories",
+                    1,
+                    FaultKind::Answer(503, &[]),
+                ),
+                Fault::new("POST /wp-json/wp/v2/posts", 1, FaultKind::Answer(503, &[])),
+                Fault::new("POST /wp-json/wp/v2/media", 1, FaultKind::Cut(None)),
+            ],
+        )
+        .await;
+        let id = connect(
+            &app,
+            &o,
+            &site,
+            &Wp::new(px.url.clone(), wp.user.clone(), wp.pass.clone()),
+            &wp.user,
+            &wp.pass,
+        )
+        .await;
+        let r = app
+            .req(
+                &o.token,
+                "PATCH",
+                &format!("/api/v1/integration/integrations/{id}/"),
+                Some(json!({"max_concurrent_requests": 1})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
+        let mut jobs = vec![];
+        for c in &contents {
+            jobs.push(
+                start(
+                    &app,
+                    &o,
+                    &format!("/api/v1/integration/integrations/{id}/publish/"),
+                    json!({"content_id": c, "status": "publish",
+                           "tags": [format!("tag {tok}")], "categories": [format!("cat {tok}")]}),
+                )
+                .await,
+            );
+        }
+        for j in &jobs {
+            let d = wait_done(&app, &o.token, j).await;
+            assert_eq!(d.data()["state"], "SUCCESS", "{m}: {}", d.body);
+        }
+        assert_eq!(
+            px.max_in_flight.load(Ordering::SeqCst),
+            1,
+            "{m}: one request at a time"
+        );
+        // One post per content; the first create's 503 was asked about, then sent again.
+        assert_eq!(
+            px.creates.load(Ordering::SeqCst),
+            4,
+            "{m}: three posts, one create sent twice"
+        );
+        let posts = wp.posts_with(&tok).await;
+        assert_eq!(posts.len(), 3, "{m}: {posts:?}");
+        for (kw, c) in kws.iter().zip(&contents) {
+            let mine: Vec<&Value> = posts
+                .iter()
+                .filter(|p| {
+                    p["title"]["raw"]
+                        .as_str()
+                        .unwrap_or("")
+                        .contains(kw.as_str())
+                })
+                .collect();
+            assert_eq!(mine.len(), 1, "{m}: one post for {kw}");
+            for sha in image_shas(&app, &o, c).await {
+                assert_eq!(
+                    wp.media_named(&sha).await,
+                    1,
+                    "{m}: one attachment of {sha}"
+                );
+            }
+        }
+        // The request log tells each story.
+        let r = get_now(
+            &app,
+            &o.token,
+            &format!("/api/v1/integration/integrations/{id}/sync_logs/?page_size=500"),
+        )
+        .await;
+        let log = r.data()["results"].as_array().unwrap().clone();
+        let find = |path: &str, status: i64, outcome: &str| {
+            log.iter()
+                .find(|e| {
+                    e["path"].as_str().unwrap_or("").starts_with(path)
+                        && e["status"] == status
+                        && e["outcome"] == outcome
+                })
+                .cloned()
+                .unwrap_or_else(|| panic!("{m}: no {path} {status} {outcome} in {log:?}"))
+        };
+        let limited = find("/wp-json/wp/v2/tags", 429, "retried");
+        find("/wp-json/wp/v2/categories", 503, "retried");
+        find("/wp-json/wp/v2/posts", 503, "unknown");
+        assert!(
+            log.iter().any(|e| e["path"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("/wp-json/wp/v2/media")
+                && e["outcome"] == "unknown"),
+            "{m}: the lost upload is logged unknown"
+        );
+        // The retry of the rate-limited tag came at least Retry-After later.
+        let at =
+            |e: &Value| chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap()).unwrap();
+        let retried = log
+            .iter()
+            .filter(|e| {
+                e["path"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("/wp-json/wp/v2/tags")
+                    && e["attempt"] == 2
+            })
+            .map(at)
+            .min()
+            .expect("the tag's second attempt");
+        assert!(
+            retried - at(&limited) >= chrono::Duration::milliseconds(950),
+            "{m}: waited {:?}",
+            retried - at(&limited)
+        );
+        app.stop().await;
+    }
+}
+
+/// Connections are listed per account and removed; a site's old WordPress
+/// fields move into a connection (with their password, or without one:
+/// then publishing answers NO_APP_PASSWORD until it is set); URLs on
+/// loopback or private addresses are refused unless the operator allows them.
+#[tokio::test]
+async fn connections_listed_removed_moved_from_old_site_fields_and_private_addresses_refused() {
+    use igny8_domain::tenancy::{SiteChanges, Tenant, TenantCommand};
+    let wp = Wp::plain();
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let o = app.signup("Lister").await;
+        let other = app.signup("Stranger").await;
+        let (contents_site, contents) =
+            illustrated(&app, &o, &[format!("kayaks {}", token())], false).await;
+        let id = connect(&app, &o, &contents_site, &wp, &wp.user, &wp.pass).await;
+        let r = get_now(&app, &o.token, "/api/v1/integration/integrations/").await;
+        assert_eq!(r.data()["count"], 1, "{m}: {}", r.body);
+        assert_eq!(r.data()["results"][0]["id"], id.as_str(), "{m}");
+        let r = get_now(&app, &other.token, "/api/v1/integration/integrations/").await;
+        assert_eq!(r.data()["count"], 0, "{m}: another account sees none");
+        let r = app
+            .req(
+                &other.token,
+                "DELETE",
+                &format!("/api/v1/integration/integrations/{id}/"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{m}");
+        let r = app
+            .req(
+                &o.token,
+                "DELETE",
+                &format!("/api/v1/integration/integrations/{id}/"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
+        let r = get_now(&app, &o.token, "/api/v1/integration/integrations/").await;
+        assert_eq!(r.data()["count"], 0, "{m}: {}", r.body);
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                &format!("/api/v1/integration/integrations/{id}/"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{m}");
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                &format!("/api/v1/integration/integrations/{id}/publish/"),
+                Some(json!({"content_id": contents[0], "status": "draft"})),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::NOT_FOUND,
+            "{m}: a removed connection publishes nothing"
+        );
+
+        // Two sites whose WordPress fields were stored the old way (on the site).
+        let bus = &app.state.bus;
+        // (Each of a new account: the free plan has one site.)
+        let mut olds = vec![];
+        let mut owners = vec![];
+        for (name, with_password) in [("Old with password", true), ("Old without", false)] {
+            let owner = app.signup(name).await;
+            let r = app
+                .req(
+                    &owner.token,
+                    "POST",
+                    "/api/v1/auth/sites/",
+                    Some(json!({"name": name})),
+                )
+                .await;
+            let site: uuid::Uuid = r.data()["id"].as_str().unwrap().parse().unwrap();
+            let ctx = igny8_commands::CommandContext {
+                account_id: Some(owner.account_id.clone()),
+                ..Default::default()
+            };
+            let sealed = with_password.then(|| {
+                app.state
+                    .keys
+                    .secrets
+                    .seal(wp.pass.as_bytes(), site.as_bytes())
+            });
+            bus.execute::<Tenant>(
+                &owner.account_id,
+                TenantCommand::UpdateSite {
+                    site_id: site,
+                    changes: SiteChanges {
+                        wp_url: Some(Some(wp.url.clone())),
+                        wp_username: Some(Some(wp.user.clone())),
+                        wp_credential: Some(sealed),
+                        ..Default::default()
+                    },
+                },
+                &ctx,
+            )
+            .await
+            .unwrap();
+            olds.push(site);
+            owners.push(owner);
+        }
+        let moved = igny8_commands::publishing::integrations::migrate_site_fields(
+            bus,
+            &app.state.keys.secrets,
+        )
+        .await
+        .unwrap();
+        assert_eq!(moved, 2, "{m}: both sites moved");
+        assert_eq!(
+            igny8_commands::publishing::integrations::migrate_site_fields(
+                bus,
+                &app.state.keys.secrets
+            )
+            .await
+            .unwrap(),
+            0,
+            "{m}: moving again moves nothing"
+        );
+        let mut conns = vec![];
+        for (owner, site) in owners.iter().zip(&olds) {
+            let r = get_now(&app, &owner.token, "/api/v1/integration/integrations/").await;
+            assert_eq!(r.data()["count"], 1, "{m}: {}", r.body);
+            assert_eq!(r.data()["results"][0]["site_id"], site.to_string(), "{m}");
+            conns.push(r.data()["results"][0]["id"].as_str().unwrap().to_string());
+        }
+        let (with, without) = (&conns[0], &conns[1]);
+        let o = &owners[1];
+        let t = app
+            .req(
+                &owners[0].token,
+                "POST",
+                &format!("/api/v1/integration/integrations/{with}/test-connection/"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            t.data()["ok"],
+            true,
+            "{m}: the moved password still opens: {}",
+            t.body
+        );
+        let t = app
+            .req(
+                &o.token,
+                "POST",
+                &format!("/api/v1/integration/integrations/{without}/test-connection/"),
+                None,
+            )
+            .await;
+        assert_eq!(t.data()["error_code"], "NO_APP_PASSWORD", "{m}: {}", t.body);
+        // A content of that site, published through the password-less connection.
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                &format!("/api/v1/auth/sites/{}/sectors/", olds[1]),
+                Some(json!({"name": "Boats"})),
+            )
+            .await;
+        let sector = r.data()["id"].as_str().unwrap().to_string();
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                "/api/v1/writer/tasks/",
+                Some(json!({"sector_id": sector, "title": "Canoes", "primary_keyword": "canoes"})),
+            )
+            .await;
+        let task = r.data()["id"].as_str().unwrap().to_string();
+        let done = job(
+            &app,
+            o,
+            "/api/v1/writer/tasks/auto_generate_content/",
+            json!({"task_ids": [task]}),
+        )
+        .await;
+        assert_eq!(done["state"], "SUCCESS", "{m}: {done}");
+        let t = get_now(&app, &o.token, &format!("/api/v1/writer/tasks/{task}/")).await;
+        let content = t.data()["content_id"].as_str().unwrap().to_string();
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                &format!("/api/v1/integration/integrations/{without}/publish/"),
+                Some(json!({"content_id": content, "status": "draft"})),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::CONFLICT, "NO_APP_PASSWORD"),
+            "{m}: {}",
+            r.body
+        );
+        app.stop().await;
+    }
+    // Without the operator's permission, a WordPress on loopback is refused.
+    let app = TestApp::embedded_with(igny8_gateway::config::Settings {
+        allow_private_fetch: false,
+        ..test_settings()
+    })
+    .await;
+    let o = app.signup("Careful").await;
+    let (site, _) = app.site_and_sector(&o).await;
+    let id = connect(&app, &o, &site, &wp, &wp.user, &wp.pass).await;
+    let t = app
+        .req(
+            &o.token,
+            "POST",
+            &format!("/api/v1/integration/integrations/{id}/test-connection/"),
+            None,
+        )
+        .await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.body);
+    assert_eq!(
+        (t.data()["ok"].as_bool(), t.data()["error_code"].as_str()),
+        (Some(false), Some("REFUSED_ADDRESS")),
+        "{}",
+        t.body
+    );
     app.stop().await;
 }

@@ -82,7 +82,8 @@ impl Projection for PublishingProjection {
         TABLES
     }
     fn version(&self) -> u32 {
-        1
+        // 2: `unknown` (a request WordPress did not answer, not yet asked about).
+        2
     }
     async fn apply_all(
         &self,
@@ -303,14 +304,38 @@ async fn publication(
             update(tx, t, "publication_id", id, &sets).await
         }
         PublicationEvent::PublishFailed { error, .. } => {
+            // A publish that ended without learning what WordPress did
+            // leaves the publication unknown (the next publish looks first).
+            let state = if error.starts_with("OUTCOME_UNKNOWN") {
+                "unknown"
+            } else {
+                "failed"
+            };
             update(
                 tx,
                 t,
                 "publication_id",
                 id,
                 &[
-                    ("state", "failed".into()),
+                    ("state", state.into()),
                     ("error", error.clone().into()),
+                    ("updated_at", at.into()),
+                ],
+            )
+            .await
+        }
+        PublicationEvent::PublishOutcomeUnknown { request, error, .. } => {
+            update(
+                tx,
+                t,
+                "publication_id",
+                id,
+                &[
+                    ("state", "unknown".into()),
+                    (
+                        "error",
+                        format!("OUTCOME_UNKNOWN ({request}): {error}").into(),
+                    ),
                     ("updated_at", at.into()),
                 ],
             )
@@ -450,6 +475,7 @@ const PUBLICATION_COLUMNS: &str = "publication_id, account_id, site_id, integrat
 pub const PUBLICATION_ORDERINGS: &[&str] = &["created_at", "updated_at", "published_at", "state"];
 pub const PUBLICATION_STATES: &[&str] = &[
     "publishing",
+    "unknown",
     "published",
     "unpublished",
     "failed",

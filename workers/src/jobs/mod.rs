@@ -167,6 +167,19 @@ pub enum JobFailure {
     /// The database (or another part of the infrastructure) failed: the
     /// job stays unfinished and is tried again later, nothing is settled.
     Retry(String),
+    /// The work cannot go on yet (e.g. WordPress did not answer and must be
+    /// asked again before anything is sent twice): the job stays
+    /// unfinished, its progress says why, and it runs again after the delay.
+    Later(String, Duration),
+}
+
+/// How an attempt at a job ended, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ran {
+    /// Finished (or not ours to run: finished, cancelled, superseded).
+    Done,
+    /// Unfinished on purpose: run it again after this long.
+    Later(Duration),
 }
 
 impl From<CommandError> for JobFailure {
@@ -244,11 +257,11 @@ pub fn context(job: &Job, job_id: Uuid, worker: &str) -> CommandContext {
 /// Run one job to its end (or skip it when it has finished). Errors are
 /// infrastructure failures (the job stays unfinished and is retried);
 /// failures of the work itself end the job as failed, credits released.
-pub async fn run_job(env: &JobEnv, job_id: Uuid, worker: &str) -> Result<(), CommandError> {
+pub async fn run_job(env: &JobEnv, job_id: Uuid, worker: &str) -> Result<Ran, CommandError> {
     let bus = &env.bus;
     let (job, _) = bus.load::<Job>(&job_id.to_string()).await?;
     if !job.created || job.state.finished() {
-        return Ok(());
+        return Ok(Ran::Done);
     }
     let ctx = context(&job, job_id, worker);
     let attempt = match jobcmd::start(bus, job_id, worker, &ctx).await {
@@ -257,7 +270,7 @@ pub async fn run_job(env: &JobEnv, job_id: Uuid, worker: &str) -> Result<(), Com
         Err(CommandError::Domain {
             code: "JOB_FINISHED",
             ..
-        }) => return Ok(()),
+        }) => return Ok(Ran::Done),
         Err(e) => return Err(e),
     };
     let input = first_input(bus, job_id).await?;
@@ -290,17 +303,21 @@ pub async fn run_job(env: &JobEnv, job_id: Uuid, worker: &str) -> Result<(), Com
             error,
         },
         // A newer attempt owns the job now.
-        Err(JobFailure::Superseded) => return Ok(()),
+        Err(JobFailure::Superseded) => return Ok(Ran::Done),
         // Tried again later (the embedded scan, or JetStream's redelivery).
         Err(JobFailure::Retry(e)) => return Err(CommandError::Unavailable(e)),
+        Err(JobFailure::Later(why, after)) => {
+            tracing::info!(job = %job_id, ?after, why, "job runs again later");
+            return Ok(Ran::Later(after));
+        }
     };
     match jobcmd::finish(bus, job_id, ending, &ctx).await {
         // Cancelled, finished or taken over meanwhile: nothing to settle here.
         Err(CommandError::Domain {
             code: "JOB_FINISHED" | "JOB_SUPERSEDED",
             ..
-        }) => Ok(()),
-        other => other.map(|_| ()),
+        }) => Ok(Ran::Done),
+        other => other.map(|_| Ran::Done),
     }
 }
 
@@ -350,8 +367,15 @@ fn spawn_job(env: &JobEnv, worker: &str, running: &Arc<Mutex<HashSet<Uuid>>>, id
     }
     let (env, worker, running) = (env.clone(), worker.to_string(), running.clone());
     tokio::spawn(async move {
-        if let Err(e) = run_job(&env, id, &worker).await {
-            tracing::warn!(job = %id, error = %e, "job attempt failed; retried at the next scan");
+        loop {
+            match run_job(&env, id, &worker).await {
+                Ok(Ran::Later(after)) => tokio::time::sleep(after).await,
+                Ok(Ran::Done) => break,
+                Err(e) => {
+                    tracing::warn!(job = %id, error = %e, "job attempt failed; retried at the next scan");
+                    break;
+                }
+            }
         }
         if let Ok(mut r) = running.lock() {
             r.remove(&id);
@@ -571,8 +595,11 @@ async fn take_jobs(
                 };
                 keepalive.abort();
                 match result {
-                    Some(Ok(())) => {
+                    Some(Ok(Ran::Done)) => {
                         let _ = msg.double_ack().await;
+                    }
+                    Some(Ok(Ran::Later(after))) => {
+                        let _ = msg.ack_with(AckKind::Nak(Some(after))).await;
                     }
                     Some(Err(e)) => {
                         tracing::warn!(job = %job_id, error = %e, "job attempt failed; redelivered later");

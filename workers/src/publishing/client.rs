@@ -32,6 +32,11 @@ pub struct WpOptions {
     pub max_retry_wait: Duration,
     /// Let WordPress URLs point at loopback or private addresses.
     pub allow_private: bool,
+    /// How long after an unanswered create or upload the publisher waits
+    /// before each look for what it may have made (it looks twice before
+    /// sending the request again), so a WordPress still busy with the
+    /// first request has finished it when asked.
+    pub settle: Duration,
 }
 
 impl Default for WpOptions {
@@ -41,6 +46,7 @@ impl Default for WpOptions {
             max_attempts: 4,
             max_retry_wait: Duration::from_secs(30),
             allow_private: false,
+            settle: Duration::from_secs(30),
         }
     }
 }
@@ -61,6 +67,8 @@ pub enum WpError {
         status: u16,
         code: String,
         message: String,
+        /// The error's `data` (e.g. `term_exists` names the existing `term_id`).
+        data: Value,
     },
     /// No answer, a cut connection or a 5xx to a create: it may have been done.
     #[error("the outcome is unknown: {0}")]
@@ -232,9 +240,16 @@ fn classify(e: &reqwest::Error) -> (&'static str, String) {
     (code, msg)
 }
 
+/// `Retry-After` as seconds or as an HTTP date (RFC 9110 §10.2.3); a date
+/// in the past is "now".
 fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+    let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let left = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(left.to_std().unwrap_or(Duration::ZERO))
 }
 
 impl WpSite {
@@ -469,13 +484,42 @@ impl WpSite {
                         "the site redirects to {} (use that address as wp_url)",
                         location.unwrap_or_default()
                     ),
+                    data: Value::Null,
                 });
             }
             return Err(WpError::Refused {
                 status,
                 code: wp_code.unwrap_or_else(|| format!("HTTP_{status}")),
                 message,
+                data: json.as_ref().map(|j| j["data"].clone()).unwrap_or_default(),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_after;
+    use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+    use std::time::Duration;
+
+    fn h(v: &str) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        m.insert(RETRY_AFTER, HeaderValue::from_str(v).unwrap());
+        m
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        assert_eq!(retry_after(&h("7")), Some(Duration::from_secs(7)));
+        let soon = chrono::Utc::now() + chrono::Duration::seconds(20);
+        let d = retry_after(&h(&soon.to_rfc2822().replace("+0000", "GMT"))).unwrap();
+        assert!((18..=20).contains(&d.as_secs()), "{d:?}");
+        assert_eq!(
+            retry_after(&h("Wed, 21 Oct 2015 07:28:00 GMT")),
+            Some(Duration::ZERO),
+            "a date in the past: now"
+        );
+        assert_eq!(retry_after(&h("soon")), None);
     }
 }

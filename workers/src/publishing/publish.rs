@@ -12,8 +12,13 @@
 //!    was sent before without an answer, looked for (the companion plugin's
 //!    `igny8_content_id` meta, else the marker comment in the content, else
 //!    the deterministic slug) and adopted; else created — the create
-//!    recorded first. A create that gets no answer is followed by the same
-//!    search before it is sent again.
+//!    recorded first.
+//!
+//! An unanswered create or upload is *unknown*, never failed: recorded
+//! (`PublishOutcomeUnknown`), then WordPress is asked twice, each look a
+//! settle time after the last, before the request is sent again — so a
+//! WordPress still busy with the first request has stored what it made
+//! when asked. While it cannot be asked, the job runs again later.
 //! 4. What WordPress stored is checked against what we asked (terms dropped,
 //!    `featured_media` 0, a changed slug or status) and recorded with the
 //!    post id, link, status, `modified_gmt` and a hash of the stored content.
@@ -156,14 +161,117 @@ fn cmd(e: CommandError) -> JobFailure {
 struct Run<'a> {
     env: &'a JobEnv,
     ctx: &'a CommandContext,
+    job: &'a Attempt<'a>,
     wp: WpSite,
     publication: Uuid,
     publish_id: Uuid,
     adopted: u32,
     uploaded: u32,
+    /// The phase and percentage last reported (looks report under them).
+    at: (Phase, u8),
+}
+
+/// Attempts of one publish after which an outcome that stays unknown
+/// (WordPress cannot be asked) ends the job.
+pub const MAX_UNKNOWN_ATTEMPTS: u32 = 10;
+
+/// What may exist in WordPress after a request went unanswered.
+enum Look<'x> {
+    Post {
+        slug: &'x str,
+        has_plugin: bool,
+        content_id: Uuid,
+    },
+    Media(&'x str),
+}
+
+enum Found {
+    Post(Value),
+    Media(WpMedia),
 }
 
 impl Run<'_> {
+    async fn report(&mut self, phase: Phase, pct: u8, message: &str) -> Result<(), JobFailure> {
+        self.at = (phase, pct);
+        self.job.progress(phase, pct, message, 0, 0).await
+    }
+
+    /// A request went unanswered: recorded (the publication reads
+    /// `unknown`), never taken for a failure.
+    async fn unknown(&mut self, request: &str, error: &str) -> Result<(), JobFailure> {
+        steps::record_unknown(
+            &self.env.bus,
+            self.ctx,
+            self.publication,
+            self.publish_id,
+            request,
+            error,
+        )
+        .await
+        .map_err(cmd)?;
+        let (phase, pct) = self.at;
+        self.job
+            .progress(
+                phase,
+                pct,
+                &format!("OUTCOME_UNKNOWN: WordPress did not answer ({error}); asking it before sending again"),
+                0,
+                0,
+            )
+            .await
+    }
+
+    /// Ask WordPress whether it holds what an unanswered request may have
+    /// made: twice, each a settle time after the last (the first a settle
+    /// time after `since`), so a WordPress still busy with the request
+    /// has finished it. `None`: it surely holds nothing. When WordPress
+    /// cannot be asked, the job runs again later (it never sends twice
+    /// blind) — until [`MAX_UNKNOWN_ATTEMPTS`].
+    async fn settled_look(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        what: &Look<'_>,
+    ) -> Result<Option<Found>, JobFailure> {
+        let settle = self.env.wp.opts.settle;
+        for n in 1..=2u32 {
+            let due = since + chrono::Duration::from_std(settle * n).unwrap_or_default();
+            if let Ok(wait) = (due - chrono::Utc::now()).to_std() {
+                tokio::time::sleep(wait).await;
+            }
+            match self.look(what).await {
+                Ok(Some(f)) => return Ok(Some(f)),
+                Ok(None) => {}
+                Err(e) if self.job.attempt >= MAX_UNKNOWN_ATTEMPTS => {
+                    return Err(JobFailure::Failed(format!(
+                        "OUTCOME_UNKNOWN: WordPress could not be asked what it holds after {} attempts ({e}); the next publish looks for it before making it again",
+                        self.job.attempt
+                    )));
+                }
+                Err(e) => {
+                    return Err(JobFailure::Later(
+                        format!("OUTCOME_UNKNOWN: WordPress cannot be asked now ({e})"),
+                        settle,
+                    ));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    async fn look(&self, what: &Look<'_>) -> Result<Option<Found>, WpError> {
+        Ok(match what {
+            Look::Post {
+                slug,
+                has_plugin,
+                content_id,
+            } => self
+                .find_post(slug, *has_plugin, *content_id)
+                .await?
+                .map(Found::Post),
+            Look::Media(name) => self.find_media(name).await?.map(Found::Media),
+        })
+    }
+
     async fn state(&self) -> Result<Publication, JobFailure> {
         let p = steps::load(&self.env.bus, self.publication)
             .await
@@ -192,8 +300,12 @@ impl Run<'_> {
                     "WordPress answered a {taxonomy} term without an id"
                 ))
             }),
-            Err(WpError::Refused { code, .. }) if code == "term_exists" => {
-                // The refusal names the existing term; look it up by name to be sure.
+            Err(WpError::Refused { code, data, .. }) if code == "term_exists" => {
+                // The refusal names the existing term (`data.term_id`); an
+                // older WordPress that does not is asked by name.
+                if let Some(id) = data["term_id"].as_u64() {
+                    return Ok(id);
+                }
                 let q = query(&[("search", name), ("per_page", "100"), ("context", "edit")]);
                 let found = self
                     .wp
@@ -225,7 +337,7 @@ impl Run<'_> {
         }
     }
 
-    async fn find_media(&self, name: &str) -> Result<Option<WpMedia>, JobFailure> {
+    async fn find_media(&self, name: &str) -> Result<Option<WpMedia>, WpError> {
         let q = query(&[("search", name), ("context", "edit"), ("per_page", "20")]);
         let a = self
             .wp
@@ -235,8 +347,7 @@ impl Run<'_> {
                 Body::Empty,
                 Idempotent::Yes,
             )
-            .await
-            .map_err(|e| failure(e, "looking for an earlier upload"))?;
+            .await?;
         Ok(a.body.as_array().into_iter().flatten().find_map(|m| {
             let title = m["title"]["raw"]
                 .as_str()
@@ -262,22 +373,12 @@ impl Run<'_> {
         }
         let name = media_name(&image.sha256);
         let bus = &self.env.bus;
-        if p.media_requested.contains(&image.sha256)
-            && let Some(m) = self.find_media(&name).await?
-        {
-            steps::record_media(
-                bus,
-                self.ctx,
-                self.publication,
-                self.publish_id,
-                &image.sha256,
-                m.clone(),
-                true,
-            )
-            .await
-            .map_err(cmd)?;
-            self.adopted += 1;
-            return Ok(m);
+        // An upload an earlier attempt sent without an answer: asked for first.
+        if p.media_requested.contains(&image.sha256) {
+            let since = p.unknown_since.unwrap_or_else(chrono::Utc::now);
+            if let Some(Found::Media(m)) = self.settled_look(since, &Look::Media(&name)).await? {
+                return self.adopt_media(image, m).await;
+            }
         }
         let store = self.env.media.as_ref().ok_or_else(|| {
             JobFailure::Failed("no media storage is configured for the workers".into())
@@ -340,30 +441,44 @@ impl Run<'_> {
                     self.uploaded += 1;
                     return Ok(m);
                 }
-                Err(WpError::Unknown(e)) if round < 2 => {
-                    tracing::warn!(error = %e, "an upload's outcome is unknown; looking for it");
-                    if let Some(m) = self.find_media(&name).await? {
-                        steps::record_media(
-                            bus,
-                            self.ctx,
-                            self.publication,
-                            self.publish_id,
-                            &image.sha256,
-                            m.clone(),
-                            true,
-                        )
-                        .await
-                        .map_err(cmd)?;
-                        self.adopted += 1;
-                        return Ok(m);
+                Err(WpError::Unknown(e)) => {
+                    tracing::warn!(error = %e, round, "an upload's outcome is unknown; asking WordPress");
+                    self.unknown(&format!("media:{}", image.sha256), &e).await?;
+                    let since = chrono::Utc::now();
+                    if let Some(Found::Media(m)) =
+                        self.settled_look(since, &Look::Media(&name)).await?
+                    {
+                        return self.adopt_media(image, m).await;
                     }
                 }
                 Err(e) => return Err(failure(e, &format!("uploading image {}", image.image_id))),
             }
         }
-        Err(JobFailure::Failed(
-            "OUTCOME_UNKNOWN: uploading an image".into(),
-        ))
+        Err(JobFailure::Failed(format!(
+            "OUTCOME_UNKNOWN: uploading image {}: WordPress did not answer three times and holds no such file",
+            image.image_id
+        )))
+    }
+
+    /// An upload found in the media library (made by an unanswered request).
+    async fn adopt_media(
+        &mut self,
+        image: &StoredImage,
+        m: WpMedia,
+    ) -> Result<WpMedia, JobFailure> {
+        steps::record_media(
+            &self.env.bus,
+            self.ctx,
+            self.publication,
+            self.publish_id,
+            &image.sha256,
+            m.clone(),
+            true,
+        )
+        .await
+        .map_err(cmd)?;
+        self.adopted += 1;
+        Ok(m)
     }
 
     /// The post WordPress holds for this publication, if any.
@@ -372,7 +487,7 @@ impl Run<'_> {
         slug: &str,
         has_plugin: bool,
         content_id: Uuid,
-    ) -> Result<Option<Value>, JobFailure> {
+    ) -> Result<Option<Value>, WpError> {
         let token = marker_token(self.publication);
         let mine = |p: &Value| {
             p["content"]["raw"]
@@ -407,8 +522,7 @@ impl Run<'_> {
                     Body::Empty,
                     Idempotent::Yes,
                 )
-                .await
-                .map_err(|e| failure(e, "looking for an earlier post"))?;
+                .await?;
             if let Some(p) = a.body.as_array().into_iter().flatten().find(|p| mine(p)) {
                 return Ok(Some(p.clone()));
             }
@@ -501,15 +615,16 @@ async fn publish(
     let mut r = Run {
         env,
         ctx: run.ctx,
+        job: run,
         wp,
         publication,
         publish_id: run.job_id,
         adopted: 0,
         uploaded: 0,
+        at: (Phase::Prep, 10),
     };
     let p = r.state().await?;
-    run.progress(Phase::Prep, 10, "reading the article", 0, 0)
-        .await?;
+    r.report(Phase::Prep, 10, "reading the article").await?;
     let versions = contents::versions(bus, content_id).await.map_err(cmd)?;
     let Some(current) = versions.last() else {
         return Err(JobFailure::Failed(
@@ -520,8 +635,7 @@ async fn publish(
     let images = images_of(env, content_id).await?;
 
     // 1. terms
-    run.progress(Phase::Prep, 15, "categories and tags", 0, 0)
-        .await?;
+    r.report(Phase::Prep, 15, "categories and tags").await?;
     let names = |k: &str| -> Vec<String> {
         input[k]
             .as_array()
@@ -551,12 +665,10 @@ async fn publish(
     let total = shown.len().max(1);
     for (n, (_, image, text)) in shown.into_iter().enumerate() {
         let pct = 25 + (35 * n / total) as u8;
-        run.progress(
+        r.report(
             Phase::AiCall,
             pct,
             &format!("uploading image {} of {total}", n + 1),
-            0,
-            0,
         )
         .await?;
         let m = r.media(image, text).await?;
@@ -567,8 +679,7 @@ async fn publish(
     }
 
     // 3. the post
-    run.progress(Phase::Parse, 65, "writing the post", 0, 0)
-        .await?;
+    r.report(Phase::Parse, 65, "writing the post").await?;
     let slug = p
         .post
         .as_ref()
@@ -601,7 +712,7 @@ async fn publish(
         write_post(&mut r, &p, &asked, &slug, conn.has_plugin, content_id).await?;
 
     // 4. what WordPress really stored
-    run.progress(Phase::Save, 85, "checking what WordPress stored", 0, 0)
+    r.report(Phase::Save, 85, "checking what WordPress stored")
         .await?;
     let warnings = check_stored(&asked, &answer);
     let post = post_of(&answer, current.version)
@@ -668,21 +779,18 @@ async fn write_post(
             Err(e) => return Err(failure(e, "updating the post")),
         }
     }
-    if p.create_requested.is_some()
-        && let Some(found) = r.find_post(slug, has_plugin, content_id).await?
-    {
-        r.adopted += 1;
-        let id = found["id"].as_u64().unwrap_or(0);
-        let a =
-            r.wp.call(
-                Method::POST,
-                &update(id),
-                Body::Json(asked.clone()),
-                Idempotent::Yes,
-            )
-            .await
-            .map_err(|e| failure(e, "updating the post found from an earlier attempt"))?;
-        return Ok((a.body, "adopted"));
+    let look = Look::Post {
+        slug,
+        has_plugin,
+        content_id,
+    };
+    // A create an earlier attempt (or publish) sent without an answer:
+    // WordPress is asked first, after a settle time.
+    if p.create_requested.is_some() {
+        let since = p.unknown_since.unwrap_or_else(chrono::Utc::now);
+        if let Some(Found::Post(found)) = r.settled_look(since, &look).await? {
+            return adopt_post(r, &found, asked).await;
+        }
     }
     for round in 0..3 {
         steps::request_create(bus, r.ctx, r.publication, r.publish_id)
@@ -699,29 +807,40 @@ async fn write_post(
             .await
         {
             Ok(a) => return Ok((a.body, "created")),
-            Err(WpError::Unknown(e)) if round < 2 => {
-                tracing::warn!(error = %e, "a post create's outcome is unknown; looking for it");
-                if let Some(found) = r.find_post(slug, has_plugin, content_id).await? {
-                    r.adopted += 1;
-                    let id = found["id"].as_u64().unwrap_or(0);
-                    let a =
-                        r.wp.call(
-                            Method::POST,
-                            &update(id),
-                            Body::Json(asked.clone()),
-                            Idempotent::Yes,
-                        )
-                        .await
-                        .map_err(|e| failure(e, "updating the post an unanswered create made"))?;
-                    return Ok((a.body, "adopted"));
+            Err(WpError::Unknown(e)) => {
+                tracing::warn!(error = %e, round, "a post create's outcome is unknown; asking WordPress");
+                r.unknown("post", &e).await?;
+                let since = chrono::Utc::now();
+                if let Some(Found::Post(found)) = r.settled_look(since, &look).await? {
+                    return adopt_post(r, &found, asked).await;
                 }
             }
             Err(e) => return Err(failure(e, "creating the post")),
         }
     }
     Err(JobFailure::Failed(
-        "OUTCOME_UNKNOWN: creating the post".into(),
+        "OUTCOME_UNKNOWN: creating the post: WordPress did not answer three times and holds no such post".into(),
     ))
+}
+
+/// A post an unanswered create made: brought up to date and taken as ours.
+async fn adopt_post(
+    r: &mut Run<'_>,
+    found: &Value,
+    asked: &Value,
+) -> Result<(Value, &'static str), JobFailure> {
+    r.adopted += 1;
+    let id = found["id"].as_u64().unwrap_or(0);
+    let a =
+        r.wp.call(
+            Method::POST,
+            &format!("/wp/v2/posts/{id}?context=edit"),
+            Body::Json(asked.clone()),
+            Idempotent::Yes,
+        )
+        .await
+        .map_err(|e| failure(e, "updating the post an unanswered create made"))?;
+    Ok((a.body, "adopted"))
 }
 
 #[cfg(test)]
