@@ -90,6 +90,10 @@ pub struct CommandContext {
     pub causation_id: Option<String>,
     pub idempotency: Option<IdempotencyKey>,
     pub expected_version: Option<u64>,
+    /// An open reservation (an automation run's budget) that pays for
+    /// what this command reserves: the credits move from it instead of
+    /// being held anew (see [`crate::billing::hold`]).
+    pub funding: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -13,6 +13,7 @@
 //! - `testkit` (feature `testkit`, for tests only): fresh PostgreSQL schemas,
 //!   SQLite files and NATS names for tests against the real services.
 
+pub mod automation;
 pub mod billing;
 pub mod bus;
 pub mod caller;

@@ -10,6 +10,7 @@
 //! automation follow the same shape. [`catalogue`] renders the event
 //! catalogue (`docs/events.md`) from the events' JSON Schemas.
 
+pub mod automation;
 pub mod billing;
 pub mod catalogue;
 pub mod jobs;

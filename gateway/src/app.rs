@@ -21,6 +21,7 @@ pub fn router(state: AppState) -> Router {
     let api = jobs::routes(api);
     let api = writer::routes(api);
     let api = crate::publishing::routes(api);
+    let api = crate::automation::routes(api);
     let api = system::routes(api);
     Router::new()
         .merge(api)

@@ -177,6 +177,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &p.health,
                 &p.rx,
             );
+            runtime::spawn_scheduler(
+                &mut p.tasks,
+                &state.bus,
+                state.clock.clone(),
+                &s,
+                &p.health,
+                &p.rx,
+            );
             if s.is_embedded() {
                 println!(
                     "IGNY8 embedded mode: SQLite at {}, in-process event feed",
@@ -234,6 +242,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &p.health,
                 &p.rx,
             );
+            runtime::spawn_scheduler(&mut p.tasks, &bus, s.clock(), &s, &p.health, &p.rx);
             p.run(None).await
         }
         Command::Bench(args) => crate::benchmarks::run(&s, args).await,

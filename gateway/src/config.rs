@@ -211,6 +211,30 @@ pub struct Settings {
     /// request again (milliseconds; 0: the request timeout).
     #[arg(long, env = "IGNY8_WP_SETTLE_MS", default_value_t = 0, global = true)]
     pub wp_settle_ms: u64,
+    /// How often the automation scheduler looks for due slots, settled
+    /// event bursts and runs to drive (milliseconds).
+    #[arg(
+        long,
+        env = "IGNY8_SCHEDULER_TICK_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub scheduler_tick_ms: u64,
+    /// Firings and run steps the scheduler has in flight at once.
+    #[arg(
+        long,
+        env = "IGNY8_SCHEDULER_CONCURRENCY",
+        default_value_t = 16,
+        global = true
+    )]
+    pub scheduler_concurrency: usize,
+    /// Tests only: the clock reads this instant (RFC 3339) when the process
+    /// starts …
+    #[arg(long, env = "IGNY8_CLOCK_START", global = true)]
+    pub clock_start: Option<String>,
+    /// … and runs this many times as fast as the machine's.
+    #[arg(long, env = "IGNY8_CLOCK_RATE", default_value_t = 1.0, global = true)]
+    pub clock_rate: f64,
     #[arg(long, env = "IGNY8_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: String,
 }
@@ -257,6 +281,28 @@ impl Settings {
         }
     }
 
+    /// The clock of the scheduler and of automation's use cases: the
+    /// machine's, unless a test process set `IGNY8_CLOCK_START`.
+    pub fn clock(&self) -> std::sync::Arc<dyn igny8_commands::automation::Clock> {
+        use igny8_commands::automation::{ScaledClock, SystemClock};
+        match self
+            .clock_start
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        {
+            Some(start) => std::sync::Arc::new(ScaledClock {
+                start: start.with_timezone(&chrono::Utc),
+                rate: if self.clock_rate.is_finite() && self.clock_rate > 0.0 {
+                    self.clock_rate
+                } else {
+                    1.0
+                },
+                since: std::time::Instant::now(),
+            }),
+            None => std::sync::Arc::new(SystemClock),
+        }
+    }
+
     pub fn is_embedded(&self) -> bool {
         self.database_url.is_none()
     }
@@ -297,6 +343,10 @@ impl Default for Settings {
             public_url: None,
             wp_timeout_ms: 30_000,
             wp_settle_ms: 0,
+            scheduler_tick_ms: 1000,
+            scheduler_concurrency: 16,
+            clock_start: None,
+            clock_rate: 1.0,
         }
     }
 }

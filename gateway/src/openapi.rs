@@ -53,6 +53,10 @@ use utoipa_swagger_ui::SwaggerUi;
         crate::publishing::remove, crate::publishing::test_connection, crate::publishing::publish, crate::publishing::unpublish,
         crate::publishing::sync, crate::publishing::sync_logs, crate::publishing::list_publications, crate::publishing::get_publication,
         crate::publishing::wordpress_webhook,
+        crate::automation::list_rules, crate::automation::create_rule, crate::automation::get_rule, crate::automation::update_rule,
+        crate::automation::delete_rule, crate::automation::execute, crate::automation::pause, crate::automation::resume,
+        crate::automation::dry_run, crate::automation::list_runs, crate::automation::get_run, crate::automation::cancel_run,
+        crate::automation::scheduled_tasks,
         crate::jobs::task_progress, crate::jobs::list, crate::jobs::cancel, crate::jobs::events,
     ),
     components(schemas(crate::http::schema::ErrorEnvelope, crate::http::schema::ErrorCode, crate::tenancy::integrations::ProviderName, crate::planner::CsvFile, crate::http::command::CommandResult, crate::auth::tokens::TokenPair,
@@ -69,12 +73,15 @@ use utoipa_swagger_ui::SwaggerUi;
         crate::writer::images::ExtractPromptsBody, crate::writer::images::CreatePromptBody, crate::writer::images::EditPromptBody,
         crate::writer::images::GenerateImagesBody, crate::writer::images::TaskImagesBody,
         crate::publishing::CreateIntegrationBody, crate::publishing::UpdateIntegrationBody, crate::publishing::PublishBody, crate::publishing::UnpublishBody,
-        crate::writer::settings::PromptBody, crate::writer::settings::ProfileBody, crate::writer::settings::StrategyBody)),
+        crate::writer::settings::PromptBody, crate::writer::settings::ProfileBody, crate::writer::settings::StrategyBody,
+        crate::automation::CreateRuleBody, crate::automation::UpdateRuleBody, crate::automation::DryRunBody,
+        crate::automation::TriggerBody, crate::automation::ConditionBody, crate::automation::StageBody)),
     modifiers(&Bearer),
     tags((name = "auth", description = "Sign-up, login, tokens"), (name = "users", description = "Users and roles"),
          (name = "sites", description = "Sites and sectors"), (name = "api-keys", description = "API keys for automation"),
          (name = "billing", description = "Credits, ledger, plans"), (name = "commands", description = "Generic command endpoint"), (name = "planner", description = "Keywords, clusters and content ideas"), (name = "writer", description = "Tasks, AI articles and their versions, image prompts and images"), (name = "jobs", description = "Long operations: progress, cancel, events"),
          (name = "integration", description = "WordPress connections, publishing, sync, the request log and webhooks"),
+         (name = "automation", description = "Rules that run the pipeline on a schedule, on events or by hand; runs; scheduled firings"),
          (name = "system", description = "Health and operations"))
 )]
 pub struct ApiDoc;

@@ -209,6 +209,31 @@ pub async fn migrate_wordpress_fields(state: &AppState) {
     }
 }
 
+/// The automation scheduler (fires due rules, drives runs, renews plan
+/// periods): in every `igny8 workers` process and in `igny8 serve`.
+pub fn spawn_scheduler(
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    bus: &igny8_commands::CommandBus,
+    clock: std::sync::Arc<dyn igny8_commands::automation::Clock>,
+    s: &Settings,
+    health: &igny8_commands::Health,
+    shutdown: &watch::Receiver<bool>,
+) {
+    let db = bus.db().clone();
+    tasks.spawn(igny8_workers::automation::run(
+        igny8_workers::automation::Scheduler {
+            bus: bus.clone(),
+            lookup: std::sync::Arc::new(igny8_projections::automation::lookup::Lookup::new(bus)),
+            planner: std::sync::Arc::new(igny8_projections::planner::OwnedLookup(db)),
+            clock,
+            tick: std::time::Duration::from_millis(s.scheduler_tick_ms.max(10)),
+            concurrency: s.scheduler_concurrency.clamp(1, 256),
+        },
+        health.clone(),
+        shutdown.clone(),
+    ));
+}
+
 /// Job workers: JetStream work-queue consumers with NATS, else the
 /// embedded loop over unfinished jobs.
 pub fn spawn_job_workers(

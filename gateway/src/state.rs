@@ -21,6 +21,8 @@ pub struct AppState {
     pub media: Option<igny8_workers::images::MediaStore>,
     /// Connection tests talk to WordPress from here.
     pub wp: igny8_workers::publishing::WpClient,
+    /// What time it is for automation (tests set it by hand).
+    pub clock: Arc<dyn igny8_commands::automation::Clock>,
 }
 
 impl AppState {
@@ -54,6 +56,7 @@ impl AppState {
             }
         };
         Self {
+            clock: settings.clock(),
             wp: igny8_workers::publishing::WpClient::new(settings.wp_options()),
             media,
             bus,

@@ -12,6 +12,7 @@
 //! after it is applied, the error and the event id are recorded on the
 //! checkpoint (status, `/ready`) and the runner retries with backoff.
 
+pub mod automation;
 pub mod billing;
 pub mod checkpoint;
 pub mod jobs;
@@ -45,6 +46,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(writer::WriterProjection),
         Arc::new(writer::images::ImagesProjection),
         Arc::new(publishing::PublishingProjection),
+        Arc::new(automation::AutomationProjection),
     ]
 }
 

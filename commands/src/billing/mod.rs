@@ -141,3 +141,30 @@ pub async fn change_plan(
         replayed: false,
     })
 }
+
+/// The account command that holds `amount` milli-credits under
+/// `reservation_id` for a job: a new reservation from what is available,
+/// or — when the command runs on a budget (`ctx.funding`, an automation
+/// run's) — a transfer out of that budget, so a run's jobs never take more
+/// than the run was given.
+pub fn hold(
+    ctx: &crate::bus::CommandContext,
+    reservation_id: String,
+    amount: i64,
+    reason: &str,
+) -> igny8_domain::billing::AccountCommand {
+    use igny8_domain::billing::AccountCommand;
+    match &ctx.funding {
+        Some(from) => AccountCommand::Transfer {
+            from: from.clone(),
+            reservation_id,
+            amount,
+            reason: reason.to_string(),
+        },
+        None => AccountCommand::Reserve {
+            reservation_id,
+            amount,
+            reason: reason.to_string(),
+        },
+    }
+}

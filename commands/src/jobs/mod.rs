@@ -41,15 +41,8 @@ pub async fn create(
         )
         .await?;
         if reserve > 0 {
-            uow.execute::<Account>(
-                &aid,
-                AccountCommand::Reserve {
-                    reservation_id: jid.clone(),
-                    amount: reserve,
-                    reason: kind.to_string(),
-                },
-            )
-            .await?;
+            uow.execute::<Account>(&aid, crate::billing::hold(ctx, jid.clone(), reserve, kind))
+                .await?;
         }
         uow.commit().await
     })

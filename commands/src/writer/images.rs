@@ -158,11 +158,7 @@ async fn create_batch(
         for (item, price) in prices {
             uow.execute::<Account>(
                 &aid,
-                AccountCommand::Reserve {
-                    reservation_id: item_reservation(job_id, *item),
-                    amount: *price,
-                    reason: kind.to_string(),
-                },
+                crate::billing::hold(ctx, item_reservation(job_id, *item), *price, kind),
             )
             .await?;
         }

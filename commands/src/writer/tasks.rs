@@ -11,7 +11,7 @@ use crate::bus::{CommandBus, CommandContext, CommandError, CommandOutcome};
 use crate::caller::Caller;
 use crate::planner::{cluster_scope, sector_scope};
 use crate::uow::{replayed, retry, retry_hot};
-use igny8_domain::billing::{Account, AccountCommand, content_cost_milli};
+use igny8_domain::billing::{Account, content_cost_milli};
 use igny8_domain::jobs::{Job, JobCommand, item_reservation};
 use igny8_domain::planner::{ContentType, Idea, IdeaCommand, OutlineSection};
 use igny8_domain::writer::{
@@ -402,11 +402,12 @@ pub async fn auto_generate_content(
         for (task, price) in &prices {
             uow.execute::<Account>(
                 &aid,
-                AccountCommand::Reserve {
-                    reservation_id: item_reservation(job_id, *task),
-                    amount: *price,
-                    reason: "auto_generate_content".into(),
-                },
+                crate::billing::hold(
+                    ctx,
+                    item_reservation(job_id, *task),
+                    *price,
+                    "auto_generate_content",
+                ),
             )
             .await?;
         }

@@ -96,6 +96,21 @@ pub enum AccountCommand {
         plan: String,
         at: DateTime<Utc>,
     },
+    /// Move `amount` of an open reservation (a run's budget) to a new one
+    /// (a job's): nothing becomes available on the way, so a job funded
+    /// by a run can never take more than the run holds.
+    Transfer {
+        from: String,
+        reservation_id: String,
+        amount: i64,
+        reason: String,
+    },
+    /// Start the next period of the plan at the end of the current one and
+    /// grant the plan's included credits: once per period (`period_end`
+    /// must be the current period's end).
+    RenewPeriod {
+        period_end: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,6 +152,15 @@ pub enum AccountEvent {
         period_start: DateTime<Utc>,
         period_end: DateTime<Utc>,
     },
+    ReservationTransferred {
+        from: String,
+        reservation_id: String,
+        amount: i64,
+        /// What the reservation moved from holds after.
+        from_after: i64,
+        reserved_after: i64,
+        reason: String,
+    },
 }
 
 impl DomainEvent for AccountEvent {
@@ -149,6 +173,7 @@ impl DomainEvent for AccountEvent {
             AccountEvent::CreditsCaptured { .. } => "CreditsCaptured",
             AccountEvent::ReservationReleased { .. } => "ReservationReleased",
             AccountEvent::SubscriptionStarted { .. } => "SubscriptionStarted",
+            AccountEvent::ReservationTransferred { .. } => "ReservationTransferred",
         }
     }
 }
@@ -177,6 +202,10 @@ pub enum AccountError {
     InvalidReservationId,
     #[error("unknown plan {0:?}")]
     UnknownPlan(String),
+    #[error("the budget holds {} credits, {} were asked", credits(*held), credits(*requested))]
+    BudgetExceeded { held: i64, requested: i64 },
+    #[error("that period was renewed already")]
+    PeriodRenewed,
 }
 
 impl DomainError for AccountError {
@@ -193,6 +222,8 @@ impl DomainError for AccountError {
             AccountError::CaptureExceedsReservation { .. } => "CAPTURE_EXCEEDS_RESERVATION",
             AccountError::InvalidReservationId => "INVALID_RESERVATION_ID",
             AccountError::UnknownPlan(_) => "UNKNOWN_PLAN",
+            AccountError::BudgetExceeded { .. } => "RUN_BUDGET_EXCEEDED",
+            AccountError::PeriodRenewed => "PERIOD_RENEWED",
         }
     }
     fn kind(&self) -> ErrorKind {
@@ -200,7 +231,9 @@ impl DomainError for AccountError {
             AccountError::NotFound => ErrorKind::NotFound,
             AccountError::AlreadyOpened
             | AccountError::ReservationNotFound(_)
-            | AccountError::ReservationConflict(_) => ErrorKind::Conflict,
+            | AccountError::ReservationConflict(_)
+            | AccountError::PeriodRenewed => ErrorKind::Conflict,
+            AccountError::BudgetExceeded { .. } => ErrorKind::InsufficientCredits,
             AccountError::InsufficientCredits { .. } => ErrorKind::InsufficientCredits,
             _ => ErrorKind::Validation,
         }
@@ -371,6 +404,70 @@ impl Aggregate for Account {
                     period_end: at + chrono::Duration::days(30),
                 }])
             }
+            AccountCommand::Transfer {
+                from,
+                reservation_id,
+                amount,
+                reason,
+            } => {
+                if !self.opened {
+                    return Err(AccountError::NotFound);
+                }
+                check_reservation_id(&reservation_id)?;
+                check_amount(amount)?;
+                check_reason(&reason)?;
+                match self.reservations.get(&reservation_id) {
+                    Some(a) if *a == amount => return Ok(vec![]),
+                    Some(_) => return Err(AccountError::ReservationConflict(reservation_id)),
+                    None => {}
+                }
+                let held = self.reservations.get(&from).copied().unwrap_or(0);
+                if amount > held {
+                    return Err(AccountError::BudgetExceeded {
+                        held,
+                        requested: amount,
+                    });
+                }
+                Ok(vec![AccountEvent::ReservationTransferred {
+                    from,
+                    reservation_id,
+                    amount,
+                    from_after: held - amount,
+                    reserved_after: self.reserved(),
+                    reason,
+                }])
+            }
+            AccountCommand::RenewPeriod { period_end } => {
+                if !self.opened {
+                    return Err(AccountError::NotFound);
+                }
+                let plan = self
+                    .plan
+                    .clone()
+                    .unwrap_or_else(|| super::DEFAULT_PLAN.to_string());
+                if self.period_end != Some(period_end) {
+                    return Err(AccountError::PeriodRenewed);
+                }
+                let included = super::plan(&plan)
+                    .ok_or_else(|| AccountError::UnknownPlan(plan.clone()))?
+                    .included_milli();
+                let mut out = vec![AccountEvent::SubscriptionStarted {
+                    plan: plan.clone(),
+                    period_start: period_end,
+                    period_end: period_end + chrono::Duration::days(30),
+                }];
+                if included > 0 {
+                    out.push(AccountEvent::CreditsGranted {
+                        amount: included,
+                        balance_after: self.balance + included,
+                        reason: format!(
+                            "{plan} plan: included credits of the period from {}",
+                            period_end.format("%Y-%m-%d")
+                        ),
+                    });
+                }
+                Ok(out)
+            }
         }
     }
 
@@ -410,6 +507,20 @@ impl Aggregate for Account {
                 self.plan = Some(plan.clone());
                 self.period_start = Some(*period_start);
                 self.period_end = Some(*period_end);
+            }
+            AccountEvent::ReservationTransferred {
+                from,
+                reservation_id,
+                amount,
+                from_after,
+                ..
+            } => {
+                if *from_after > 0 {
+                    self.reservations.insert(from.clone(), *from_after);
+                } else {
+                    self.reservations.remove(from);
+                }
+                self.reservations.insert(reservation_id.clone(), *amount);
             }
         }
     }
@@ -630,6 +741,94 @@ mod tests {
             )
             .unwrap_err(),
             AccountError::NotFound
+        );
+    }
+
+    fn fold(events: &[AccountEvent]) -> Account {
+        let mut a = Account::default();
+        events.iter().for_each(|e| a.apply(e));
+        a
+    }
+
+    #[test]
+    fn a_budget_funds_jobs_without_freeing_credits() {
+        let mut given = vec![
+            opened(),
+            AccountEvent::CreditsGranted {
+                amount: 10_000,
+                balance_after: 10_000,
+                reason: String::new(),
+            },
+            AccountEvent::CreditsReserved {
+                reservation_id: "run".into(),
+                amount: 6_000,
+                reserved_after: 6_000,
+                reason: String::new(),
+            },
+        ];
+        let transfer = |to: &str, amount: i64| AccountCommand::Transfer {
+            from: "run".into(),
+            reservation_id: to.into(),
+            amount,
+            reason: "job".into(),
+        };
+        given.extend(given_when::<Account>(&given, transfer("job1", 4_000)).unwrap());
+        let a = fold(&given);
+        assert_eq!(
+            (a.reservations["run"], a.reservations["job1"]),
+            (2_000, 4_000)
+        );
+        assert_eq!(a.available(), 4_000, "nothing became available");
+        assert_eq!(
+            given_when::<Account>(&given, transfer("job2", 2_001)).unwrap_err(),
+            AccountError::BudgetExceeded {
+                held: 2_000,
+                requested: 2_001
+            }
+        );
+        assert_eq!(
+            given_when::<Account>(&given, transfer("job1", 4_000)).unwrap(),
+            vec![],
+            "a retried transfer changes nothing"
+        );
+        given.extend(given_when::<Account>(&given, transfer("job2", 2_000)).unwrap());
+        assert!(
+            !fold(&given).reservations.contains_key("run"),
+            "an emptied budget closes"
+        );
+    }
+
+    #[test]
+    fn a_period_is_renewed_once() {
+        let start = chrono::Utc::now();
+        let given = vec![
+            opened(),
+            AccountEvent::SubscriptionStarted {
+                plan: "starter".into(),
+                period_start: start,
+                period_end: start + chrono::Duration::days(30),
+            },
+        ];
+        let end = start + chrono::Duration::days(30);
+        let renewed =
+            given_when::<Account>(&given, AccountCommand::RenewPeriod { period_end: end }).unwrap();
+        assert!(matches!(
+            &renewed[1],
+            AccountEvent::CreditsGranted {
+                amount: 2_000_000,
+                ..
+            }
+        ));
+        let mut after = given.clone();
+        after.extend(renewed);
+        assert_eq!(
+            given_when::<Account>(&after, AccountCommand::RenewPeriod { period_end: end })
+                .unwrap_err(),
+            AccountError::PeriodRenewed
+        );
+        assert_eq!(
+            fold(&after).period_end,
+            Some(end + chrono::Duration::days(30))
         );
     }
 }

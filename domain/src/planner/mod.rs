@@ -26,4 +26,6 @@ pub use keywords::{
     PlannerError, SectorKeywords, SectorKeywordsCommand, SectorKeywordsEvent, keyword_id,
     normalize,
 };
-pub use strategy::{MAX_CLUSTERS, MAX_EMBEDDING_KEYWORDS, MAX_LLM_KEYWORDS, Strategy};
+pub use strategy::{
+    AUTO_CLUSTER_SIZE, MAX_CLUSTERS, MAX_EMBEDDING_KEYWORDS, MAX_LLM_KEYWORDS, Strategy, auto_k,
+};

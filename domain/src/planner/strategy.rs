@@ -4,6 +4,13 @@ use serde::{Deserialize, Serialize};
 
 /// Largest number of clusters (memory grows with clusters × features).
 pub const MAX_CLUSTERS: usize = 1000;
+/// Keywords per cluster aimed at when the caller does not give a number.
+pub const AUTO_CLUSTER_SIZE: usize = 10;
+
+/// The number of clusters when the caller does not give one.
+pub fn auto_k(n: usize) -> usize {
+    n.div_ceil(AUTO_CLUSTER_SIZE).clamp(1, MAX_CLUSTERS)
+}
 /// Largest selection the `llm` strategy takes (one prompt).
 pub const MAX_LLM_KEYWORDS: usize = 300;
 /// Largest selection the `embeddings` strategy takes: its vectors are held

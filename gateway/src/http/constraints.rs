@@ -155,7 +155,8 @@ pub fn grantable_role_opt() -> Object {
 /// Rules between fields that a derive cannot state, merged into the named
 /// body schemas by the contract pass.
 pub fn cross_field_rules() -> Vec<(&'static str, Value)> {
-    vec![
+    let mut rules = crate::automation::cross_field_rules();
+    rules.extend(vec![
         (
             // An admin key sees every site: a site list is refused for it.
             "CreateKeyBody",
@@ -174,7 +175,8 @@ pub fn cross_field_rules() -> Vec<(&'static str, Value)> {
                  "properties": {"keyword_ids": {"type": "array", "minItems": 1}, "sector_id": {"type": "null"}}},
             ]}),
         ),
-    ]
+    ]);
+    rules
 }
 
 /// One line of 1 to 300 characters after trimming (titles), no control characters.

@@ -51,6 +51,11 @@ pub struct Ok<T>(pub T);
 /// 201 with the envelope.
 pub struct Created<T>(pub T);
 
+/// `status` with the envelope around `data` (e.g. 202 for a run started).
+pub fn with_status<T: Serialize>(status: StatusCode, data: T) -> Response {
+    render(status, data)
+}
+
 fn render<T: Serialize>(status: StatusCode, data: T) -> Response {
     match serde_json::to_value(data) {
         Result::Ok(v) => (status, axum::Json(success_body(v, None))).into_response(),

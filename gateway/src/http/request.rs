@@ -88,6 +88,8 @@ pub struct Paging {
     pub offset: i64,
     pub min_position: Option<i64>,
     base: String,
+    /// The caller named a page size.
+    sized: bool,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Paging {
@@ -116,11 +118,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
             offset: (page - 1).saturating_mul(size),
             min_position: q.min_position,
             base: page_base(&parts.uri),
+            sized: q.page_size.is_some(),
         })
     }
 }
 
 impl Paging {
+    /// Pages of `size` rows unless the caller named a size.
+    pub fn default_size(mut self, size: i64) -> Self {
+        if !self.sized {
+            self.size = size;
+            self.offset = (self.page - 1).saturating_mul(size);
+        }
+        self
+    }
+
     /// Wait until `projection` includes `min_position` (when given).
     pub async fn read_your_writes(&self, s: &AppState, projection: &str) -> ApiResult<()> {
         read_your_writes(s, projection, self.min_position).await

@@ -24,6 +24,8 @@ pub struct TestApp {
     pub state: AppState,
     /// The PostgreSQL schema of a scale-out app (for processes started beside it).
     pub schema: Option<String>,
+    /// Automation's clock: tests move it (the scheduler polls every 100 ms).
+    pub clock: igny8_commands::automation::ManualClock,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
     stream: Option<(async_nats::jetstream::Context, String)>,
@@ -77,6 +79,20 @@ pub fn s3_url() -> String {
     })
 }
 
+/// The test app's scheduler: its clock, polling every 100 ms.
+pub fn scheduler(state: &AppState) -> igny8_workers::automation::Scheduler {
+    igny8_workers::automation::Scheduler {
+        bus: state.bus.clone(),
+        lookup: std::sync::Arc::new(igny8_projections::automation::lookup::Lookup::new(
+            &state.bus,
+        )),
+        planner: std::sync::Arc::new(igny8_projections::planner::OwnedLookup(state.db.clone())),
+        clock: state.clock.clone(),
+        tick: std::time::Duration::from_millis(100),
+        concurrency: 8,
+    }
+}
+
 /// What the test app's job workers run with (the app's sealing keys).
 pub fn job_env(state: &AppState) -> igny8_workers::jobs::JobEnv {
     igny8_workers::jobs::JobEnv::new(
@@ -110,7 +126,9 @@ impl TestApp {
 
     pub async fn embedded_with(settings: Settings) -> Self {
         let (db, _) = sqlite_db().await;
-        let state = AppState::new(db.clone(), None, settings).unwrap();
+        let mut state = AppState::new(db.clone(), None, settings).unwrap();
+        let clock = igny8_commands::automation::ManualClock::new(chrono::Utc::now());
+        state.clock = std::sync::Arc::new(clock.clone());
         let (stop, rx) = watch::channel(false);
         let tasks = igny8_projections::all()
             .into_iter()
@@ -132,12 +150,20 @@ impl TestApp {
                     rx.clone(),
                 ),
             )))
+            .chain(std::iter::once(tokio::spawn(
+                igny8_workers::automation::run(
+                    scheduler(&state),
+                    igny8_commands::Health::new(),
+                    rx.clone(),
+                ),
+            )))
             .collect();
         TestApp {
             mode: "embedded",
             router: router(state.clone()),
             state,
             schema: None,
+            clock,
             stop,
             tasks,
             stream: None,
@@ -174,7 +200,9 @@ impl TestApp {
             media_url: Some(s3_url()),
             ..test_settings()
         });
-        let state = AppState::new(db.clone(), Some(client.clone()), settings).unwrap();
+        let mut state = AppState::new(db.clone(), Some(client.clone()), settings).unwrap();
+        let clock = igny8_commands::automation::ManualClock::new(chrono::Utc::now());
+        state.clock = std::sync::Arc::new(clock.clone());
         let js = async_nats::jetstream::new(client);
         let (stop, rx) = watch::channel(false);
         let mut tasks = vec![tokio::spawn(igny8_workers::relay::run(
@@ -206,12 +234,18 @@ impl TestApp {
                 igny8_commands::Health::new(),
                 rx.clone(),
             )));
+            tasks.push(tokio::spawn(igny8_workers::automation::run(
+                scheduler(&state),
+                igny8_commands::Health::new(),
+                rx.clone(),
+            )));
         }
         TestApp {
             mode: "postgres+nats",
             router: router(state.clone()),
             state,
             schema: Some(schema),
+            clock,
             stop,
             tasks,
             stream: Some((js, names.stream)),

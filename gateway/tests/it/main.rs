@@ -2,6 +2,7 @@
 //! identity, the role/tenant matrix, bad input), and the `igny8` binary
 //! itself (relay under SIGKILL, graceful shutdown, CLI).
 mod ai;
+mod automation;
 mod bad_input;
 mod binary;
 mod contract;

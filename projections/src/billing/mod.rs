@@ -262,6 +262,17 @@ impl Effects {
                 period_start,
                 period_end,
             } => plan = Some((p.clone(), *period_start, *period_end)),
+            AccountEvent::ReservationTransferred {
+                reservation_id,
+                amount,
+                reserved_after,
+                reason,
+                ..
+            } => {
+                // A job's credits moved out of a run's budget: nothing became available.
+                run.reserved = *reserved_after;
+                row = Some(("transfer", *amount, 0, Some(reservation_id), reason));
+            }
         }
         let run = *run;
         if let Some((entry, amount, delta, reservation, reason)) = row {

@@ -86,3 +86,43 @@ impl PlannerLookup for Lookup<'_> {
             .collect())
     }
 }
+
+/// [`PlannerLookup`] owning its database handle (for long-lived tasks
+/// such as the scheduler).
+#[derive(Debug, Clone)]
+pub struct OwnedLookup(pub Db);
+
+#[async_trait]
+impl PlannerLookup for OwnedLookup {
+    async fn keyword(
+        &self,
+        account_id: Uuid,
+        keyword_id: Uuid,
+    ) -> Result<Option<KeywordPlace>, CommandError> {
+        Lookup(&self.0).keyword(account_id, keyword_id).await
+    }
+    async fn keywords(
+        &self,
+        account_id: Uuid,
+        ids: &[Uuid],
+    ) -> Result<Vec<KeywordPlace>, CommandError> {
+        Lookup(&self.0).keywords(account_id, ids).await
+    }
+    async fn cluster(
+        &self,
+        account_id: Uuid,
+        cluster_id: Uuid,
+    ) -> Result<Option<ClusterPlace>, CommandError> {
+        Lookup(&self.0).cluster(account_id, cluster_id).await
+    }
+    async fn cluster_keywords(
+        &self,
+        account_id: Uuid,
+        cluster_id: Uuid,
+        limit: usize,
+    ) -> Result<Vec<ClusterKeyword>, CommandError> {
+        Lookup(&self.0)
+            .cluster_keywords(account_id, cluster_id, limit)
+            .await
+    }
+}

@@ -7,7 +7,7 @@ pub mod ideas;
 mod lookup;
 mod queries;
 
-pub use lookup::Lookup;
+pub use lookup::{Lookup, OwnedLookup};
 pub use queries::*;
 
 use crate::projection::{Applied, Index, Projection, Table, decode_until};

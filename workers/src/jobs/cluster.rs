@@ -245,6 +245,7 @@ pub async fn run(
     // Saved by the job's success, in the same commit (see `jobs::finish`).
     Ok(super::JobOutput::saving(
         json!({"sector_id": sector, "keywords": n, "clustered": clustered, "clusters": count,
+               "cluster_ids": clusters.iter().map(|c| c.cluster_id).collect::<Vec<_>>(),
                "strategy": strategy, "model": grouping.model, "tokens": tokens, "cost_usd_micros": cost}),
         jobcmd::Save::Clusters(jobcmd::SaveClusters {
             sector_id: sector,

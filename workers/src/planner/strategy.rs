@@ -12,16 +12,10 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::future::Future;
 
+pub use igny8_domain::planner::{AUTO_CLUSTER_SIZE, auto_k};
 /// The limits live in the domain (the planner's use cases check them
 /// before a job is created).
 pub use igny8_domain::planner::{MAX_CLUSTERS, MAX_EMBEDDING_KEYWORDS, MAX_LLM_KEYWORDS};
-/// Keywords per cluster aimed at when the caller does not give a number.
-pub const AUTO_CLUSTER_SIZE: usize = 10;
-
-/// The number of clusters when the caller does not give one.
-pub fn auto_k(n: usize) -> usize {
-    n.div_ceil(AUTO_CLUSTER_SIZE).clamp(1, MAX_CLUSTERS)
-}
 
 /// Name and description per cluster label.
 pub type Names = HashMap<u32, (String, String)>;
