@@ -864,7 +864,291 @@ fn samples() -> Vec<Sample> {
                 },
             },
         ),
+        sample(
+            "account",
+            AccountEvent::ReservationTransferred {
+                from: s("automation:run"),
+                reservation_id: s("job"),
+                amount: 4000,
+                from_after: 6000,
+                reserved_after: 10000,
+                reason: s("auto_generate_content"),
+            },
+        ),
     ]
+    .into_iter()
+    .chain(automation_samples(id, at))
+    .collect()
+}
+
+/// The automation context's events (optional fields both set and unset).
+fn automation_samples(id: Uuid, at: chrono::DateTime<Utc>) -> Vec<Sample> {
+    let s = String::from;
+    use igny8_domain::automation::run::{RunOrigin, StageJob};
+    use igny8_domain::automation::{
+        Action, CatchUp, Condition, RuleDef, RuleEvent, RunEvent, RunOutcome, SiteLockEvent,
+        SkippedItem, Stage, Trigger,
+    };
+    let def = |trigger: Trigger, day: Option<i64>| RuleDef {
+        name: s("Daily pipeline"),
+        description: s("Clusters new keywords and writes"),
+        trigger,
+        timezone: s("Europe/Berlin"),
+        conditions: vec![Condition {
+            field: s("unclustered_keywords"),
+            operator: s("gte"),
+            value: serde_json::json!(50),
+        }],
+        stages: vec![
+            Stage {
+                action: Action::AutoCluster,
+                batch_size: 1000,
+                params: serde_json::json!({"num_clusters": 5}),
+            },
+            Stage {
+                action: Action::GenerateContent,
+                batch_size: 10,
+                params: Value::Null,
+            },
+        ],
+        max_credits_per_run: 100_000,
+        max_credits_per_day: day,
+        catch_up: CatchUp::Once,
+    };
+    let day = at.date_naive();
+    let origin = |slot: Option<chrono::DateTime<Utc>>, burst: Option<i64>| RunOrigin {
+        account_id: id,
+        site_id: id,
+        rule_id: id,
+        trigger: s(if slot.is_some() { "schedule" } else { "event" }),
+        slot,
+        burst,
+        day,
+        allotted: 100_000,
+    };
+    let stages = def(Trigger::Manual, None).stages;
+    vec![
+        sample(
+            "automation_rule",
+            RuleEvent::RuleCreated {
+                rule_id: id,
+                account_id: id,
+                site_id: id,
+                def: def(Trigger::Schedule { cron: s("0 9 * * *") }, Some(300_000)),
+                next_slot: Some(at),
+            },
+        ),
+        sample(
+            "automation_rule",
+            RuleEvent::RuleCreated {
+                rule_id: id,
+                account_id: id,
+                site_id: id,
+                def: def(
+                    Trigger::Event {
+                        event_types: vec![s("KeywordsAdded")],
+                        debounce_seconds: 60,
+                    },
+                    None,
+                ),
+                next_slot: None,
+            },
+        ),
+        sample(
+            "automation_rule",
+            RuleEvent::RuleUpdated {
+                def: def(Trigger::Schedule { cron: s("0 9 * * 1-5") }, None),
+                next_slot: Some(at),
+            },
+        ),
+        sample(
+            "automation_rule",
+            RuleEvent::RuleUpdated {
+                def: def(Trigger::Manual, None),
+                next_slot: None,
+            },
+        ),
+        sample("automation_rule", RuleEvent::RulePaused {}),
+        sample(
+            "automation_rule",
+            RuleEvent::RuleResumed {
+                next_slot: Some(at),
+            },
+        ),
+        sample("automation_rule", RuleEvent::RuleResumed { next_slot: None }),
+        sample("automation_rule", RuleEvent::RuleDeleted {}),
+        sample(
+            "automation_rule",
+            RuleEvent::RuleFired {
+                run_id: id,
+                trigger: s("schedule"),
+                slot: Some(at),
+                burst: None,
+                missed: 2,
+                budget: 100_000,
+                day,
+                next_slot: Some(at),
+            },
+        ),
+        sample(
+            "automation_rule",
+            RuleEvent::RuleFired {
+                run_id: id,
+                trigger: s("event"),
+                slot: None,
+                burst: Some(3),
+                missed: 0,
+                budget: 0,
+                day,
+                next_slot: None,
+            },
+        ),
+        sample(
+            "automation_rule",
+            RuleEvent::SlotsSkipped {
+                count: 3,
+                first: at,
+                last: at,
+                next_slot: Some(at),
+            },
+        ),
+        sample(
+            "automation_rule",
+            RuleEvent::SlotsSkipped {
+                count: 1,
+                first: at,
+                last: at,
+                next_slot: None,
+            },
+        ),
+        sample(
+            "automation_rule",
+            RuleEvent::RunBudgetReturned {
+                run_id: id,
+                day,
+                amount: 40_000,
+            },
+        ),
+        sample(
+            "automation_run",
+            RunEvent::RunStarted {
+                origin: origin(Some(at), None),
+                stages: stages.clone(),
+                budget: 100_000,
+                conditions: serde_json::json!([{"field": "unclustered_keywords", "operator": "gte", "value": 50, "actual": 120, "held": true}]),
+            },
+        ),
+        sample(
+            "automation_run",
+            RunEvent::RunSkipped {
+                origin: origin(None, Some(2)),
+                reason: s("conditions_not_met"),
+                conditions: serde_json::json!([]),
+            },
+        ),
+        sample(
+            "automation_run",
+            RunEvent::StageItemsSelected {
+                stage: 1,
+                items: vec![id],
+                skipped: vec![SkippedItem {
+                    id,
+                    reason: s("budget"),
+                }],
+            },
+        ),
+        sample(
+            "automation_run",
+            RunEvent::StageJobLaunched {
+                stage: 1,
+                job: StageJob {
+                    job_id: id,
+                    items: vec![id],
+                    reserved: 3000,
+                    slot: Some(at),
+                },
+            },
+        ),
+        sample(
+            "automation_run",
+            RunEvent::StageItemsDropped {
+                stage: 1,
+                items: vec![SkippedItem {
+                    id,
+                    reason: s("KEYWORD_CANNIBALIZATION"),
+                }],
+            },
+        ),
+        sample(
+            "automation_run",
+            RunEvent::StageCompleted {
+                stage: 1,
+                outputs: vec![id],
+                charged: 2000,
+                failed: vec![],
+            },
+        ),
+        sample(
+            "automation_run",
+            RunEvent::StageFailed {
+                stage: 0,
+                error: s("provider down"),
+                charged: 0,
+            },
+        ),
+        sample(
+            "automation_run",
+            RunEvent::RunFinished {
+                outcome: RunOutcome::BudgetExhausted,
+                reason: Some(s("stage 1 left items the budget did not cover")),
+                charged: 2000,
+            },
+        ),
+        sample(
+            "automation_run",
+            RunEvent::RunFinished {
+                outcome: RunOutcome::Succeeded,
+                reason: None,
+                charged: 12000,
+            },
+        ),
+        sample(
+            "automation_run",
+            RunEvent::RunCancelled {
+                by: s("user:1"),
+                charged: 0,
+            },
+        ),
+        sample(
+            "automation_site",
+            SiteLockEvent::SiteLockAcquired { run_id: id },
+        ),
+        sample(
+            "automation_site",
+            SiteLockEvent::SiteLockReleased { run_id: id },
+        ),
+    ]
+}
+
+#[test]
+fn the_event_types_a_rule_may_name_are_the_catalogues() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schema/events");
+    let mut files = BTreeSet::new();
+    for dir in std::fs::read_dir(&root).unwrap().flatten() {
+        if dir.path().is_dir() {
+            for f in std::fs::read_dir(dir.path()).unwrap().flatten() {
+                let name = f.file_name().to_string_lossy().to_string();
+                if let Some(t) = name.strip_suffix(".schema.json") {
+                    files.insert(t.to_string());
+                }
+            }
+        }
+    }
+    let listed: BTreeSet<String> = igny8_domain::automation::EVENT_TYPES
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    assert_eq!(listed, files, "automation::EVENT_TYPES lists every event type of schema/events");
 }
 
 fn wp_post() -> WpPost {

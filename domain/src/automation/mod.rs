@@ -103,6 +103,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "PublishOutcomeUnknown",
     "PublishStarted",
     "ReservationReleased",
+    "ReservationTransferred",
     "RuleCreated",
     "RuleDeleted",
     "RuleFired",
