@@ -934,7 +934,12 @@ fn automation_samples(id: Uuid, at: chrono::DateTime<Utc>) -> Vec<Sample> {
                 rule_id: id,
                 account_id: id,
                 site_id: id,
-                def: def(Trigger::Schedule { cron: s("0 9 * * *") }, Some(300_000)),
+                def: def(
+                    Trigger::Schedule {
+                        cron: s("0 9 * * *"),
+                    },
+                    Some(300_000),
+                ),
                 next_slot: Some(at),
             },
         ),
@@ -957,7 +962,12 @@ fn automation_samples(id: Uuid, at: chrono::DateTime<Utc>) -> Vec<Sample> {
         sample(
             "automation_rule",
             RuleEvent::RuleUpdated {
-                def: def(Trigger::Schedule { cron: s("0 9 * * 1-5") }, None),
+                def: def(
+                    Trigger::Schedule {
+                        cron: s("0 9 * * 1-5"),
+                    },
+                    None,
+                ),
                 next_slot: Some(at),
             },
         ),
@@ -975,7 +985,10 @@ fn automation_samples(id: Uuid, at: chrono::DateTime<Utc>) -> Vec<Sample> {
                 next_slot: Some(at),
             },
         ),
-        sample("automation_rule", RuleEvent::RuleResumed { next_slot: None }),
+        sample(
+            "automation_rule",
+            RuleEvent::RuleResumed { next_slot: None },
+        ),
         sample("automation_rule", RuleEvent::RuleDeleted {}),
         sample(
             "automation_rule",
@@ -1148,7 +1161,10 @@ fn the_event_types_a_rule_may_name_are_the_catalogues() {
         .iter()
         .map(|t| t.to_string())
         .collect();
-    assert_eq!(listed, files, "automation::EVENT_TYPES lists every event type of schema/events");
+    assert_eq!(
+        listed, files,
+        "automation::EVENT_TYPES lists every event type of schema/events"
+    );
 }
 
 fn wp_post() -> WpPost {

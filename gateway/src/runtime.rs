@@ -228,6 +228,7 @@ pub fn spawn_scheduler(
             clock,
             tick: std::time::Duration::from_millis(s.scheduler_tick_ms.max(10)),
             concurrency: s.scheduler_concurrency.clamp(1, 256),
+            renew_every: std::time::Duration::from_secs(60),
         },
         health.clone(),
         shutdown.clone(),

@@ -741,6 +741,9 @@ pub async fn cancel(
             format!("the run has ended ({})", run.status.as_str()),
         ));
     }
+    // The run ends first (a driver stepping it meanwhile finds it ended),
+    // then its unfinished jobs are cancelled, their credits released.
+    end(bus, run_id, End::Cancel(by.to_string()), ctx).await?;
     for s in &run.stages {
         for j in &s.jobs {
             match finish(bus, j.job_id, Ending::Cancelled, ctx).await {
@@ -753,5 +756,5 @@ pub async fn cancel(
             }
         }
     }
-    end(bus, run_id, End::Cancel(by.to_string()), ctx).await
+    Ok(())
 }

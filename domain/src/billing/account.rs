@@ -445,9 +445,12 @@ impl Aggregate for Account {
                     .plan
                     .clone()
                     .unwrap_or_else(|| super::DEFAULT_PLAN.to_string());
-                if self.period_end != Some(period_end) {
+                // Read models keep microseconds: compare at that precision.
+                let micros = |t: DateTime<Utc>| t.timestamp_micros();
+                let Some(period_end) = self.period_end.filter(|e| micros(*e) == micros(period_end))
+                else {
                     return Err(AccountError::PeriodRenewed);
-                }
+                };
                 let included = super::plan(&plan)
                     .ok_or_else(|| AccountError::UnknownPlan(plan.clone()))?
                     .included_milli();

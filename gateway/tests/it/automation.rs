@@ -277,3 +277,720 @@ async fn a_burst_of_events_fires_an_event_rule_once() {
         app.stop().await;
     }
 }
+
+/// A run's progress: wait until `pred` holds for the run (or fail).
+async fn wait_run(
+    app: &TestApp,
+    o: &Owner,
+    run: &str,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = get_now(app, &o.token, &format!("/api/v1/automation/runs/{run}/")).await;
+        if r.status == StatusCode::OK && pred(r.data()) {
+            return r.data().clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}: run {run} never {what}: {}",
+            app.mode,
+            r.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn execute(app: &TestApp, o: &Owner, rule: &str) -> Resp {
+    app.req(
+        &o.token,
+        "POST",
+        &format!("/api/v1/automation/rules/{rule}/execute/"),
+        None,
+    )
+    .await
+}
+
+/// Tasks of 500 words for a sector (each reserves 2 credits: 575 words estimated).
+async fn tasks(app: &TestApp, o: &Owner, sector: &str, n: usize, tag: &str) -> Vec<String> {
+    let mut out = vec![];
+    for i in 0..n {
+        let r = app
+            .req(&o.token, "POST", "/api/v1/writer/tasks/",
+                Some(json!({"sector_id": sector, "title": format!("Guide {i} {tag}"), "primary_keyword": format!("topic {i} {tag}"),
+                            "target_word_count": 500})))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}: {}", app.mode, r.body);
+        out.push(r.data()["id"].as_str().unwrap().to_string());
+    }
+    out
+}
+
+/// The credit cap: a run reserves its cap when it starts, takes the items
+/// the cap covers and stops cleanly before the next, recording what it
+/// left; every credit it did not spend comes back.
+#[tokio::test]
+async fn the_credit_cap_stops_a_run_cleanly() {
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let o = app.signup("Capped").await;
+        let (site, sector) = app.site_and_sector(&o).await;
+        let ids = tasks(&app, &o, &sector, 5, "cap").await;
+        let before = credits(&app, &o).await;
+        let rule = create_rule(
+            &app,
+            &o,
+            json!({
+                "site_id": site, "name": "Capped writer", "trigger": {"type": "manual"},
+                "stages": [{"action": "generate_content", "batch_size": 10}],
+                "max_credits_per_run": 5
+            }),
+        )
+        .await;
+        let id = rule["id"].as_str().unwrap().to_string();
+        let r = execute(&app, &o, &id).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{m}: {}", r.body);
+        assert_eq!(r.data()["status"], "running", "{m}: {}", r.body);
+        let run = r.data()["run_id"].as_str().unwrap().to_string();
+        let done = wait_run(&app, &o, &run, "ended", |r| r["status"] != "running").await;
+        assert_eq!(done["status"], "budget_exhausted", "{m}: {done}");
+        assert_eq!(done["budget"], 5, "{m}: the cap was reserved");
+        let stage = &done["stages"][0];
+        let taken: Vec<&str> = stage["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            taken,
+            [ids[0].as_str(), ids[1].as_str()],
+            "{m}: two articles fit in 5 credits (2 each)"
+        );
+        let left: Vec<&Value> = stage["skipped"].as_array().unwrap().iter().collect();
+        assert_eq!(left.len(), 3, "{m}: {stage}");
+        assert!(left.iter().all(|l| l["reason"] == "budget"), "{m}: {stage}");
+        assert_eq!(done["credits_reserved"], 4, "{m}: {done}");
+        let charged = done["credits_charged"].as_f64().unwrap();
+        assert!(charged > 0.0 && charged <= 5.0, "{m}: {done}");
+        let after = credits(&app, &o).await;
+        assert_eq!(
+            after,
+            (before.0 - charged, 0.0),
+            "{m}: nothing stays reserved"
+        );
+        // The tasks it left are still queued for the next run.
+        let t = get_now(&app, &o.token, &format!("/api/v1/writer/tasks/{}/", ids[4])).await;
+        assert_eq!(t.data()["status"], "queued", "{m}");
+        app.stop().await;
+    }
+}
+
+/// An OpenAI-compatible stub that answers every call after `secs` seconds.
+async fn slow_provider(app: &TestApp, o: &Owner, secs: u64) -> wiremock::MockServer {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(500).set_delay(Duration::from_secs(secs)))
+        .mount(&server)
+        .await;
+    let r = app
+        .req(&o.token, "PUT", "/api/v1/system/settings/integrations/openai/",
+            Some(json!({"base_url": format!("{}/v1", server.uri()), "api_key": "sk-test-0000000000000000", "chat_model": "gpt-test"})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}: {}", app.mode, r.body);
+    server
+}
+
+/// One run per site; cancelling a run, pausing its rule or deleting it
+/// cancels its job and gives the site and every credit back at once.
+#[tokio::test]
+async fn cancel_pause_and_delete_release_the_site_and_the_credits() {
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let o = app.signup("Releases").await;
+        let (site, sector) = app.site_and_sector(&o).await;
+        let _server = slow_provider(&app, &o, 30).await;
+        tasks(&app, &o, &sector, 3, "rel").await;
+        let before = credits(&app, &o).await;
+        let rule = |name: &str| {
+            json!({"site_id": site, "name": name, "trigger": {"type": "manual"},
+                   "stages": [{"action": "generate_content", "batch_size": 1}], "max_credits_per_run": 20})
+        };
+        let a = create_rule(&app, &o, rule("Slow A")).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let b = create_rule(&app, &o, rule("Slow B")).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let launched = |r: &Value| {
+            r["stages"][0]["jobs"]
+                .as_array()
+                .is_some_and(|j| !j.is_empty())
+        };
+        // Cancel.
+        let run = execute(&app, &o, &a).await.data()["run_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = wait_run(&app, &o, &run, "launched its job", launched).await;
+        let job = r["stages"][0]["jobs"][0]["job_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let busy = execute(&app, &o, &b).await;
+        assert_eq!(
+            (busy.status, busy.code()),
+            (StatusCode::CONFLICT, "SITE_BUSY"),
+            "{m}: {}",
+            busy.body
+        );
+        assert_eq!(credits(&app, &o).await.1, 20.0, "{m}: the cap is reserved");
+        let c = app
+            .req(
+                &o.token,
+                "POST",
+                &format!("/api/v1/automation/runs/{run}/cancel/"),
+                None,
+            )
+            .await;
+        assert_eq!(c.status, StatusCode::OK, "{m}: {}", c.body);
+        let r = get_now(&app, &o.token, &format!("/api/v1/automation/runs/{run}/")).await;
+        assert_eq!(r.data()["status"], "cancelled", "{m}: {}", r.body);
+        let j = get_now(
+            &app,
+            &o.token,
+            &format!("/api/v1/system/settings/task_progress/{job}/"),
+        )
+        .await;
+        assert_eq!(j.data()["state"], "CANCELLED", "{m}: {}", j.body);
+        assert_eq!(credits(&app, &o).await, before, "{m}: every credit back");
+        let again = app
+            .req(
+                &o.token,
+                "POST",
+                &format!("/api/v1/automation/runs/{run}/cancel/"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (again.status, again.code()),
+            (StatusCode::CONFLICT, "RUN_FINISHED"),
+            "{m}"
+        );
+        // The site is free: B runs; pausing B cancels its run and frees the site.
+        let r = execute(&app, &o, &b).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{m}: {}", r.body);
+        let run_b = r.data()["run_id"].as_str().unwrap().to_string();
+        wait_run(&app, &o, &run_b, "launched its job", launched).await;
+        let p = app
+            .req(
+                &o.token,
+                "POST",
+                &format!("/api/v1/automation/rules/{b}/pause/"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (p.status, p.data()["status"].as_str()),
+            (StatusCode::OK, Some("paused")),
+            "{m}: {}",
+            p.body
+        );
+        let r = get_now(&app, &o.token, &format!("/api/v1/automation/runs/{run_b}/")).await;
+        assert_eq!(
+            (r.data()["status"].as_str(), r.data()["reason"].as_str()),
+            (Some("cancelled"), Some("cancelled by pause")),
+            "{m}: {}",
+            r.body
+        );
+        let paused = execute(&app, &o, &b).await;
+        assert_eq!(
+            (paused.status, paused.code()),
+            (StatusCode::CONFLICT, "RULE_PAUSED"),
+            "{m}"
+        );
+        // Deleting A while it runs does the same.
+        let run_a = execute(&app, &o, &a).await.data()["run_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        wait_run(&app, &o, &run_a, "launched its job", launched).await;
+        let d = app
+            .req(
+                &o.token,
+                "DELETE",
+                &format!("/api/v1/automation/rules/{a}/"),
+                None,
+            )
+            .await;
+        assert_eq!(d.status, StatusCode::OK, "{m}: {}", d.body);
+        let r = get_now(&app, &o.token, &format!("/api/v1/automation/runs/{run_a}/")).await;
+        assert_eq!(r.data()["status"], "cancelled", "{m}: {}", r.body);
+        assert_eq!(credits(&app, &o).await, before, "{m}: every credit back");
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                &format!("/api/v1/automation/rules/{b}/resume/"),
+                None,
+            )
+            .await;
+        assert_eq!(r.data()["status"], "active", "{m}: {}", r.body);
+        // The run log keeps all three.
+        let all = get_now(&app, &o.token, "/api/v1/automation/runs/").await;
+        assert_eq!(all.data()["count"], 3, "{m}: {}", all.body);
+        app.stop().await;
+    }
+}
+
+/// The dry run forecasts what the real run then does: the same items per
+/// stage, the same credits reserved, the same publish slots.
+#[tokio::test]
+async fn a_dry_run_forecasts_what_the_run_does() {
+    let (wp_url, wp_user, wp_pass) = wp_env();
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let tok = token();
+        let o = app.signup("Forecast").await;
+        let (site, sector) = app.site_and_sector(&o).await;
+        tasks(&app, &o, &sector, 5, &tok).await;
+        let r = app
+            .req(&o.token, "POST", "/api/v1/integration/integrations/",
+                Some(json!({"site_id": site, "wp_url": wp_url, "wp_username": wp_user, "wp_app_password": wp_pass})))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{m}: {}", r.body);
+        let rule = create_rule(&app, &o, json!({
+            "site_id": site, "name": "Writer and publisher", "trigger": {"type": "schedule", "cron": "30 7 * * *"},
+            "timezone": "America/New_York",
+            "stages": [
+                {"action": "generate_content", "batch_size": 3},
+                {"action": "extract_image_prompts", "batch_size": 10, "params": {"in_article_images": 1}},
+                {"action": "generate_images", "batch_size": 10, "params": {"size": "512x512"}},
+                {"action": "publish", "batch_size": 10, "params": {"slots": ["09:00"]}}
+            ],
+            "max_credits_per_run": 100
+        })).await;
+        let id = rule["id"].as_str().unwrap().to_string();
+        let dry = app
+            .req(
+                &o.token,
+                "POST",
+                &format!("/api/v1/automation/rules/{id}/dry_run/"),
+                Some(json!({"days": 3})),
+            )
+            .await;
+        assert_eq!(dry.status, StatusCode::OK, "{m}: {}", dry.body);
+        let d = dry.data().clone();
+        let items: Vec<i64> = d["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["items"].as_i64().unwrap())
+            .collect();
+        assert_eq!(items, [3, 3, 6, 3], "{m}: {d}");
+        let credits_by_stage: Vec<f64> = d["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["credits"].as_f64().unwrap())
+            .collect();
+        assert_eq!(credits_by_stage, [6.0, 3.0, 6.0, 0.0], "{m}: {d}");
+        assert_eq!(
+            d["next_firings"].as_array().unwrap().len(),
+            3,
+            "{m}: a firing a day for 3 days"
+        );
+        let slots: Vec<String> = d["posts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["slot"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(slots.len(), 3, "{m}: {d}");
+        // Nothing was written by the dry run.
+        assert!(runs(&app, &o, &id).await.is_empty(), "{m}");
+        // The real run, at the time the dry run was made for.
+        let r = execute(&app, &o, &id).await;
+        let run = r.data()["run_id"].as_str().unwrap().to_string();
+        let done = wait_run(&app, &o, &run, "ended", |r| r["status"] != "running").await;
+        assert_eq!(done["status"], "succeeded", "{m}: {done}");
+        let real_items: Vec<i64> = done["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["items"].as_array().unwrap().len() as i64)
+            .collect();
+        assert_eq!(real_items, items, "{m}: {done}");
+        let real_reserved: Vec<f64> = done["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                s["jobs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|j| j["reserved"].as_f64().unwrap())
+                    .sum()
+            })
+            .collect();
+        assert_eq!(
+            real_reserved, credits_by_stage,
+            "{m}: the jobs reserved what the dry run said: {done}"
+        );
+        let mut real_slots: Vec<String> = done["stages"][3]["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["slot"].as_str().unwrap().to_string())
+            .collect();
+        let mut dry_slots = slots.clone();
+        real_slots.sort();
+        dry_slots.sort();
+        let norm = |v: &Vec<String>| {
+            v.iter()
+                .map(|s| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            norm(&real_slots),
+            norm(&dry_slots),
+            "{m}: the same publish slots"
+        );
+        assert_eq!(wp_posts(&tok).await.len(), 3, "{m}");
+        app.stop().await;
+    }
+}
+
+/// Two schedulers over the same store: every due slot fires once. Missed
+/// slots fire once (catch_up: once) or are skipped (catch_up: skip).
+#[tokio::test]
+async fn two_schedulers_fire_each_slot_once() {
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let second = tokio::spawn(igny8_workers::automation::run(
+            crate::harness::scheduler(&app.state),
+            igny8_commands::Health::new(),
+            rx,
+        ));
+        let mut rules = vec![];
+        let mut owners = vec![];
+        for i in 0..5 {
+            let o = app.signup(&format!("Twice {i}")).await;
+            let (site, _) = app.site_and_sector(&o).await;
+            for (name, catch_up) in [("once", "once"), ("skip", "skip")] {
+                let r = create_rule(&app, &o, json!({
+                    "site_id": site, "name": format!("Hourly {name}"), "trigger": {"type": "schedule", "cron": "0 * * * *"},
+                    "stages": [{"action": "queue_ideas_to_writer", "batch_size": 5}], "max_credits_per_run": 0,
+                    "catch_up": catch_up
+                })).await;
+                rules.push((o.clone(), r["id"].as_str().unwrap().to_string(), catch_up));
+            }
+            owners.push(o);
+        }
+        let slot: chrono::DateTime<chrono::Utc> = {
+            let r = get_now(
+                &app,
+                &owners[0].token,
+                &format!("/api/v1/automation/rules/{}/", rules[0].1),
+            )
+            .await;
+            r.data()["next_slot"].as_str().unwrap().parse().unwrap()
+        };
+        app.clock.set(slot + chrono::Duration::seconds(1));
+        // Each site has two rules: one runs, the other is skipped (site busy) or runs after.
+        for (o, id, _) in &rules {
+            settled_runs(&app, o, id, 1).await;
+        }
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let fired = |id: &str| {
+            let db = app.state.db.clone();
+            let id = id.to_string();
+            async move {
+                let n: i64 = igny8_commands::on_db!(&db, p => sqlx::query_scalar(
+                    "SELECT count(*) FROM events WHERE aggregate_type = 'automation_rule' AND aggregate_id = $1 AND event_type = 'RuleFired'")
+                    .bind(id).fetch_one(p).await.unwrap());
+                n
+            }
+        };
+        for (o, id, _) in &rules {
+            assert_eq!(
+                runs(&app, o, id).await.len(),
+                1,
+                "{m}: one run for the slot"
+            );
+            assert_eq!(fired(id).await, 1, "{m}: fired once");
+        }
+        // Three hours and a half with nothing running: `once` fires one run
+        // for the three slots missed; `skip` skips them (the latest is 30
+        // minutes late, no longer on time).
+        app.clock
+            .set(slot + chrono::Duration::hours(3) + chrono::Duration::minutes(30));
+        for (o, id, catch_up) in &rules {
+            if *catch_up == "once" {
+                let rs = settled_runs(&app, o, id, 2).await;
+                assert_eq!(rs.len(), 2, "{m}: {rs:?}");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        for (o, id, catch_up) in &rules {
+            let n = runs(&app, o, id).await.len();
+            assert_eq!(
+                n,
+                if *catch_up == "once" { 2 } else { 1 },
+                "{m}: {catch_up}"
+            );
+            let r = get_now(&app, &o.token, &format!("/api/v1/automation/rules/{id}/")).await;
+            let next: chrono::DateTime<chrono::Utc> =
+                r.data()["next_slot"].as_str().unwrap().parse().unwrap();
+            assert_eq!(next, slot + chrono::Duration::hours(4), "{m}: {catch_up}");
+        }
+        stop.send(true).unwrap();
+        second.await.unwrap().unwrap();
+        app.stop().await;
+    }
+}
+
+/// Plan renewal: when a period ends, the scheduler starts the next one
+/// and grants the plan's included credits — once.
+#[tokio::test]
+async fn a_plan_period_is_renewed_once() {
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let o = app.signup("Renewed").await;
+        let sub = app
+            .req(&o.token, "GET", "/api/v1/billing/subscription/", None)
+            .await;
+        let end: chrono::DateTime<chrono::Utc> = sub.data()["current_period_end"]
+            .as_str()
+            .or(sub.data()["period_end"].as_str())
+            .unwrap_or_else(|| panic!("{m}: {}", sub.body))
+            .parse()
+            .unwrap();
+        let before = credits(&app, &o).await.0;
+        app.clock.set(end + chrono::Duration::seconds(1));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while credits(&app, &o).await.0 == before {
+            assert!(Instant::now() < deadline, "{m}: never renewed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        assert_eq!(
+            credits(&app, &o).await.0,
+            before + 250.0,
+            "{m}: the free plan's 250 credits, once"
+        );
+        app.stop().await;
+    }
+}
+
+/// Bad rules are refused whole with their code, nothing saved; another
+/// account's rules and runs are not found.
+#[tokio::test]
+async fn bad_rules_and_other_accounts() {
+    for app in TestApp::both().await {
+        let m = app.mode;
+        let o = app.signup("Strict").await;
+        let other = app.signup("Elsewhere").await;
+        let (site, _) = app.site_and_sector(&o).await;
+        let (other_site, _) = app.site_and_sector(&other).await;
+        let base = json!({"site_id": site, "name": "Rule", "trigger": {"type": "schedule", "cron": "0 9 * * *"},
+                          "stages": [{"action": "generate_content", "batch_size": 5}], "max_credits_per_run": 10});
+        let with = |patch: Value| {
+            let mut b = base.clone();
+            b.as_object_mut()
+                .unwrap()
+                .extend(patch.as_object().unwrap().clone());
+            b
+        };
+        for (body, status, code) in [
+            (
+                with(json!({"trigger": {"type": "schedule", "cron": "61 * * * *"}})),
+                422,
+                "INVALID_CRON",
+            ),
+            (
+                with(json!({"trigger": {"type": "schedule", "cron": "0 0 30 2 *"}})),
+                422,
+                "CRON_NEVER_FIRES",
+            ),
+            (
+                with(json!({"timezone": "Mars/Olympus_Mons"})),
+                422,
+                "UNKNOWN_TIMEZONE",
+            ),
+            (
+                with(json!({"trigger": {"type": "event", "event_types": ["KeywordsDanced"]}})),
+                422,
+                "UNKNOWN_EVENT_TYPE",
+            ),
+            (
+                with(json!({"conditions": [{"field": "mood", "operator": "gt", "value": 1}]})),
+                422,
+                "UNKNOWN_FIELD",
+            ),
+            (
+                with(
+                    json!({"conditions": [{"field": "new_ideas", "operator": "approx", "value": 1}]}),
+                ),
+                422,
+                "UNKNOWN_OPERATOR",
+            ),
+            (
+                with(
+                    json!({"conditions": [{"field": "new_ideas", "operator": "contains", "value": "x"}]}),
+                ),
+                422,
+                "INVALID_CONDITION",
+            ),
+            (
+                with(json!({"stages": [{"action": "generate_ideas", "batch_size": 51}]})),
+                422,
+                "INVALID_BATCH_SIZE",
+            ),
+            (
+                with(
+                    json!({"stages": [{"action": "auto_cluster", "params": {"num_clusters": 0}}]}),
+                ),
+                422,
+                "INVALID_PARAMS",
+            ),
+            (
+                with(json!({"stages": [{"action": "publish", "params": {"slots": ["9am"]}}]})),
+                422,
+                "INVALID_PARAMS",
+            ),
+            (
+                with(json!({"stages": [{"action": "dance"}]})),
+                422,
+                "INVALID_STAGES",
+            ),
+            (with(json!({"stages": []})), 422, "INVALID_STAGES"),
+            (
+                with(json!({"max_credits_per_run": -1})),
+                422,
+                "INVALID_BUDGET",
+            ),
+            (with(json!({"name": "  "})), 422, "INVALID_NAME"),
+            (with(json!({"site_id": other_site})), 404, "NOT_FOUND"),
+        ] {
+            let r = app
+                .req(
+                    &o.token,
+                    "POST",
+                    "/api/v1/automation/rules/",
+                    Some(body.clone()),
+                )
+                .await;
+            assert_eq!(
+                (r.status.as_u16(), r.code()),
+                (status, code),
+                "{m}: {body}: {}",
+                r.body
+            );
+        }
+        let r = get_now(&app, &o.token, "/api/v1/automation/rules/").await;
+        assert_eq!(r.data()["count"], 0, "{m}: nothing saved: {}", r.body);
+        // A good one, then what another account may not do with it.
+        let rule = create_rule(&app, &o, base.clone()).await;
+        let id = rule["id"].as_str().unwrap();
+        let r = app
+            .req(
+                &o.token,
+                "PATCH",
+                &format!("/api/v1/automation/rules/{id}/"),
+                Some(json!({"trigger": {"type": "schedule", "cron": "0 0 31 4 *"}})),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "CRON_NEVER_FIRES"),
+            "{m}"
+        );
+        for (method, path, body) in [
+            ("GET", format!("/api/v1/automation/rules/{id}/"), None),
+            (
+                "PATCH",
+                format!("/api/v1/automation/rules/{id}/"),
+                Some(json!({"name": "theirs"})),
+            ),
+            ("DELETE", format!("/api/v1/automation/rules/{id}/"), None),
+            (
+                "POST",
+                format!("/api/v1/automation/rules/{id}/execute/"),
+                None,
+            ),
+            (
+                "POST",
+                format!("/api/v1/automation/rules/{id}/pause/"),
+                None,
+            ),
+            (
+                "POST",
+                format!("/api/v1/automation/rules/{id}/dry_run/"),
+                None,
+            ),
+        ] {
+            let r = app.req(&other.token, method, &path, body).await;
+            assert_eq!(
+                r.status,
+                StatusCode::NOT_FOUND,
+                "{m}: {method} {path}: {}",
+                r.body
+            );
+        }
+        let r = app
+            .req(
+                &o.token,
+                "POST",
+                &format!("/api/v1/automation/rules/{id}/dry_run/"),
+                Some(json!({"days": 31})),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{m}: {}",
+            r.body
+        );
+        let r = get_now(&app, &other.token, "/api/v1/automation/rules/").await;
+        assert_eq!(r.data()["count"], 0, "{m}");
+        let r = get_now(
+            &app,
+            &o.token,
+            "/api/v1/automation/scheduled-tasks/?firings=3",
+        )
+        .await;
+        assert_eq!(
+            r.data()["results"][0]["next_firings"]
+                .as_array()
+                .map(Vec::len),
+            Some(3),
+            "{m}: {}",
+            r.body
+        );
+        let r = get_now(&app, &other.token, "/api/v1/automation/scheduled-tasks/").await;
+        assert_eq!(r.data()["count"], 0, "{m}");
+        let r = app
+            .req(
+                &o.token,
+                "GET",
+                "/api/v1/automation/runs/?status=bogus",
+                None,
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::BAD_REQUEST, "INVALID_QUERY"),
+            "{m}"
+        );
+        app.stop().await;
+    }
+}

@@ -90,6 +90,7 @@ pub fn scheduler(state: &AppState) -> igny8_workers::automation::Scheduler {
         clock: state.clock.clone(),
         tick: std::time::Duration::from_millis(100),
         concurrency: 8,
+        renew_every: std::time::Duration::from_millis(200),
     }
 }
 

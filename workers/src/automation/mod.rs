@@ -31,6 +31,8 @@ pub struct Scheduler {
     pub tick: Duration,
     /// Firings and run steps in flight at once.
     pub concurrency: usize,
+    /// How often plan periods are looked at (the machine's time).
+    pub renew_every: Duration,
 }
 
 /// What one pass did.
@@ -152,18 +154,18 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     health.register(COMPONENT);
     let mut backoff = Backoff::new();
-    let mut last_renew = tokio::time::Instant::now() - Duration::from_secs(3600);
+    let mut last_renew: Option<tokio::time::Instant> = None;
     loop {
         if *stop.borrow() {
             return Ok(());
         }
-        let renew = last_renew.elapsed() >= Duration::from_secs(60);
+        let renew = last_renew.is_none_or(|t| t.elapsed() >= s.renew_every);
         match s.pass(renew).await {
             Ok(p) => {
                 health.ready(COMPONENT, "active");
                 backoff = Backoff::new();
                 if renew {
-                    last_renew = tokio::time::Instant::now();
+                    last_renew = Some(tokio::time::Instant::now());
                 }
                 if p.fired > 0 {
                     tracing::debug!(fired = p.fired, driven = p.driven, "scheduler pass");
