@@ -994,3 +994,129 @@ async fn bad_rules_and_other_accounts() {
         app.stop().await;
     }
 }
+
+/// The article stub, answering each call after a delay.
+#[derive(Clone)]
+struct SlowWriter(crate::writer_ai::Writer, Duration);
+
+impl wiremock::Respond for SlowWriter {
+    fn respond(&self, req: &wiremock::Request) -> wiremock::ResponseTemplate {
+        self.0.respond(req).set_delay(self.1)
+    }
+}
+
+/// Scale-out: the `igny8 workers` process driving a run is SIGKILLed while
+/// the run's content job waits for the provider; a second process takes
+/// the run and the job over. The run ends once; its stage launched one
+/// job; every article is written and charged once.
+#[tokio::test]
+async fn a_run_whose_workers_process_is_killed_goes_on_once() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let app = TestApp::postgres_nats_without_workers().await;
+    let schema = app.schema.clone().unwrap();
+    let s = &app.state.settings;
+    let log = std::env::temp_dir().join(format!("{schema}-automation-workers.log"));
+    let worker = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_igny8"))
+            .arg("workers")
+            .env("DATABASE_URL", igny8_commands::testkit::pg_url())
+            .env("IGNY8_DB_SCHEMA", &schema)
+            .env("NATS_URL", igny8_commands::testkit::nats_url())
+            .env("IGNY8_NATS_STREAM", &s.nats_stream)
+            .env("IGNY8_NATS_PREFIX", &s.nats_prefix)
+            .env("IGNY8_SECRET_KEYS", s.secret_keys.clone().unwrap())
+            .env("IGNY8_JWT_KEYS", s.jwt_keys.clone().unwrap())
+            .env("IGNY8_MEDIA_URL", s.media_url.clone().unwrap())
+            .env("IGNY8_ALLOW_PRIVATE_FETCH", "true")
+            .env("IGNY8_JOB_ACK_WAIT_SECS", "2")
+            .env("IGNY8_SCHEDULER_TICK_MS", "100")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .unwrap(),
+            )
+            .spawn()
+            .unwrap()
+    };
+    let server = MockServer::start().await;
+    let stub = crate::writer_ai::Writer::default();
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(SlowWriter(stub.clone(), Duration::from_secs(3)))
+        .mount(&server)
+        .await;
+    let o = app.signup("Killed run").await;
+    let r = app
+        .req(&o.token, "PUT", "/api/v1/system/settings/integrations/openai/",
+            Some(json!({"base_url": format!("{}/v1", server.uri()), "api_key": crate::writer_ai::KEY, "chat_model": crate::writer_ai::MODEL})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (site, sector) = app.site_and_sector(&o).await;
+    let ids = tasks(&app, &o, &sector, 2, "kill").await;
+    let before = credits(&app, &o).await;
+    let rule = create_rule(&app, &o, json!({
+        "site_id": site, "name": "Writer", "trigger": {"type": "manual"},
+        "stages": [{"action": "generate_content", "batch_size": 5}], "max_credits_per_run": 20
+    })).await;
+    let mut first = worker();
+    let r = execute(&app, &o, rule["id"].as_str().unwrap()).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let run = r.data()["run_id"].as_str().unwrap().to_string();
+    // The first process launched the job and the provider has its first call.
+    wait_run(&app, &o, &run, "launched its job", |r| {
+        r["stages"][0]["jobs"].as_array().is_some_and(|j| !j.is_empty())
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stub.seen.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the provider was never called");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let mut second = worker();
+    let done = wait_run(&app, &o, &run, "ended", |r| r["status"] != "running").await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+    assert_eq!(done["status"], "succeeded", "{done}\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+    assert_eq!(done["stages"][0]["jobs"].as_array().unwrap().len(), 1, "one job for the stage: {done}");
+    let db = app.state.db.clone();
+    let count = |sql: &'static str, id: String| {
+        let db = db.clone();
+        async move {
+            let n: i64 = igny8_commands::on_db!(&db, p => sqlx::query_scalar(sql).bind(id).fetch_one(p).await.unwrap());
+            n
+        }
+    };
+    assert_eq!(
+        count("SELECT count(*) FROM events WHERE aggregate_id = $1 AND event_type = 'StageJobLaunched'", run.clone()).await,
+        1,
+        "the job was launched once"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM events WHERE aggregate_id = $1 AND event_type = 'RunFinished'", run.clone()).await,
+        1,
+        "the run ended once"
+    );
+    let mut charged = 0.0;
+    for t in &ids {
+        let task = get_now(&app, &o.token, &format!("/api/v1/writer/tasks/{t}/")).await;
+        assert_eq!(task.data()["status"], "completed", "{}", task.body);
+        let content = task.data()["content_id"].as_str().unwrap().to_string();
+        assert_eq!(
+            count("SELECT count(*) FROM events WHERE aggregate_id = $1 AND event_type = 'ContentVersionAdded'", content).await,
+            1,
+            "each article stored once"
+        );
+    }
+    charged += done["credits_charged"].as_f64().unwrap();
+    assert!(charged > 0.0, "{done}");
+    assert_eq!(credits(&app, &o).await, (before.0 - charged, 0.0), "charged once, nothing left reserved");
+    app.stop().await;
+}

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-const KEY: &str = "sk-test-writer-5678";
-const MODEL: &str = "gpt-4o-mini";
+pub(crate) const KEY: &str = "sk-test-writer-5678";
+pub(crate) const MODEL: &str = "gpt-4o-mini";
 
 fn chat(content: &str, finish: &str) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({
@@ -28,8 +28,8 @@ fn chat(content: &str, finish: &str) -> ResponseTemplate {
 
 /// `/v1/chat/completions` for article parts, by the topic in the prompt.
 #[derive(Clone, Default)]
-struct Writer {
-    seen: Arc<Mutex<Vec<Value>>>,
+pub(crate) struct Writer {
+    pub(crate) seen: Arc<Mutex<Vec<Value>>>,
     flaky_calls: Arc<Mutex<u32>>,
 }
 
