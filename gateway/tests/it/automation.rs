@@ -1060,17 +1060,24 @@ async fn a_run_whose_workers_process_is_killed_goes_on_once() {
     let (site, sector) = app.site_and_sector(&o).await;
     let ids = tasks(&app, &o, &sector, 2, "kill").await;
     let before = credits(&app, &o).await;
-    let rule = create_rule(&app, &o, json!({
-        "site_id": site, "name": "Writer", "trigger": {"type": "manual"},
-        "stages": [{"action": "generate_content", "batch_size": 5}], "max_credits_per_run": 20
-    })).await;
+    let rule = create_rule(
+        &app,
+        &o,
+        json!({
+            "site_id": site, "name": "Writer", "trigger": {"type": "manual"},
+            "stages": [{"action": "generate_content", "batch_size": 5}], "max_credits_per_run": 20
+        }),
+    )
+    .await;
     let mut first = worker();
     let r = execute(&app, &o, rule["id"].as_str().unwrap()).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
     let run = r.data()["run_id"].as_str().unwrap().to_string();
     // The first process launched the job and the provider has its first call.
     wait_run(&app, &o, &run, "launched its job", |r| {
-        r["stages"][0]["jobs"].as_array().is_some_and(|j| !j.is_empty())
+        r["stages"][0]["jobs"]
+            .as_array()
+            .is_some_and(|j| !j.is_empty())
     })
     .await;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -1084,8 +1091,17 @@ async fn a_run_whose_workers_process_is_killed_goes_on_once() {
     let done = wait_run(&app, &o, &run, "ended", |r| r["status"] != "running").await;
     second.kill().unwrap();
     second.wait().unwrap();
-    assert_eq!(done["status"], "succeeded", "{done}\n{}", std::fs::read_to_string(&log).unwrap_or_default());
-    assert_eq!(done["stages"][0]["jobs"].as_array().unwrap().len(), 1, "one job for the stage: {done}");
+    assert_eq!(
+        done["status"],
+        "succeeded",
+        "{done}\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert_eq!(
+        done["stages"][0]["jobs"].as_array().unwrap().len(),
+        1,
+        "one job for the stage: {done}"
+    );
     let db = app.state.db.clone();
     let count = |sql: &'static str, id: String| {
         let db = db.clone();
@@ -1100,7 +1116,11 @@ async fn a_run_whose_workers_process_is_killed_goes_on_once() {
         "the job was launched once"
     );
     assert_eq!(
-        count("SELECT count(*) FROM events WHERE aggregate_id = $1 AND event_type = 'RunFinished'", run.clone()).await,
+        count(
+            "SELECT count(*) FROM events WHERE aggregate_id = $1 AND event_type = 'RunFinished'",
+            run.clone()
+        )
+        .await,
         1,
         "the run ended once"
     );
@@ -1117,6 +1137,10 @@ async fn a_run_whose_workers_process_is_killed_goes_on_once() {
     }
     charged += done["credits_charged"].as_f64().unwrap();
     assert!(charged > 0.0, "{done}");
-    assert_eq!(credits(&app, &o).await, (before.0 - charged, 0.0), "charged once, nothing left reserved");
+    assert_eq!(
+        credits(&app, &o).await,
+        (before.0 - charged, 0.0),
+        "charged once, nothing left reserved"
+    );
     app.stop().await;
 }

@@ -396,7 +396,66 @@ async fn writer_world(app: &TestApp, t: &str, x1: &str, s1: &str) -> Vec<(&'stat
         )
         .await;
     let wp1 = id(&ok(r, "integration").await);
+    // Automation: a rule, another to delete, and a run that has ended.
+    let rule = |name: &str| {
+        json!({"site_id": s1, "name": name, "trigger": {"type": "schedule", "cron": "0 9 * * *"},
+               "stages": [{"action": "queue_ideas_to_writer", "batch_size": 1}], "max_credits_per_run": 0})
+    };
+    let r = app
+        .req(
+            t,
+            "POST",
+            "/api/v1/automation/rules/",
+            Some(rule("Matrix rule")),
+        )
+        .await;
+    let rl1 = id(&ok(r, "rule").await);
+    let r = app
+        .req(
+            t,
+            "POST",
+            "/api/v1/automation/rules/",
+            Some(rule("Doomed rule")),
+        )
+        .await;
+    let rl2 = id(&ok(r, "rule 2").await);
+    let r = app
+        .req(
+            t,
+            "POST",
+            &format!("/api/v1/automation/rules/{rl2}/execute/"),
+            None,
+        )
+        .await;
+    let rn1 = ok(r, "execute").await["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let h = app.state.feed.head().await.unwrap();
+        let r = app
+            .req(
+                t,
+                "GET",
+                &format!("/api/v1/automation/runs/{rn1}/?min_position={h}"),
+                None,
+            )
+            .await;
+        if r.data()["status"] != "running" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the matrix run never ended: {}",
+            r.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     vec![
+        ("RL1", rl1),
+        ("RL2", rl2),
+        ("RN1", rn1),
         ("CN1", cn1),
         ("CL1", cl1),
         ("ID2", id2),
@@ -852,6 +911,87 @@ fn rows() -> Vec<Row> {
             "/api/v1/integration/integrations/{WP1}/",
             None,
             [404, 403, 404, 403, 0, 200],
+        ),
+        // Automation: rules, runs, scheduled firings.
+        (
+            "GET",
+            "/api/v1/automation/rules/?min_position={HEAD}",
+            None,
+            [200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/automation/runs/?min_position={HEAD}",
+            None,
+            [200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/automation/scheduled-tasks/?min_position={HEAD}",
+            None,
+            [200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/automation/rules/{RL1}/?min_position={HEAD}",
+            None,
+            [404, 200, 404, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/automation/runs/{RN1}/?min_position={HEAD}",
+            None,
+            [404, 200, 404, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/automation/rules/{RL1}/dry_run/",
+            None,
+            [404, 200, 404, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/automation/rules/",
+            Some(
+                json!({"site_id": "{S1}", "name": "Rule {UNIQ}", "trigger": {"type": "manual"}, "stages": [{"action": "generate_content"}], "max_credits_per_run": 1}),
+            ),
+            [404, 403, 404, 201, 0, 201],
+        ),
+        (
+            "PATCH",
+            "/api/v1/automation/rules/{RL1}/",
+            Some(json!({"name": "Renamed rule"})),
+            [404, 403, 404, 200, 0, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/automation/rules/{RL1}/pause/",
+            None,
+            [404, 403, 404, 0, 0, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/automation/rules/{RL1}/resume/",
+            None,
+            [404, 403, 404, 0, 0, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/automation/runs/{RN1}/cancel/",
+            None,
+            [404, 403, 404, 0, 0, 409],
+        ),
+        (
+            "DELETE",
+            "/api/v1/automation/rules/{RL2}/",
+            None,
+            [404, 403, 404, 0, 0, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/automation/rules/{RL1}/execute/",
+            None,
+            [404, 403, 404, 0, 0, 202],
         ),
         // Mutations: the refused first; the last allowed actor's call succeeds.
         (
