@@ -22,6 +22,11 @@ on these; they are the API's business rules, listed in docs/api.md:
 - POSITION_NOT_REACHED: a `min_position` beyond the last event written (the
   log's head is the server's state; a position a command answered is never
   beyond it).
+- INVALID_CRON, CRON_NEVER_FIRES: an automation rule's `cron` is a string the
+  schema describes by its shape (five fields of the characters cron uses); the
+  field ranges (`0 0 0 0 0` names day 0), steps, names and whether the
+  expression ever fires (`0 0 30 2 *`) are the calendar's, which no JSON
+  Schema can state.
 - NO_KEYWORD_COLUMN, NOT_A_TEXT_FILE, INVALID_ENCODING, TOO_MANY_ROWS: the
   `text/csv` body of POST /api/v1/planner/keywords/import_csv/ is a string
   whose CSV content (a header naming a keyword column, UTF-8 text, a row
@@ -84,6 +89,8 @@ STATE_DEPENDENT_REFUSALS = frozenset(
         "POSITION_NOT_REACHED",
         "LIMIT_REACHED",
         "NOT_CONFIGURED",
+        "INVALID_CRON",
+        "CRON_NEVER_FIRES",
         "NO_KEYWORD_COLUMN",
         "NOT_A_TEXT_FILE",
         "INVALID_ENCODING",

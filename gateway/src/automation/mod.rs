@@ -626,6 +626,12 @@ pub async fn list_rules(
             ));
         }
     }
+    if q.search.as_deref().is_some_and(|x| x.chars().count() > 200) {
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            "search is at most 200 characters",
+        ));
+    }
     crate::http::check_ordering(q.ordering.as_deref(), rm::RULE_ORDERINGS)?;
     paging.read_your_writes(&s, NAME).await?;
     let f = rm::RuleFilter {

@@ -4,6 +4,7 @@
 //! Needs DATABASE_URL and NATS_URL. Works in its own PostgreSQL schema and
 //! its own JetStream stream, removed afterwards unless `--keep`.
 
+pub mod automation;
 pub mod clustering;
 pub mod images;
 pub mod keywords;
@@ -50,7 +51,7 @@ pub struct BenchArgs {
     /// Keywords in the read table for the page query measurement.
     #[arg(long, default_value_t = 1_000_000)]
     pub page_rows: i64,
-    /// Parts to run: append, lag, rebuild, keywords, writer, images, wordpress (the last three not in the default set; wordpress needs IGNY8_TEST_WP_* from scripts/wordpress.sh).
+    /// Parts to run: append, lag, rebuild, keywords, writer, images, wordpress, automation (the last four not in the default set; wordpress needs IGNY8_TEST_WP_* from scripts/wordpress.sh).
     #[arg(
         long,
         default_value = "append,lag,rebuild,keywords",
@@ -204,6 +205,11 @@ pub async fn run(s: &Settings, a: BenchArgs) -> anyhow::Result<()> {
     }
     if want("wordpress") {
         let section = self::wordpress::run(&db, &client, &names).await?;
+        println!("{section}");
+        report.push_str(&section);
+    }
+    if want("automation") {
+        let section = self::automation::run(&db).await?;
         println!("{section}");
         report.push_str(&section);
     }
