@@ -135,8 +135,21 @@ pub async fn run(db: &Db) -> anyhow::Result<String> {
     }
     let clock = ManualClock::new(chrono::Utc::now());
     let started = Instant::now();
-    rules(&bus, &clock, ACCOUNTS * RULES_PER_ACCOUNT, RULES_PER_ACCOUNT, "* * * * *").await?;
-    wait_count(db, "SELECT count(*) FROM rm_automation_rules", (ACCOUNTS * RULES_PER_ACCOUNT) as i64, 300).await?;
+    rules(
+        &bus,
+        &clock,
+        ACCOUNTS * RULES_PER_ACCOUNT,
+        RULES_PER_ACCOUNT,
+        "* * * * *",
+    )
+    .await?;
+    wait_count(
+        db,
+        "SELECT count(*) FROM rm_automation_rules",
+        (ACCOUNTS * RULES_PER_ACCOUNT) as i64,
+        300,
+    )
+    .await?;
     let setup = started.elapsed();
     let slot: chrono::DateTime<chrono::Utc> = igny8_commands::on_db!(db, p => sqlx::query_scalar(
         "SELECT min(next_slot) FROM rm_automation_rules").fetch_one(p).await?);
@@ -160,17 +173,34 @@ pub async fn run(db: &Db) -> anyhow::Result<String> {
     let at = chrono::Utc::now();
     clock.set(slot + chrono::Duration::milliseconds(1));
     let n = (ACCOUNTS * RULES_PER_ACCOUNT) as i64;
-    wait_count(db, "SELECT count(*) FROM events WHERE event_type = 'RunStarted'", n, 600).await?;
-    let mut lat: Vec<Duration> = igny8_commands::on_db!(db, p => sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>(
+    wait_count(
+        db,
+        "SELECT count(*) FROM events WHERE event_type = 'RunStarted'",
+        n,
+        600,
+    )
+    .await?;
+    let mut lat: Vec<Duration> =
+        igny8_commands::on_db!(db, p => sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>(
         "SELECT recorded_at FROM events WHERE event_type = 'RunStarted'").fetch_all(p).await?)
-    .into_iter()
-    .map(|t| (t - at).to_std().unwrap_or_default())
-    .collect();
+        .into_iter()
+        .map(|t| (t - at).to_std().unwrap_or_default())
+        .collect();
     lat.sort();
     let last = *lat.last().unwrap_or(&Duration::ZERO);
     // Every run ends (its empty stage) before the idle measurement.
-    wait_count(db, "SELECT count(*) FROM events WHERE event_type = 'RunFinished'", n, 600).await?;
-    let fired: i64 = count(db, "SELECT count(*) FROM events WHERE event_type = 'RuleFired'").await?;
+    wait_count(
+        db,
+        "SELECT count(*) FROM events WHERE event_type = 'RunFinished'",
+        n,
+        600,
+    )
+    .await?;
+    let fired: i64 = count(
+        db,
+        "SELECT count(*) FROM events WHERE event_type = 'RuleFired'",
+    )
+    .await?;
     // Raw baseline: 10,000 one-row INSERT transactions, 16 at a time.
     let Db::Postgres(pool) = db else {
         anyhow::bail!("PostgreSQL only")
@@ -202,7 +232,9 @@ pub async fn run(db: &Db) -> anyhow::Result<String> {
         "{ACCOUNTS} accounts × {RULES_PER_ACCOUNT} rules, each `* * * * *` on a site of its own (one stage, no credits); set up in {:.1} s. The scheduler as it ships (a pass every 1 s, {CONCURRENCY} firings in flight) runs in this process; the slot is made to arrive by moving its clock, and each run's start is its `RunStarted` commit.\n",
         setup.as_secs_f64()
     )?;
-    out.push_str("| measurement | figure | baseline (same run) | ratio | target |\n|---|---|---|---|---|\n");
+    out.push_str(
+        "| measurement | figure | baseline (same run) | ratio | target |\n|---|---|---|---|---|\n",
+    );
     writeln!(
         out,
         "| slot → run started, {n} rules | p50 {:.0} ms, p99 {:.0} ms, last {:.2} s ({fired} firings, one per rule) | {n} one-row INSERT transactions, {CONCURRENCY} at a time: {:.2} s | last start / raw: {:.1}× | p99 ≤ 2 s: **{}** |",
@@ -211,12 +243,22 @@ pub async fn run(db: &Db) -> anyhow::Result<String> {
         last.as_secs_f64(),
         raw.as_secs_f64(),
         last.as_secs_f64() / raw.as_secs_f64().max(1e-9),
-        if super::pct(&lat, 0.99) <= 2000.0 { "met".to_string() } else { format!("missed by {:.1} s", super::pct(&lat, 0.99) / 1000.0 - 2.0) }
+        if super::pct(&lat, 0.99) <= 2000.0 {
+            "met".to_string()
+        } else {
+            format!("missed by {:.1} s", super::pct(&lat, 0.99) / 1000.0 - 2.0)
+        }
     )?;
     // Idle: 100,000 rules in all, none due (a yearly cron for the new ones;
     // the clock stays before the minute rules' next slot).
     rules(&bus, &clock, IDLE_RULES - n as usize, 100, "0 0 1 1 *").await?;
-    wait_count(db, "SELECT count(*) FROM rm_automation_rules", IDLE_RULES as i64, 900).await?;
+    wait_count(
+        db,
+        "SELECT count(*) FROM rm_automation_rules",
+        IDLE_RULES as i64,
+        900,
+    )
+    .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let window = Duration::from_secs(60);
     let c0 = cpu();

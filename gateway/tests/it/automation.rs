@@ -225,22 +225,37 @@ async fn a_scheduled_rule_runs_the_pipeline_to_wordpress() {
 }
 
 /// An event rule: a burst of imports (three requests) fires it once,
-/// after the debounce window; a later import is a new burst.
+/// after the debounce window, and runs the pipeline from the new keywords
+/// to a post on WordPress; a later import is a new burst.
 #[tokio::test]
 async fn a_burst_of_events_fires_an_event_rule_once() {
+    let (wp_url, wp_user, wp_pass) = wp_env();
     for app in TestApp::both().await {
         let m = app.mode;
+        let tok = token();
         let o = app.signup("Bursts").await;
         let (site, sector) = app.site_and_sector(&o).await;
+        let r = app
+            .req(&o.token, "POST", "/api/v1/integration/integrations/",
+                Some(json!({"site_id": site, "wp_url": wp_url, "wp_username": wp_user, "wp_app_password": wp_pass})))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{m}: {}", r.body);
         let rule = create_rule(&app, &o, json!({
             "site_id": site, "name": "On new keywords",
             "trigger": {"type": "event", "event_types": ["KeywordsAdded"], "debounce_seconds": 30},
-            "stages": [{"action": "auto_cluster", "batch_size": 500}],
-            "max_credits_per_run": 20
+            "stages": [
+                {"action": "auto_cluster", "batch_size": 500, "params": {"num_clusters": 1}},
+                {"action": "generate_ideas", "batch_size": 5, "params": {"ideas_per_cluster": 1}},
+                {"action": "queue_ideas_to_writer", "batch_size": 5},
+                {"action": "generate_content", "batch_size": 5},
+                {"action": "publish", "batch_size": 5, "params": {"status": "draft"}}
+            ],
+            "max_credits_per_run": 40
         })).await;
         let id = rule["id"].as_str().unwrap().to_string();
         for i in 0..3 {
-            let csv = format!("keyword,volume\nburst {i} alpha,10\nburst {i} beta,20\n");
+            let csv =
+                format!("keyword,volume\nburst {i} {tok} alpha,10\nburst {i} {tok} beta,20\n");
             let r = app.import_csv(&o.token, &sector, csv).await;
             assert_eq!(r.status, StatusCode::OK, "{m}: {}", r.body);
         }
@@ -260,6 +275,13 @@ async fn a_burst_of_events_fires_an_event_rule_once() {
             1,
             "{m}: the sector"
         );
+        let posts = wp_posts(&tok).await;
+        assert_eq!(
+            posts.len(),
+            1,
+            "{m}: one cluster, one idea, one article, one post: {posts:?}"
+        );
+        assert_eq!(posts[0]["status"], "draft", "{m}");
         // Another import later: another burst, another run.
         let r = app
             .import_csv(

@@ -77,7 +77,7 @@ impl AutomationLookup for Lookup {
                 &self.feed,
                 name,
                 global_position,
-                std::time::Duration::from_secs(2),
+                std::time::Duration::from_millis(250),
             )
             .await
             .map_err(CommandError::db)?;
