@@ -211,6 +211,10 @@ pub struct Settings {
     /// request again (milliseconds; 0: the request timeout).
     #[arg(long, env = "IGNY8_WP_SETTLE_MS", default_value_t = 0, global = true)]
     pub wp_settle_ms: u64,
+    /// Jobs one `igny8 workers` process runs at once (they mostly wait on
+    /// providers and WordPress; provider calls have their own limits).
+    #[arg(long, env = "IGNY8_JOBS_PER_PROCESS", default_value_t = 8, global = true)]
+    pub jobs_per_process: usize,
     /// How often the automation scheduler looks for due slots, settled
     /// event bursts and runs to drive (milliseconds).
     #[arg(
@@ -343,6 +347,7 @@ impl Default for Settings {
             public_url: None,
             wp_timeout_ms: 30_000,
             wp_settle_ms: 0,
+            jobs_per_process: 8,
             scheduler_tick_ms: 1000,
             scheduler_concurrency: 16,
             clock_start: None,

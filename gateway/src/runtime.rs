@@ -256,7 +256,8 @@ pub fn spawn_job_workers(
             bus.db().clone(),
         )))
         .allow_private_fetch(s.allow_private_fetch)
-        .with_wordpress(s.wp_options());
+        .with_wordpress(s.wp_options())
+        .with_jobs_per_process(s.jobs_per_process.clamp(1, 256));
     match igny8_workers::images::MediaStore::open(s.media_url.as_deref(), &s.data_dir) {
         Ok(m) => env = env.with_media(m),
         Err(e) => tracing::error!(error = %e, "media storage cannot be opened; image jobs fail"),

@@ -46,6 +46,8 @@ pub struct JobEnv {
     pub fetch: crate::images::Fetcher,
     /// Talks to WordPress sites (internal addresses refused).
     pub wp: crate::publishing::WpClient,
+    /// Jobs a scale-out process runs at once.
+    pub jobs_per_process: usize,
 }
 
 impl JobEnv {
@@ -63,7 +65,14 @@ impl JobEnv {
             ai,
             writer: None,
             media: None,
+            jobs_per_process: JOBS_PER_PROCESS,
         }
+    }
+
+    /// Run this many jobs at once in a scale-out process.
+    pub fn with_jobs_per_process(mut self, n: usize) -> Self {
+        self.jobs_per_process = n.max(1);
+        self
     }
 
     /// With media storage for images.
@@ -465,8 +474,9 @@ pub async fn run_embedded(
 /// The durable consumer every worker process shares.
 pub const CONSUMER: &str = "igny8_jobs";
 
-/// Jobs one `igny8 workers` process runs at once.
-pub const JOBS_PER_PROCESS: usize = 4;
+/// Jobs one `igny8 workers` process runs at once unless configured
+/// (`IGNY8_JOBS_PER_PROCESS`): jobs mostly wait on providers and WordPress.
+pub const JOBS_PER_PROCESS: usize = 8;
 
 /// The component name job workers report under in [`Health`].
 pub const COMPONENT: &str = "workers";
@@ -532,7 +542,7 @@ async fn take_jobs(
     // Several jobs at once per process (a job waits on its provider most
     // of the time): a slot is taken before a message is fetched, so a
     // process never holds more messages than it runs.
-    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(JOBS_PER_PROCESS));
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(env.jobs_per_process.max(1)));
     let mut running = tokio::task::JoinSet::new();
     loop {
         while running.try_join_next().is_some() {}
