@@ -98,6 +98,37 @@ impl<'a> UnitOfWork<'a> {
         Ok(())
     }
 
+    /// Load many aggregates of one type at once (two statements; see
+    /// [`crate::store::load_many`]) before commands on them: those already
+    /// loaded keep their state; an id never written is new (version 0).
+    pub async fn preload<A: Aggregate>(&mut self, ids: &[String]) -> Result<(), CommandError> {
+        let missing: Vec<String> = ids
+            .iter()
+            .filter(|id| !self.loaded.contains_key(&(A::TYPE, id.to_string())))
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut found = crate::store::load_many::<A>(self.bus.db(), &missing)
+            .await
+            .map_err(CommandError::db)?;
+        for id in missing {
+            let (state, version) = found.remove(&id).unwrap_or_default();
+            let key = (A::TYPE, id);
+            self.loaded.insert(
+                key.clone(),
+                Loaded {
+                    state: Box::new(state),
+                    base: version as usize,
+                    next: version as usize,
+                    to_json: state_json::<A>,
+                },
+            );
+            self.order.push(key);
+        }
+        Ok(())
+    }
+
     /// Decide `command` on the aggregate and stage its events.
     pub async fn execute<A: Aggregate>(
         &mut self,
@@ -140,19 +171,35 @@ impl<'a> UnitOfWork<'a> {
         if self.pending.is_empty() {
             return Ok(Some(vec![]));
         }
+        if !self.append().await? {
+            if let Some(k) = &self.ctx.idempotency
+                && let Some(done) = self.bus.replay_idempotent(k).await?
+            {
+                return Ok(Some(vec![done]));
+            }
+            return Ok(None);
+        }
+        self.outcomes().await.map(Some)
+    }
+
+    /// [`Self::commit`] for a writer that needs no positions (the
+    /// scheduler firing a batch of rules): the events are not read back.
+    /// `false`: another writer came first; nothing was written.
+    pub async fn commit_unread(self) -> Result<bool, CommandError> {
+        if self.pending.is_empty() {
+            return Ok(true);
+        }
+        self.append().await
+    }
+
+    /// The append and what follows it (waking the feed, snapshots).
+    async fn append(&self) -> Result<bool, CommandError> {
         for (t, id) in &self.order {
             self.bus.cache.remove_key(t, id);
         }
         match self.bus.repo.append_batch(&self.pending).await {
             Ok(()) => {}
-            Err(PersistenceError::OptimisticLockError) => {
-                if let Some(k) = &self.ctx.idempotency
-                    && let Some(done) = self.bus.replay_idempotent(k).await?
-                {
-                    return Ok(Some(vec![done]));
-                }
-                return Ok(None);
-            }
+            Err(PersistenceError::OptimisticLockError) => return Ok(false),
             Err(e) => return Err(CommandError::internal(e)),
         }
         self.bus.notify.notify_waiters();
@@ -167,6 +214,11 @@ impl<'a> UnitOfWork<'a> {
                 crate::store::write_snapshot(self.bus.db(), key.0, &key.1, l.next, &payload).await;
             }
         }
+        Ok(true)
+    }
+
+    /// What each aggregate's committed events were (read back for their positions).
+    async fn outcomes(&self) -> Result<Vec<CommandOutcome>, CommandError> {
         let mut outcomes = vec![];
         for key in &self.order {
             let l = &self.loaded[key];
@@ -188,7 +240,7 @@ impl<'a> UnitOfWork<'a> {
                 false,
             ));
         }
-        Ok(Some(outcomes))
+        Ok(outcomes)
     }
 }
 

@@ -213,7 +213,12 @@ pub struct Settings {
     pub wp_settle_ms: u64,
     /// Jobs one `igny8 workers` process runs at once (they mostly wait on
     /// providers and WordPress; provider calls have their own limits).
-    #[arg(long, env = "IGNY8_JOBS_PER_PROCESS", default_value_t = 8, global = true)]
+    #[arg(
+        long,
+        env = "IGNY8_JOBS_PER_PROCESS",
+        default_value_t = 8,
+        global = true
+    )]
     pub jobs_per_process: usize,
     /// How often the automation scheduler looks for due slots, settled
     /// event bursts and runs to drive (milliseconds).

@@ -110,9 +110,10 @@ pub async fn step(a: &Automation<'_>, run_id: Uuid) -> Result<Step, CommandError
         params: s.params.clone(),
     };
     let result = match &s.items {
-        // What the stage before made must be in the read models its use
-        // case reads before it is chosen and launched.
-        None if i > 0 && !caught_up(a).await? => Ok(Step::Waiting),
+        // What the stage before made (or, for the first stage, what was
+        // written before the run started) must be in the read models its
+        // use case reads before it is chosen and launched.
+        None if !caught_up(a).await? => Ok(Step::Waiting),
         None => choose(a, &d, i, &stage).await,
         Some(_) if !s.waiting().is_empty() => launch(a, &d, i, &stage).await,
         Some(_) => settle(a, &d, i, &stage).await,

@@ -110,6 +110,9 @@ pub struct TaskPick {
 pub struct DueRule {
     pub rule_id: Uuid,
     pub slot: DateTime<Utc>,
+    /// Its account and site: firings of one account are batched together.
+    pub account_id: Uuid,
+    pub site_id: Uuid,
 }
 
 /// An event rule whose burst of events has settled (`burst`: its number).
@@ -191,10 +194,12 @@ pub trait AutomationLookup: Send + Sync {
         site: Uuid,
         after: DateTime<Utc>,
     ) -> Result<Vec<DateTime<Utc>>, CommandError>;
-    /// Active schedule rules whose next slot is at or before `now`.
+    /// Active schedule rules whose next slot is at or before `now`, in
+    /// (slot, rule) order, after `after` (the last of the previous page).
     async fn due_rules(
         &self,
         now: DateTime<Utc>,
+        after: Option<&DueRule>,
         limit: usize,
     ) -> Result<Vec<DueRule>, CommandError>;
     /// Event rules whose last matching event is `debounce` old.

@@ -364,6 +364,14 @@ pub async fn dry_run(
     let (Some(def), Some(account), Some(site)) = (&r.def, r.account_id, r.site_id) else {
         return Err(CommandError::not_found("rule"));
     };
+    // What the caller wrote just before (the tasks it queued) must be in
+    // the read models the forecast reads: wait for them (up to 5 s).
+    let head = a.bus.feed().head().await.map_err(CommandError::db)?;
+    for _ in 0..20 {
+        if a.lookup.caught_up(head).await? {
+            break;
+        }
+    }
     let now = a.clock.now();
     let tz = zone(&def.timezone).unwrap_or(chrono_tz::Tz::UTC);
     let (checked, held) = conditions(a, &r, def.trigger.kind(), None).await?;

@@ -293,19 +293,30 @@ impl AutomationLookup for Lookup {
     async fn due_rules(
         &self,
         now: DateTime<Utc>,
+        after: Option<&DueRule>,
         limit: usize,
     ) -> Result<Vec<DueRule>, CommandError> {
-        let rows: Vec<(String, DateTime<Utc>)> = on_db!(&self.db, p => sqlx::query_as(
-            "SELECT rule_id, next_slot FROM rm_automation_rules WHERE status = 'active' \
-             AND trigger_type = 'schedule' AND next_slot <= $1 ORDER BY next_slot LIMIT $2")
-            .bind(now).bind(limit as i64)
+        // Keyset pages: the read model moves a fired rule's slot only when
+        // it has caught up, so a pass walks past the rules it fired.
+        let (slot, rule) = match after {
+            Some(d) => (d.slot, d.rule_id.to_string()),
+            None => (DateTime::<Utc>::UNIX_EPOCH, String::new()),
+        };
+        let rows: Vec<(String, DateTime<Utc>, String, String)> = on_db!(&self.db, p => sqlx::query_as(
+            "SELECT rule_id, next_slot, account_id, site_id FROM rm_automation_rules WHERE status = 'active' \
+             AND trigger_type = 'schedule' AND next_slot <= $1 \
+             AND (next_slot > $2 OR (next_slot = $2 AND rule_id > $3)) \
+             ORDER BY next_slot, rule_id LIMIT $4")
+            .bind(now).bind(slot).bind(rule).bind(limit as i64)
             .fetch_all(p).await.map_err(CommandError::db)?);
         Ok(rows
             .into_iter()
-            .filter_map(|(id, slot)| {
+            .filter_map(|(id, slot, account, site)| {
                 Some(DueRule {
                     rule_id: Uuid::parse_str(&id).ok()?,
                     slot,
+                    account_id: Uuid::parse_str(&account).ok()?,
+                    site_id: Uuid::parse_str(&site).ok()?,
                 })
             })
             .collect())

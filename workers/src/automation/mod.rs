@@ -6,9 +6,9 @@
 //! commands on the run that a second driver finds already done.
 
 use igny8_commands::automation::drive::{Step, drive};
-use igny8_commands::automation::fire::fire;
+use igny8_commands::automation::fire::{DueFiring, fire_batch};
 use igny8_commands::automation::renew::renew_due;
-use igny8_commands::automation::{Automation, AutomationLookup, Clock};
+use igny8_commands::automation::{Automation, AutomationLookup, Clock, DueRule};
 use igny8_commands::planner::PlannerLookup;
 use igny8_commands::{Backoff, CommandBus, CommandContext, CommandError, Health};
 use igny8_domain::automation::rule::Firing;
@@ -75,100 +75,191 @@ impl Scheduler {
 
     /// One pass: due slots, settled bursts, unfinished runs; renewals when `renew`.
     pub async fn pass(&self, renew: bool) -> Result<Pass, CommandError> {
-        let a = self.automation();
+        let (fired, started) = self.fire_due().await?;
+        let driven = self.drive_runs(started).await?;
+        let renewed = if renew {
+            renew_due(&self.automation(), 500).await?
+        } else {
+            0
+        };
+        Ok(Pass {
+            fired,
+            driven,
+            renewed,
+        })
+    }
+
+    /// Fire every due slot and settled event burst: pages of the due rules
+    /// (an account's firings side by side), fired in units of work of
+    /// [`BATCH`] rules, `concurrency` units in flight. Answers how many
+    /// fired and the runs they started.
+    pub async fn fire_due(&self) -> Result<(usize, Vec<Uuid>), CommandError> {
         let now = self.clock.now();
-        let mut out = Pass::default();
-        let mut started: Vec<Uuid> = vec![];
-        // Due slots, fired with bounded concurrency.
-        let due = self.lookup.due_rules(now, 1000).await?;
-        let firings: Vec<(Uuid, Firing, Option<String>)> = due
+        let mut fired = 0;
+        let mut started = vec![];
+        let mut after: Option<DueRule> = None;
+        loop {
+            let mut page = self.lookup.due_rules(now, after.as_ref(), PAGE).await?;
+            let Some(last) = page.last().cloned() else {
+                break;
+            };
+            let full = page.len() == PAGE;
+            after = Some(last);
+            page.sort_by_key(|d| (d.account_id, d.site_id));
+            let due: Vec<DueFiring> = page
+                .into_iter()
+                .map(|d| DueFiring {
+                    rule_id: d.rule_id,
+                    firing: Firing::Schedule { slot: d.slot },
+                    event_type: None,
+                })
+                .collect();
+            let (n, runs) = self.fire_all(due).await?;
+            fired += n;
+            started.extend(runs);
+            if !full {
+                break;
+            }
+        }
+        let settled: Vec<DueFiring> = self
+            .lookup
+            .settled_events(now, PAGE)
+            .await?
             .into_iter()
-            .map(|d| (d.rule_id, Firing::Schedule { slot: d.slot }, None))
-            .chain(
-                self.lookup
-                    .settled_events(now, 1000)
-                    .await?
-                    .into_iter()
-                    .map(|p| {
-                        (
-                            p.rule_id,
-                            Firing::Event { burst: p.burst },
-                            Some(p.event_type),
-                        )
-                    }),
-            )
+            .map(|p| DueFiring {
+                rule_id: p.rule_id,
+                firing: Firing::Event { burst: p.burst },
+                event_type: Some(p.event_type),
+            })
             .collect();
-        for chunk in firings.chunks(self.concurrency.max(1)) {
-            let results = futures::future::join_all(chunk.iter().map(|(rule, firing, ev)| {
-                let ctx = system_context(&format!("fire:{rule}"));
-                async move { fire(&a, *rule, firing.clone(), ev.as_deref(), &ctx).await }
-            }))
-            .await;
-            for r in results {
+        let (n, runs) = self.fire_all(settled).await?;
+        Ok((fired + n, [started, runs].concat()))
+    }
+
+    async fn fire_all(&self, due: Vec<DueFiring>) -> Result<(usize, Vec<Uuid>), CommandError> {
+        use futures::StreamExt;
+        let a = self.automation();
+        // (Collected first: a stream over a borrowing closure trips rustc's
+        // `Send` inference for the spawned scheduler.)
+        let work: Vec<_> = due
+            .chunks(BATCH)
+            .map(|batch| {
+                let ctx = system_context(&format!("fire:{}", batch[0].rule_id));
+                let a = &a;
+                async move { fire_batch(a, batch, &ctx).await }
+            })
+            .collect();
+        let mut batches = futures::stream::iter(work).buffer_unordered(self.concurrency.max(1));
+        let (mut fired, mut started) = (0, vec![]);
+        let mut unavailable = None;
+        while let Some(results) = batches.next().await {
+            for (rule, r) in results {
                 match r {
                     Ok(f) => {
-                        out.fired += 1;
+                        fired += 1;
                         started.extend(f.run_id);
                     }
                     Err(e) if done_elsewhere(&e) => {}
-                    Err(e @ CommandError::Unavailable(_)) => return Err(e),
-                    Err(e) => tracing::warn!(error = %e, "a firing failed"),
+                    Err(e @ CommandError::Unavailable(_)) => unavailable = Some(e),
+                    Err(e) => tracing::warn!(rule = %rule, error = %e, "a firing failed"),
                 }
             }
         }
-        // Every run not ended (those just started first).
-        let mut runs = started;
-        for r in self.lookup.running(1000).await? {
-            if !runs.contains(&r) {
-                runs.push(r);
+        match unavailable {
+            Some(e) => Err(e),
+            None => Ok((fired, started)),
+        }
+    }
+
+    /// Move every run that has not ended (`first` before the others).
+    pub async fn drive_runs(&self, first: Vec<Uuid>) -> Result<usize, CommandError> {
+        use futures::StreamExt;
+        let a = self.automation();
+        let mut runs = first;
+        let known: std::collections::HashSet<Uuid> = runs.iter().copied().collect();
+        runs.extend(
+            self.lookup
+                .running(PAGE)
+                .await?
+                .into_iter()
+                .filter(|r| !known.contains(r)),
+        );
+        let work: Vec<_> = runs
+            .into_iter()
+            .map(|r| {
+                let a = &a;
+                async move { (r, drive(a, r).await) }
+            })
+            .collect();
+        let mut steps = futures::stream::iter(work).buffer_unordered(self.concurrency.max(1));
+        let mut driven = 0;
+        let mut unavailable = None;
+        while let Some((run, r)) = steps.next().await {
+            match r {
+                Ok(Step::Ended | Step::Moved | Step::Waiting) => driven += 1,
+                Err(e @ CommandError::Unavailable(_)) => unavailable = Some(e),
+                Err(e) => tracing::warn!(run = %run, error = %e, "a run step failed"),
             }
         }
-        for chunk in runs.chunks(self.concurrency.max(1)) {
-            let results = futures::future::join_all(
-                chunk
-                    .iter()
-                    .map(|r| async move { (r, drive(&a, *r).await) }),
-            )
-            .await;
-            for (run, r) in results {
-                match r {
-                    Ok(Step::Ended | Step::Moved | Step::Waiting) => out.driven += 1,
-                    Err(e @ CommandError::Unavailable(_)) => return Err(e),
-                    Err(e) => tracing::warn!(run = %run, error = %e, "a run step failed"),
-                }
-            }
+        match unavailable {
+            Some(e) => Err(e),
+            None => Ok(driven),
         }
-        if renew {
-            out.renewed = renew_due(&a, 500).await?;
-        }
-        Ok(out)
     }
 }
 
-/// Run the scheduler until shutdown; it reports not ready while the
-/// database is away and goes on when it is back.
-pub async fn run(
-    s: Scheduler,
-    health: Health,
-    mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+/// Due rules read per page.
+const PAGE: usize = 1000;
+/// Firings per unit of work.
+pub const BATCH: usize = 100;
+
+/// Run the scheduler until shutdown: one loop fires due slots and settled
+/// bursts (and renews plan periods), another drives runs, so a minute's
+/// firings never wait behind the runs already going. It reports not ready
+/// while the database is away and goes on when it is back.
+pub async fn run(s: Scheduler, health: Health, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     health.register(COMPONENT);
+    tokio::join!(
+        every(&s, Loop::Fire, &health, stop.clone()),
+        every(&s, Loop::Drive, &health, stop)
+    );
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum Loop {
+    /// Due slots, settled bursts, plan renewals.
+    Fire,
+    /// Runs not ended.
+    Drive,
+}
+
+/// One loop of the scheduler, every tick until shutdown, with backoff
+/// while the database is away.
+async fn every(s: &Scheduler, what: Loop, health: &Health, mut stop: watch::Receiver<bool>) {
     let mut backoff = Backoff::new();
     let mut last_renew: Option<tokio::time::Instant> = None;
     loop {
         if *stop.borrow() {
-            return Ok(());
+            return;
         }
         let renew = last_renew.is_none_or(|t| t.elapsed() >= s.renew_every);
-        match s.pass(renew).await {
-            Ok(p) => {
+        let done = match what {
+            Loop::Fire => match s.fire_due().await {
+                Ok((n, _)) if renew => renew_due(&s.automation(), 500).await.map(|_| n),
+                other => other.map(|(n, _)| n),
+            },
+            Loop::Drive => s.drive_runs(vec![]).await,
+        };
+        match done {
+            Ok(n) => {
                 health.ready(COMPONENT, "active");
                 backoff = Backoff::new();
                 if renew {
                     last_renew = Some(tokio::time::Instant::now());
                 }
-                if p.fired > 0 {
-                    tracing::debug!(fired = p.fired, driven = p.driven, "scheduler pass");
+                if n > 0 {
+                    tracing::debug!(n, "scheduler pass");
                 }
             }
             Err(e) => {
